@@ -1,0 +1,31 @@
+"""ptfarm's emulated-MMU allocator core (ENGINE.md).
+
+Public API:
+- :func:`simulate` runs one lane and returns its metrics as a dict of Python numbers;
+- :func:`simulate_lanes` runs many lanes of one shape in one vectorized call;
+- :class:`Params`, :class:`LaneEvents`, :data:`METRICS`, :func:`load_trace`.
+"""
+
+from engine.api import simulate, simulate_lanes
+from engine.errors import EngineInputError, ParamError, TraceError
+from engine.events import LaneEvents
+from engine.metrics import METRICS
+from engine.params import Params
+from engine.strategies import STRATEGIES
+from engine.trace import load_trace
+
+MODEL_VERSION = "1"  # bump when a change to the model changes any metric (part of point ids)
+
+__all__ = [
+    "METRICS",
+    "MODEL_VERSION",
+    "STRATEGIES",
+    "EngineInputError",
+    "LaneEvents",
+    "ParamError",
+    "Params",
+    "TraceError",
+    "load_trace",
+    "simulate",
+    "simulate_lanes",
+]

@@ -1,0 +1,53 @@
+"""The two entry points: one lane (either implementation) and many lanes (the vectorized core)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from engine.errors import ParamError
+from engine.events import LaneEvents
+from engine.metrics import INT_METRICS, METRICS
+from engine.params import Params
+
+
+def _shape(p: Params) -> tuple[str, int, int, int]:
+    return (p.strategy, p.n_slots, p.page_size, p.table_size)
+
+
+def simulate_lanes(
+    params: Sequence[Params], events: LaneEvents, *, debug: bool = False
+) -> dict[str, np.ndarray]:
+    """Run lane ``i`` with ``params[i]`` on ``events.lane(i)``; one array per metric.
+
+    All lanes of a call share strategy, n_slots, page_size and table_size; they may differ in
+    grace, pool_pages, desc_size and ptlock_bytes. A lane's result never depends on its neighbours.
+    ``debug`` checks the invariants of ENGINE.md section 6 after every tick.
+    """
+    if len(params) != events.lanes:
+        raise ParamError(f"{len(params)} parameter sets for {events.lanes} lanes")
+    if len({_shape(p) for p in params}) > 1:
+        raise ParamError("lanes of one call must share strategy, n_slots, page_size, table_size")
+    if not params:
+        return {m: np.zeros(0, dtype=np.int64 if m in INT_METRICS else np.float64) for m in METRICS}
+    from engine.core import run_lanes
+
+    return run_lanes(params, events, debug=debug)
+
+
+def simulate(
+    params: Params,
+    ops: np.ndarray,
+    slots: np.ndarray,
+    *,
+    reference: bool = False,
+    debug: bool = False,
+) -> dict[str, int | float]:
+    """Metrics of one lane; ``reference=True`` uses the scalar reference instead of the core."""
+    if reference:
+        from engine.reference import run
+
+        return run(params, ops, slots, debug=debug)
+    out = simulate_lanes([params], LaneEvents.from_streams([(ops, slots)]), debug=debug)
+    return {m: (int(out[m][0]) if m in INT_METRICS else float(out[m][0])) for m in METRICS}

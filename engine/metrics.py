@@ -1,0 +1,24 @@
+"""Metric names of ENGINE.md section 5, in a fixed order (the names are the contract)."""
+
+from __future__ import annotations
+
+METRICS: tuple[str, ...] = (
+    "ticks",
+    "faults",
+    "hits",
+    "mapped_peak",
+    "mapped_mean",
+    "pages_peak",
+    "pages_mean",
+    "idle_pages_peak",
+    "idle_pages_mean",
+    "bytes_peak",
+    "bytes_mean",
+    "page_allocs",
+    "page_frees",
+    "wasted_allocs",
+    "completions",
+    "leaked_pages",
+)
+MEAN_METRICS: tuple[str, ...] = tuple(m for m in METRICS if m.endswith("_mean"))
+INT_METRICS: tuple[str, ...] = tuple(m for m in METRICS if m not in MEAN_METRICS)

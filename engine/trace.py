@@ -1,0 +1,170 @@
+"""Trace files (ENGINE.md section 3): load with exact validation, check streams, write.
+
+A trace is UTF-8 CSV, gzip-compressed when the name ends in ``.gz``. Blank lines and lines whose
+first non-blank character is ``#`` are ignored anywhere; the first other line is the header
+``op,slot``; every later line is ``op,slot`` with a lower-case op and a decimal slot (empty for
+``exit``). The loader names the first bad line by its 1-based number and says what is wrong.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import TraceError
+from engine.events import EXIT, NO_SLOT, OP_CODES, OP_NAMES
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_DIGITS = re.compile(r"[0-9]+")
+HEADER = "op,slot"
+
+
+@dataclass(frozen=True)
+class Trace:
+    """A validated event stream read from a file.
+
+    ops:   (T,) int8   op codes (``engine.events``)
+    slots: (T,) int32  slot of each event, ``NO_SLOT`` for exit
+    """
+
+    path: str
+    ops: np.ndarray
+    slots: np.ndarray
+
+    @property
+    def min_slots(self) -> int:
+        """The smallest n_slots this trace is valid for: 1 + its largest slot (at least 1)."""
+        return int(self.slots.max()) + 1 if len(self.slots) and self.slots.max() >= 0 else 1
+
+
+def _read_text(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise TraceError(str(path), None, "no such file") from None
+    except IsADirectoryError:
+        raise TraceError(str(path), None, "is a directory, not a trace file") from None
+    except OSError as e:
+        raise TraceError(str(path), None, f"cannot read: {e.strerror}") from None
+    if path.name.endswith(".gz"):
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as e:
+            raise TraceError(str(path), None, f"not a valid gzip file ({e})") from None
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = len(_LINE_BREAK.findall(raw[: e.start].decode("utf-8", "replace"))) + 1
+        raise TraceError(str(path), line, "not valid UTF-8") from None
+
+
+def parse_trace(text: str, path: str = "<trace>", n_slots: int | None = None) -> Trace:
+    """Parse and validate trace text; ``n_slots=None`` accepts any slot >= 0."""
+    ops: list[int] = []
+    slots: list[int] = []
+    mapped: set[int] = set()
+    seen_header = False
+    for number, line in enumerate(_LINE_BREAK.split(text), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        fields = [f.strip() for f in line.split(",")]
+        if not seen_header:
+            if fields != ["op", "slot"]:
+                raise TraceError(path, number, f"expected the header {HEADER!r}, got {stripped!r}")
+            seen_header = True
+            continue
+        if len(fields) != 2:
+            raise TraceError(
+                path, number, f"expected 2 comma-separated fields (op,slot), got {len(fields)}"
+            )
+        op_name, slot_text = fields
+        if op_name not in OP_CODES:
+            raise TraceError(
+                path, number, f"unknown op {op_name!r}; allowed: {', '.join(OP_NAMES)}"
+            )
+        op = OP_CODES[op_name]
+        if op == EXIT:
+            if slot_text:
+                raise TraceError(path, number, f"exit takes no slot, got {slot_text!r}")
+            ops.append(op)
+            slots.append(NO_SLOT)
+            mapped.clear()
+            continue
+        if not slot_text:
+            raise TraceError(path, number, f"{op_name} needs a slot")
+        if not _DIGITS.fullmatch(slot_text):
+            raise TraceError(path, number, f"slot must be decimal digits, got {slot_text!r}")
+        slot = int(slot_text)
+        if n_slots is not None and slot >= n_slots:
+            raise TraceError(path, number, f"slot {slot} outside [0, {n_slots}) (n_slots={n_slots})")
+        if n_slots is None and slot >= 2**31 - 2:
+            raise TraceError(path, number, f"slot {slot} is too large (at most {2**31 - 3})")
+        if op_name != "fault":
+            if slot not in mapped:
+                raise TraceError(path, number, f"{op_name} of slot {slot}, which is not mapped")
+            mapped.discard(slot)
+        else:
+            mapped.add(slot)
+        ops.append(op)
+        slots.append(slot)
+    if not seen_header:
+        raise TraceError(path, None, f"no header line {HEADER!r} (the file has no content)")
+    return Trace(path, np.array(ops, dtype=np.int8), np.array(slots, dtype=np.int32))
+
+
+def load_trace(path: str | Path, n_slots: int | None = None) -> Trace:
+    """Read and validate a trace file (``.gz`` is decompressed)."""
+    path = Path(path)
+    return parse_trace(_read_text(path), str(path), n_slots)
+
+
+def check_stream(ops: np.ndarray, slots: np.ndarray, n_slots: int) -> str | None:
+    """What is wrong with a generated stream (0-based event index), or None when it is valid."""
+    mapped = np.zeros(n_slots, dtype=bool)
+    for t, (op, slot) in enumerate(zip(ops.tolist(), slots.tolist(), strict=True)):
+        if op == EXIT:
+            if slot != NO_SLOT:
+                return f"event {t}: exit with slot {slot}"
+            mapped[:] = False
+            continue
+        if not 0 <= op < len(OP_NAMES):
+            return f"event {t}: unknown op code {op}"
+        if not 0 <= slot < n_slots:
+            return f"event {t}: slot {slot} outside [0, {n_slots})"
+        if op == OP_CODES["fault"]:
+            mapped[slot] = True
+        elif not mapped[slot]:
+            return f"event {t}: {OP_NAMES[op]} of slot {slot}, which is not mapped"
+        else:
+            mapped[slot] = False
+    return None
+
+
+def format_trace(ops: np.ndarray, slots: np.ndarray, comments: Iterable[str] = ()) -> str:
+    """Trace text for a stream; each comment becomes a ``# ...`` line before the header."""
+    lines = [f"# {c}" for c in comments]
+    lines.append(HEADER)
+    for op, slot in zip(ops.tolist(), slots.tolist(), strict=True):
+        lines.append("exit," if op == EXIT else f"{OP_NAMES[op]},{slot}")
+    return "\n".join(lines) + "\n"
+
+
+def write_trace(
+    path: str | Path, ops: np.ndarray, slots: np.ndarray, comments: Iterable[str] = ()
+) -> None:
+    """Write a trace file atomically (gzip when the name ends in ``.gz``)."""
+    path = Path(path)
+    data = format_trace(ops, slots, comments).encode("utf-8")
+    if path.name.endswith(".gz"):
+        data = gzip.compress(data, mtime=0)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)

@@ -1,0 +1,41 @@
+"""``farm``: the command line. Commands parse their flags and delegate; each lives in
+``farm/commands/<name>.py`` with ``register(subparsers)`` that sets ``func`` on its parser."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from engine.errors import EngineInputError
+from farm.errors import UserError
+
+COMMANDS = ("run", "sweep", "plot", "report", "replay", "trace", "bench")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="farm",
+        description="ptfarm: sweeps of Linux page-table allocation schemes on an emulated MMU, "
+        "run locally or on a Ray cluster, with tidy results, figures and reports.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"farm.commands.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (UserError, EngineInputError) as e:
+        print(f"farm {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"farm {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

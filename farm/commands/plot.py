@@ -1,0 +1,10 @@
+"""`farm plot` (placeholder: registered so the CLI loads; built by its own issue)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("plot", help="(not built yet)")
+    p.set_defaults(func=lambda args: print("farm plot: not built yet") or 1)
