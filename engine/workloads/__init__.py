@@ -1,0 +1,151 @@
+"""Fault patterns: seeded generators of event streams, many lanes per call (FARM.md section 4).
+
+Each workload is one module in this folder exposing a :class:`Workload`. Parameter names are flat
+and mean the same thing in every workload that has them (``occupancy`` is the target fraction of
+mapped slots wherever it appears); the farm drops a parameter from points whose workload does not
+read it. ``n_slots`` and ``ticks`` (events per lane) are given to every generator.
+
+Common random numbers: :func:`lane_seed` hashes (workload, its parameters, n_slots, ticks, base
+seed, replicate), so a lane's stream never depends on strategy, grace, packing or order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from engine.errors import ParamError
+from engine.events import LaneEvents
+
+
+@dataclass(frozen=True)
+class WorkloadParam:
+    """One documented parameter of a workload."""
+
+    name: str
+    default: Any
+    kind: type  # int, float, str or bool
+    doc: str
+    low: float | None = None  # inclusive bounds for numbers
+    high: float | None = None
+    choices: tuple[Any, ...] | None = None
+
+    def check(self, value: Any) -> Any:
+        """The value converted to ``kind``; ParamError saying what is allowed otherwise."""
+        if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if isinstance(value, bool) and self.kind is not bool or not isinstance(value, self.kind):
+            raise ParamError(f"{self.name} must be of type {self.kind.__name__}, got {value!r}")
+        if self.choices is not None and value not in self.choices:
+            raise ParamError(f"{self.name} must be one of {list(self.choices)}, got {value!r}")
+        if self.low is not None and value < self.low or self.high is not None and value > self.high:
+            raise ParamError(f"{self.name} must be in [{self.low}, {self.high}], got {value!r}")
+        return value
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A fault pattern: ``generate(n_slots, ticks, params, seeds) -> LaneEvents``.
+
+    ``params`` holds every name of ``params_spec`` (defaults filled in by :func:`resolve`);
+    ``seeds`` is ``(lanes,) uint64``, one stream per seed. Streams must be valid traces
+    (``engine.trace.check_stream``). ``uses_ticks`` is False for replayed traces, whose length
+    comes from the file.
+    """
+
+    name: str
+    summary: str
+    params_spec: tuple[WorkloadParam, ...]
+    generate: Callable[[int, int, Mapping[str, Any], np.ndarray], LaneEvents]
+    uses_ticks: bool = True
+    doc: str = field(default="", compare=False)
+
+
+WORKLOADS: dict[str, Workload] = {}
+
+
+def register(workload: Workload) -> Workload:
+    WORKLOADS[workload.name] = workload
+    return workload
+
+
+def get_workload(name: str) -> Workload:
+    _load_all()
+    try:
+        return WORKLOADS[name]
+    except KeyError:
+        from engine.strategies import closest
+
+        raise ParamError(
+            f"unknown workload {name!r}{closest(name, tuple(WORKLOADS))}; "
+            f"valid: {', '.join(WORKLOADS)}"
+        ) from None
+
+
+def resolve(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Defaults filled in and every value checked; unknown names are an error."""
+    w = get_workload(name)
+    spec = {p.name: p for p in w.params_spec}
+    for key in params:
+        if key not in spec:
+            from engine.strategies import closest
+
+            raise ParamError(
+                f"workload {name} has no parameter {key!r}{closest(key, tuple(spec))}; "
+                f"its parameters: {', '.join(spec) or '(none)'}"
+            )
+    return {p.name: p.check(params.get(p.name, p.default)) for p in w.params_spec}
+
+
+def lane_seed(
+    workload: str,
+    params: Mapping[str, Any],
+    n_slots: int,
+    ticks: int,
+    base_seed: int,
+    replicate: int,
+) -> int:
+    """The seed of one lane's stream, from identity alone (common random numbers)."""
+    canonical = json.dumps(
+        {
+            "workload": workload,
+            "params": dict(sorted(resolve(workload, params).items())),
+            "n_slots": n_slots,
+            "ticks": ticks,
+            "seed": base_seed,
+            "replicate": replicate,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return int.from_bytes(hashlib.blake2b(canonical.encode(), digest_size=8).digest(), "little")
+
+
+def generate(
+    workload: str, params: Mapping[str, Any], n_slots: int, ticks: int, seeds: np.ndarray
+) -> LaneEvents:
+    """Streams for ``len(seeds)`` lanes of one workload (parameters resolved and checked)."""
+    w = get_workload(workload)
+    return w.generate(n_slots, ticks, resolve(workload, params), np.asarray(seeds, dtype=np.uint64))
+
+
+_LOADED = False
+
+
+def _load_all() -> None:
+    """Import every workload module of this folder once (each calls :func:`register`)."""
+    global _LOADED
+    if _LOADED:
+        return
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.iter_modules(__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
+    _LOADED = True
