@@ -55,7 +55,8 @@ class Workload:
     ``params`` holds every name of ``params_spec`` (defaults filled in by :func:`resolve`);
     ``seeds`` is ``(lanes,) uint64``, one stream per seed. Streams must be valid traces
     (``engine.trace.check_stream``). ``uses_ticks`` is False for replayed traces, whose length
-    comes from the file.
+    comes from the file. ``replay`` workloads (``trace``, ``procmaps``) choose each lane's file by
+    its replicate: their ``generate`` also takes ``replicates=`` ((lanes,) ints, or None).
     """
 
     name: str
@@ -63,6 +64,7 @@ class Workload:
     params_spec: tuple[WorkloadParam, ...]
     generate: Callable[[int, int, Mapping[str, Any], np.ndarray], LaneEvents]
     uses_ticks: bool = True
+    replay: bool = False
     doc: str = field(default="", compare=False)
 
 
@@ -127,11 +129,28 @@ def lane_seed(
 
 
 def generate(
-    workload: str, params: Mapping[str, Any], n_slots: int, ticks: int, seeds: np.ndarray
+    workload: str,
+    params: Mapping[str, Any],
+    n_slots: int,
+    ticks: int,
+    seeds: np.ndarray,
+    *,
+    replicates: np.ndarray | None = None,
 ) -> LaneEvents:
-    """Streams for ``len(seeds)`` lanes of one workload (parameters resolved and checked)."""
+    """Streams for ``len(seeds)`` lanes of one workload (parameters resolved and checked).
+
+    ``replicates`` (the replicate index of each lane) is read only by replay workloads: lane i
+    replays file ``replicates[i] % n_files`` (``seeds[i] % n_files`` when not given)."""
     w = get_workload(workload)
-    return w.generate(n_slots, ticks, resolve(workload, params), np.asarray(seeds, dtype=np.uint64))
+    seeds = np.asarray(seeds, dtype=np.uint64)
+    resolved = resolve(workload, params)
+    if w.replay:
+        if replicates is not None:
+            replicates = np.asarray(replicates, dtype=np.int64)
+            if replicates.shape != seeds.shape or (replicates < 0).any():
+                raise ParamError("replicates must be one non-negative integer per seed")
+        return w.generate(n_slots, ticks, resolved, seeds, replicates=replicates)
+    return w.generate(n_slots, ticks, resolved, seeds)
 
 
 _LOADED = False

@@ -1,0 +1,174 @@
+"""``trace`` and ``procmaps``: lanes replayed from trace files (ENGINE.md section 3).
+
+``path`` is a trace file, or a folder whose ``*.csv`` and ``*.csv.gz`` files are taken in sorted
+name order. **Which file a lane replays**: lane ``i`` of a call replays file number
+``replicates[i] % n_files``, so replicate r of every point replays the same file and a sweep with
+as many replicates as files replays each once. ``replicates`` is the optional keyword of
+:func:`engine.workloads.generate` for these replay workloads; when a caller gives none, the file
+is ``seeds[i] % n_files`` instead (still fixed per replicate, since the seed is, but not a
+one-to-one cover of the files).
+
+- ``trace`` replays the file's events as they are; its length comes from the file (``ticks`` is not
+  used) and the file must be valid for the run's ``n_slots``.
+- ``procmaps`` replays a capture of a real process (``farm trace capture``: faults, then exit). The
+  slots faulted in the file form one address space, which each lane populates and exits, again and
+  again, until ``ticks`` events: in ascending slot (address) order, or with
+  ``fault_order=random`` in a new random order for every mm (drawn from the lane's seed).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from engine.errors import ParamError, TraceError
+from engine.events import EXIT, FAULT, NO_SLOT, LaneEvents
+from engine.trace import Trace, load_trace
+from engine.workloads import Workload, WorkloadParam, register
+from engine.workloads._rng import below, new_block
+
+PATH = WorkloadParam(
+    "path", "", str, "trace file, or folder of *.csv / *.csv.gz files (one per replicate)"
+)
+FAULT_ORDER = WorkloadParam(
+    "fault_order",
+    "address",
+    str,
+    "order of the faults of each mm: `address` (ascending slot) or `random` (seeded)",
+    choices=("address", "random"),
+)
+
+
+def trace_files(path: str) -> list[Path]:
+    """The files a ``path`` parameter names, in replay order; ParamError when there are none."""
+    if not path:
+        raise ParamError("this workload needs path=FILE (a trace file) or path=FOLDER")
+    p = Path(path)
+    if p.is_dir():
+        files = sorted(
+            (f for f in p.iterdir() if f.is_file() and f.name.endswith((".csv", ".csv.gz"))),
+            key=lambda f: f.name,
+        )
+        if not files:
+            raise ParamError(f"path {path}: the folder holds no *.csv or *.csv.gz trace file")
+        return files
+    if not p.exists():
+        raise ParamError(f"path {path}: no such file or folder")
+    return [p]
+
+
+@functools.lru_cache(maxsize=64)
+def _load(path: str, mtime_ns: int, size: int, n_slots: int) -> Trace:
+    return load_trace(path, n_slots)
+
+
+def _lane_traces(
+    path: str, n_slots: int, seeds: np.ndarray, replicates: np.ndarray | None
+) -> list[Trace]:
+    """The trace each lane replays (the rule of the module docstring)."""
+    files = trace_files(path)
+    keys = np.asarray(seeds if replicates is None else replicates, dtype=np.uint64)
+    traces = []
+    for k in keys.tolist():
+        f = files[k % len(files)]
+        st = f.stat()
+        traces.append(_load(str(f), st.st_mtime_ns, st.st_size, n_slots))
+    return traces
+
+
+def generate_trace(
+    n_slots: int,
+    ticks: int,
+    params: Mapping[str, Any],
+    seeds: np.ndarray,
+    replicates: np.ndarray | None = None,
+) -> LaneEvents:
+    traces = _lane_traces(params["path"], n_slots, seeds, replicates)
+    return LaneEvents.from_streams([(tr.ops, tr.slots) for tr in traces])
+
+
+def captured_slots(trace: Trace) -> np.ndarray:
+    """The distinct slots a capture faults, ascending; TraceError if it is not faults and exits."""
+    bad = (trace.ops != FAULT) & (trace.ops != EXIT)
+    if bad.any():
+        raise TraceError(
+            trace.path,
+            None,
+            "procmaps needs a capture (only fault and exit events); use "
+            "workload trace to replay other traces",
+        )
+    out = np.unique(trace.slots[trace.ops == FAULT]).astype(np.int32)
+    if len(out) == 0:
+        raise TraceError(trace.path, None, "the capture faults no slot")
+    return out
+
+
+@njit(cache=True)
+def _repeat_mm(
+    mm: np.ndarray, shuffle: bool, seed: np.uint64, ops: np.ndarray, slots: np.ndarray
+) -> None:
+    """Fill one lane's row: fault ``mm`` (shuffled per mm if asked), exit, repeat."""
+    rng = np.empty(1, np.uint64)
+    rng[0] = seed
+    order = mm.copy()
+    ticks = len(ops)
+    n = len(order)
+    t = 0
+    while t < ticks:
+        if shuffle:
+            for i in range(n - 1):
+                j = i + below(rng, n - i)
+                order[i], order[j] = order[j], order[i]
+        for i in range(n):
+            if t == ticks:
+                return
+            ops[t] = FAULT
+            slots[t] = order[i]
+            t += 1
+        if t < ticks:
+            ops[t] = EXIT
+            slots[t] = NO_SLOT
+            t += 1
+
+
+def generate_procmaps(
+    n_slots: int,
+    ticks: int,
+    params: Mapping[str, Any],
+    seeds: np.ndarray,
+    replicates: np.ndarray | None = None,
+) -> LaneEvents:
+    traces = _lane_traces(params["path"], n_slots, seeds, replicates)
+    ops, slots = new_block(len(seeds), ticks)
+    shuffle = params["fault_order"] == "random"
+    for i, tr in enumerate(traces):
+        _repeat_mm(captured_slots(tr), shuffle, np.uint64(seeds[i]), ops[i], slots[i])
+    return LaneEvents(ops, slots, np.full(len(seeds), ticks, dtype=np.int64))
+
+
+TRACE = register(
+    Workload(
+        name="trace",
+        summary="replay trace files as they are (a file, or a folder: one file per replicate)",
+        params_spec=(PATH,),
+        generate=generate_trace,
+        uses_ticks=False,
+        replay=True,
+        doc=__doc__ or "",
+    )
+)
+PROCMAPS = register(
+    Workload(
+        name="procmaps",
+        summary="a captured process (farm trace capture): populate its slots, exit, repeat",
+        params_spec=(PATH, FAULT_ORDER),
+        generate=generate_procmaps,
+        replay=True,
+        doc=__doc__ or "",
+    )
+)
