@@ -1,10 +1,64 @@
-"""`farm run` (placeholder: registered so the CLI loads; built by its own issue)."""
+"""`farm run SWEEP.yaml [key=value ...]`: run a sweep locally (embedded Ray, the default),
+in-process (``--serial``) or on an existing Ray cluster (``--address`` / ``RAY_ADDRESS``)."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+
+from farm.commands.sweep import add_sweep_arguments, show
+from farm.errors import UserError
+
+
+def _run(args: argparse.Namespace) -> int:
+    from farm.driver import run_sweep
+    from farm.sweep import load_sweep
+
+    if args.dry_run:
+        return show(args.sweep, args.overrides, args.results)
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"--workers must be >= 1, got {args.workers}")
+    address = args.address or (None if args.serial else os.environ.get("RAY_ADDRESS") or None)
+    if args.serial and args.address:
+        raise UserError("--serial runs in this process; it does not take --address")
+    if address in ("local", "auto"):
+        address = None if address == "local" else address
+    sweep = load_sweep(args.sweep, args.overrides)  # every problem is reported before any work
+    summary = run_sweep(
+        sweep,
+        args.results,
+        backend="serial" if args.serial else "ray",
+        workers=args.workers,
+        address=address,
+        working_dir=args.working_dir,
+        force=args.force,
+        argv=sys.argv,
+        progress=False if args.no_progress else None,
+    )
+    print(summary.text())
+    return summary.exit_code
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="(not built yet)")
-    p.set_defaults(func=lambda args: print("farm run: not built yet") or 1)
+    p = sub.add_parser(
+        "run", help="run a sweep (resumes by default)",
+        description="Run the points of a sweep not yet in results/NAME (all with --force). "
+        "Exit 0 when every row succeeded, 1 when some failed, 2 for a bad sweep or flag.",
+    )
+    add_sweep_arguments(p)
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--serial", action="store_true", help="run in this process, without Ray")
+    where.add_argument("--address", metavar="HOST:PORT",
+                       help="an existing Ray cluster (HOST:PORT or ray://HOST:PORT; default: "
+                       "$RAY_ADDRESS if set, else a local Ray started for this run)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="cap the number of parallel workers (default: all cores / cluster CPUs)")
+    p.add_argument("--force", action="store_true", help="recompute rows already done")
+    p.add_argument("--dry-run", action="store_true",
+                   help="list the expanded points and which are done; run nothing")
+    p.add_argument("--working-dir", metavar="DIR",
+                   help="ship DIR to the cluster's workers (Ray runtime_env working_dir) when "
+                   "ptfarm is not installed on the nodes")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run)

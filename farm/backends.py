@@ -1,0 +1,144 @@
+"""Execution backends, chosen by name: ``serial`` (in-process) and ``ray`` (embedded local
+instance or an existing cluster). Both take (task, events) pairs and yield
+:class:`farm.execute.TaskResult` as tasks finish; neither writes a file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from engine.events import LaneEvents
+from farm.errors import UserError
+from farm.execute import Task, TaskResult, failed_result, run_task
+
+Job = tuple[Task, LaneEvents | None]
+MAX_RETRIES = 3  # Ray resubmits a task whose worker process or node died this many times
+
+
+class SerialBackend:
+    """Runs tasks one after another in this process (debugging, profiling, tests)."""
+
+    name = "serial"
+
+    def __init__(self, **_: Any) -> None:
+        self.workers = 1
+
+    def describe(self) -> str:
+        return "serial (in-process)"
+
+    def run(self, jobs: Sequence[Job]) -> Iterator[TaskResult]:
+        for task, events in jobs:
+            yield run_task(task, events)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def _ray_task(task: Task, events: LaneEvents | None) -> TaskResult:
+    """The body of a Ray task: one numba thread per worker (Ray gives each task one CPU)."""
+    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+    return run_task(task, events)
+
+
+class RayBackend:
+    """Ray: ``address=None`` starts a private local instance with ``workers`` CPUs (the default
+    mode); otherwise connects to the cluster at ``address`` (``HOST:PORT`` or ``ray://``).
+
+    An instance already initialised in this process (tests, notebooks) is reused as it is.
+    Token authentication is left exactly as the cluster has it: give the token with
+    ``RAY_AUTH_TOKEN`` or ``RAY_AUTH_TOKEN_PATH``.
+    """
+
+    name = "ray"
+
+    def __init__(self, workers: int | None = None, address: str | None = None,
+                 working_dir: str | None = None, **_: Any) -> None:
+        import ray
+
+        self._ray = ray
+        self._owned = False
+        if not ray.is_initialized():
+            quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
+            os.environ.setdefault("RAY_enable_output_error_log_if_still_retry", "0")
+            runtime_env = _runtime_env(working_dir)
+            try:
+                if address is None:
+                    ray.init(address="local", num_cpus=workers or os.cpu_count() or 1,
+                             include_dashboard=False, runtime_env=runtime_env, **quiet)
+                else:
+                    if address.startswith("ray://"):
+                        _need_client()
+                    ray.init(address=address, runtime_env=runtime_env, **quiet)
+            except UserError:
+                raise
+            except Exception as e:  # noqa: BLE001 - a connection problem is the user's to fix
+                where = address or "a local Ray instance"
+                raise UserError(f"cannot start or reach {where}: {type(e).__name__}: {e}") from None
+            self._owned = True
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        self.workers = min(cpus, workers) if workers else cpus
+        self.address = address
+        self._remote = ray.remote(max_retries=MAX_RETRIES, num_cpus=1)(_ray_task)
+
+    def describe(self) -> str:
+        nodes = sum(1 for n in self._ray.nodes() if n.get("Alive"))
+        where = self.address or "local"
+        return f"ray ({where}, {nodes} node{'s' * (nodes != 1)}, {self.workers} workers)"
+
+    def run(self, jobs: Sequence[Job]) -> Iterator[TaskResult]:
+        """Keep about two tasks per worker in flight; yield results as they arrive."""
+        ray = self._ray
+        window = max(2 * self.workers, 4)
+        queue = list(reversed(jobs))
+        pending: dict[Any, Task] = {}
+        while queue or pending:
+            while queue and len(pending) < window:
+                task, events = queue.pop()
+                ref = self._remote.remote(task, None if events is None else ray.put(events))
+                pending[ref] = task
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                task = pending.pop(ref)
+                try:
+                    yield ray.get(ref)
+                except Exception as e:  # noqa: BLE001 - retries exhausted: the lanes fail
+                    yield failed_result(task, f"{type(e).__name__}: {str(e).splitlines()[0]}")
+
+    def close(self) -> None:
+        if self._owned and self._ray.is_initialized():
+            self._ray.shutdown()
+
+
+def _need_client() -> None:
+    try:
+        import grpc  # noqa: F401
+    except ImportError:
+        raise UserError(
+            "ray:// addresses need Ray's client: pip install 'ray[client]' "
+            "(or give the cluster's HOST:PORT from this network)"
+        ) from None
+
+
+def _runtime_env(working_dir: str | None) -> dict[str, Any] | None:
+    if working_dir is None:
+        return None
+    return {"working_dir": working_dir,
+            "excludes": ["results/", ".venv/", ".git/", "*.parquet", "__pycache__/"]}
+
+
+BACKENDS: dict[str, Callable[..., SerialBackend | RayBackend]] = {
+    "serial": SerialBackend,
+    "ray": RayBackend,
+}
+
+
+def make_backend(name: str, **options: Any) -> SerialBackend | RayBackend:
+    """The backend registered as ``name``, built with ``options``."""
+    try:
+        factory = BACKENDS[name]
+    except KeyError:
+        raise UserError(f"unknown backend {name!r}; valid: {', '.join(BACKENDS)}") from None
+    return factory(**options)

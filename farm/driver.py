@@ -1,0 +1,204 @@
+"""The driver of ``farm run``: what is left to do, packing, execution, flushing, the summary.
+
+Only the driver writes files. It holds the folder's lock for the whole run, flushes finished rows
+atomically every ``flush_every`` seconds, and records every row (ok or error) it received.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.metrics import METRICS
+from farm.errors import UserError
+from farm.execute import Lane, TaskResult, plan_tasks
+from farm.store import FolderLocked, ResultsStore, done_keys, now, read_table, run_entry
+from farm.sweep import Point, Sweep, dump_definition
+
+FLUSH_EVERY_S = 2.0
+
+
+@dataclass
+class RunSummary:
+    """What a run did; ``exit_code`` is 1 when any row failed."""
+
+    folder: Path
+    rows_total: int
+    rows_skipped: int
+    rows_computed: int = 0
+    rows_failed: int = 0
+    seconds: float = 0.0
+    backend: str = ""
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.rows_failed else 0
+
+    @property
+    def rate(self) -> float:
+        return self.rows_computed / self.seconds if self.seconds > 0 else math.nan
+
+    def text(self) -> str:
+        lines = [
+            f"{self.folder}: {self.rows_computed} rows computed"
+            + (f" ({self.rows_failed} failed)" if self.rows_failed else "")
+            + f", {self.rows_skipped} already done, of {self.rows_total}"
+            + (f" in {self.seconds:.1f} s ({self.rate:.1f} rows/s, {self.backend})"
+               if self.rows_computed else "")
+        ]
+        for e in self.errors[:5]:
+            lines.append(f"  error: {e}")
+        if len(self.errors) > 5:
+            lines.append(f"  ... {len(self.errors) - 5} more errors (see _error in results)")
+        return "\n".join(lines)
+
+
+def results_folder(sweep: Sweep, root: str | Path) -> Path:
+    return Path(root) / sweep.name
+
+
+def row_status(sweep: Sweep, folder: Path) -> dict[str, tuple[int, int]]:
+    """Point id -> (replicates done ok, replicates in the sweep)."""
+    done = done_keys(read_table(folder))
+    out: dict[str, tuple[int, int]] = {}
+    for point, rep, seed in sweep.rows():
+        ok, total = out.get(point.id, (0, 0))
+        out[point.id] = (ok + ((point.id, rep, seed) in done), total + 1)
+    return out
+
+
+def _lane(row: int, point: Point, seed: int) -> Lane:
+    p = point.params
+    return Lane(row=row, shape=point.shape, workload=p["workload"],
+                workload_params=point.workload_params, n_slots=p["n_slots"],
+                ticks=p.get("ticks", 0), params=point.engine_kwargs(), seed=seed)
+
+
+def _row(point: Point, rep: int, seed: int, result: TaskResult, i: int) -> dict[str, Any]:
+    row: dict[str, Any] = dict(point.params)
+    row["replicate"] = rep
+    row["seed"] = seed
+    for m in METRICS:
+        row[m] = result.metrics[m][i].item()
+    mapped, table_size = row["mapped_mean"], point.params["table_size"]
+    row["overhead"] = row["bytes_mean"] / (mapped * table_size) if mapped else math.nan
+    error = result.errors[i]
+    row.update(_point_id=point.id, _name=point.name, _status="error" if error else "ok",
+               _error=error, _wall_s=result.wall_s / len(result.rows), _host=result.host)
+    return row
+
+
+def _replay_events(tasks: Sequence[Any], lanes: Sequence[Lane]) -> list[Any]:
+    """Events for tasks of replayed workloads, generated here: only the driver reads files."""
+    import numpy as np
+
+    from engine.workloads import generate, get_workload
+
+    out = []
+    for task in tasks:
+        if get_workload(task.workload).uses_ticks:
+            out.append(None)
+        else:
+            out.append(generate(task.workload, task.workload_params, task.n_slots, 0,
+                                np.array(task.distinct_seeds(), dtype=np.uint64)))
+    return out
+
+
+def run_sweep(
+    sweep: Sweep,
+    root: str | Path,
+    *,
+    backend: str = "ray",
+    workers: int | None = None,
+    address: str | None = None,
+    working_dir: str | None = None,
+    force: bool = False,
+    argv: Sequence[str] = (),
+    progress: bool | None = None,
+    flush_every: float = FLUSH_EVERY_S,
+    target_events: int | None = None,
+) -> RunSummary:
+    """Compute the rows of ``sweep`` not yet in its results folder (all with ``force``).
+
+    ``progress=None`` shows a bar only on a terminal.
+    """
+    from farm.backends import make_backend
+
+    folder = results_folder(sweep, root)
+    rows = sweep.rows()
+    done = set() if force else done_keys(read_table(folder))
+    todo = [i for i, (p, r, s) in enumerate(rows) if (p.id, r, s) not in done]
+
+    engine = None
+    if todo:
+        engine = make_backend(backend, workers=workers, address=address, working_dir=working_dir)
+    try:
+        try:
+            store = ResultsStore(folder)
+        except FolderLocked as e:
+            raise UserError(
+                f"{folder} is in use by another farm run ({e}); wait for it to finish, "
+                "or give this run another --results folder"
+            ) from None
+        try:
+            return _run_locked(sweep, store, rows, force, engine, argv, progress, flush_every,
+                               target_events)
+        finally:
+            store.close()
+    finally:
+        if engine is not None:
+            engine.close()
+
+
+def _run_locked(sweep: Sweep, store: ResultsStore, rows: list[tuple[Point, int, int]],
+                force: bool, engine: Any, argv: Sequence[str], progress: bool | None,
+                flush_every: float, target_events: int | None) -> RunSummary:
+    from tqdm import tqdm
+
+    done = set() if force else done_keys(store.old)  # authoritative, under the lock
+    todo = [i for i, (p, r, s) in enumerate(rows) if (p.id, r, s) not in done]
+    summary = RunSummary(store.folder, len(rows), len(rows) - len(todo),
+                         backend=engine.describe() if engine else "")
+    store.begin(dump_definition(sweep), run_entry(argv, summary.backend, len(todo),
+                                                  summary.rows_skipped))
+    order = {p.id: i for i, p in enumerate(sweep.points)}
+    start = time.perf_counter()
+    if todo:
+        lanes = [_lane(i, rows[i][0], rows[i][2]) for i in todo]
+        options = {} if target_events is None else {"target_events": target_events}
+        tasks = plan_tasks(lanes, engine.workers, **options)
+        jobs = list(zip(tasks, _replay_events(tasks, lanes), strict=True))
+        bar = tqdm(total=len(todo), unit="pt", desc=sweep.name, file=sys.stderr,
+                   disable=(not progress) if progress is not None else None,
+                   dynamic_ncols=True, smoothing=0.1)
+        last_flush = time.monotonic()
+        with bar:
+            for result in engine.run(jobs):
+                new = []
+                for i, row in enumerate(result.rows):
+                    point, rep, seed = rows[row]
+                    new.append(_row(point, rep, seed, result, i))
+                    if result.errors[i]:
+                        summary.rows_failed += 1
+                        summary.errors.append(f"{point.name} replicate {rep}: {result.errors[i]}")
+                store.add(new)
+                summary.rows_computed += len(new)
+                bar.update(len(new))
+                if time.monotonic() - last_flush >= flush_every:
+                    _flush(store, summary, order)
+                    last_flush = time.monotonic()
+    summary.seconds = time.perf_counter() - start
+    store.run.update(end=now(), finished=True)
+    _flush(store, summary, order)
+    return summary
+
+
+def _flush(store: ResultsStore, summary: RunSummary, order: dict[str, int]) -> None:
+    store.run.update(rows_computed=summary.rows_computed, rows_failed=summary.rows_failed)
+    store.flush(order)

@@ -1,0 +1,297 @@
+"""The results folder (FARM.md section 5): ``sweep.yaml``, ``manifest.json``,
+``results.parquet``; resume by row key, atomic flushes, and a lock per folder.
+
+One row per point x replicate. Parameter columns are bare (null where a point does not have the
+parameter), then ``replicate``, ``seed`` (the lane seed as uint64, exactly as the engine's
+``lane_seed`` gives it), every metric, ``overhead`` and the bookkeeping columns ``_point_id``,
+``_name``, ``_status`` ('ok'/'error'), ``_error``, ``_wall_s`` (the wall time of the row's task
+divided by its lanes) and ``_host``. ``ticks`` is both a parameter and a metric: the one column
+holds the metric (events the lane ran), which is the parameter for generated workloads and the
+trace length for replayed ones. A row is done when a row with the same
+``(_point_id, replicate, seed)`` has status ``ok``; error rows are computed again.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import fcntl
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+PARAM_COLUMNS: tuple[str, ...] = (
+    "strategy",
+    "workload",
+    "grace",
+    "n_slots",
+    "ticks",
+    "page_size",
+    "table_size",
+    "pool_pages",
+    "desc_size",
+    "ptlock_bytes",
+)
+BOOK_COLUMNS: tuple[str, ...] = ("_point_id", "_name", "_status", "_error", "_wall_s", "_host")
+RESULTS, MANIFEST, SWEEP, LOCK = "results.parquet", "manifest.json", "sweep.yaml", ".lock"
+
+RowKey = tuple[str, int, int]
+
+
+def now() -> str:
+    """The current time, ISO 8601 with time zone."""
+    return _dt.datetime.now(_dt.UTC).astimezone().isoformat(timespec="seconds")
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write a new file beside ``path``, sync it, then rename it over ``path``."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _schema_types() -> dict[str, Any]:
+    import pyarrow as pa
+
+    from engine.metrics import INT_METRICS, METRICS
+
+    types: dict[str, Any] = {c: pa.int64() for c in PARAM_COLUMNS}
+    types.update(strategy=pa.string(), workload=pa.string(), replicate=pa.int64(),
+                 seed=pa.uint64(), overhead=pa.float64())
+    types.update({m: pa.int64() if m in INT_METRICS else pa.float64() for m in METRICS})
+    types.update({c: pa.string() for c in BOOK_COLUMNS})
+    types["_wall_s"] = pa.float64()
+    return types
+
+
+def column_order(names: Iterable[str]) -> list[str]:
+    """Parameters (engine, then workload parameters sorted), replicate, seed, metrics,
+    overhead, bookkeeping."""
+    from engine.metrics import METRICS
+
+    tail = ["replicate", "seed", *(m for m in METRICS if m not in PARAM_COLUMNS), "overhead",
+            *BOOK_COLUMNS]
+    names = set(names)
+    extra = sorted(names - set(PARAM_COLUMNS) - set(tail))
+    return [c for c in [*PARAM_COLUMNS, *extra, *tail] if c in names]
+
+
+def rows_to_table(rows: Sequence[dict[str, Any]]) -> Any:
+    """A pyarrow Table of row dicts with the fixed column types (workload parameters inferred)."""
+    import pyarrow as pa
+
+    types = _schema_types()
+    names = column_order({k for r in rows for k in r} | set(PARAM_COLUMNS))
+    arrays = [
+        pa.array([r.get(c) for r in rows], type=types.get(c)) for c in names
+    ]
+    return pa.table(arrays, names=names)
+
+
+def read_table(folder: Path) -> Any | None:
+    """The stored results of ``folder`` as a pyarrow Table, or None if there are none yet."""
+    import pyarrow.parquet as pq
+
+    path = folder / RESULTS
+    return pq.read_table(path) if path.exists() else None
+
+
+def done_keys(table: Any | None) -> set[RowKey]:
+    """Keys of the rows stored with status ok."""
+    if table is None or table.num_rows == 0:
+        return set()
+    cols = table.select(["_point_id", "replicate", "seed", "_status"]).to_pydict()
+    return {
+        (p, r, s)
+        for p, r, s, st in zip(cols["_point_id"], cols["replicate"], cols["seed"], cols["_status"],
+                               strict=True)
+        if st == "ok"
+    }
+
+
+def load(path: str | os.PathLike[str]) -> Any:
+    """The results table of a sweep folder (or of a ``results.parquet``) as a DataFrame."""
+    import pyarrow.parquet as pq
+
+    p = Path(path)
+    if p.is_dir():
+        p = p / RESULTS
+    if not p.exists():
+        from farm.errors import UserError
+
+        raise UserError(f"{p}: no results (run the sweep with `farm run` first)")
+    return pq.read_table(p).to_pandas()
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def versions() -> dict[str, str | None]:
+    """Versions of what produced the numbers."""
+    from importlib import metadata
+
+    import engine
+
+    def ver(name: str) -> str | None:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return None
+
+    return {
+        "python": platform.python_version(),
+        "ptfarm": ver("ptfarm"),
+        "engine_model": engine.MODEL_VERSION,
+        "numpy": ver("numpy"),
+        "numba": ver("numba"),
+        "pandas": ver("pandas"),
+        "pyarrow": ver("pyarrow"),
+        "ray": ver("ray"),
+        "git_commit": _git_commit(),
+    }
+
+
+class FolderLocked(Exception):
+    """Another process holds the folder's lock."""
+
+
+class ResultsStore:
+    """The results folder of one sweep, locked for the lifetime of this object.
+
+    The lock is an ``fcntl`` lock on ``.lock``: the OS releases it when the driver exits or is
+    killed, so a crash never leaves a stale lock behind.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self._lock = open(folder / LOCK, "a+")  # noqa: SIM115 - held until close()
+        try:
+            fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.seek(0)
+            holder = self._lock.read().strip() or "another process"
+            self._lock.close()
+            raise FolderLocked(holder) from None
+        self._lock.seek(0)
+        self._lock.truncate()
+        self._lock.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        self._lock.flush()
+        self.old = read_table(folder)
+        self.new_rows: list[dict[str, Any]] = []
+        self.manifest: dict[str, Any] = self._read_manifest()
+
+    def _read_manifest(self) -> dict[str, Any]:
+        path = self.folder / MANIFEST
+        if path.exists():
+            try:
+                return json.loads(path.read_text())
+            except (OSError, ValueError):
+                pass
+        return {"runs": []}
+
+    def begin(self, sweep_yaml: str, run: dict[str, Any]) -> None:
+        """Record the sweep as run and open a run entry in the manifest."""
+        _atomic_write(self.folder / SWEEP, sweep_yaml.encode())
+        self.manifest["versions"] = versions()
+        self.manifest.setdefault("runs", []).append(run)
+        self.write_manifest()
+
+    @property
+    def run(self) -> dict[str, Any]:
+        return self.manifest["runs"][-1]
+
+    def write_manifest(self) -> None:
+        _atomic_write(self.folder / MANIFEST, (json.dumps(self.manifest, indent=2) + "\n").encode())
+
+    def add(self, rows: Iterable[dict[str, Any]]) -> None:
+        self.new_rows.extend(rows)
+
+    def table(self, order: dict[str, int] | None = None) -> Any:
+        """Stored rows replaced by new rows of the same key, then the new rows; sorted by the
+        sweep's point order (``order``: point id -> index) and replicate."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        new = rows_to_table(self.new_rows) if self.new_rows else None
+        parts = []
+        if self.old is not None and self.old.num_rows:
+            old = self.old
+            if new is not None:
+                fresh = {(r["_point_id"], r["replicate"]) for r in self.new_rows}
+                keep = [
+                    (p, r) not in fresh
+                    for p, r in zip(old["_point_id"].to_pylist(), old["replicate"].to_pylist(),
+                                    strict=True)
+                ]
+                old = old.filter(pa.array(keep))
+            parts.append(old)
+        if new is not None:
+            parts.append(new)
+        if not parts:
+            return rows_to_table([])
+        table = pa.concat_tables(parts, promote_options="permissive") if len(parts) > 1 else parts[0]
+        table = table.select(column_order(table.column_names))
+        if order:
+            rank = pa.array([order.get(p, len(order)) for p in table["_point_id"].to_pylist()],
+                            type=pa.int64())
+            table = table.append_column("__rank", rank)
+            idx = pc.sort_indices(table, [("__rank", "ascending"), ("replicate", "ascending")])
+            table = table.take(idx).drop_columns(["__rank"])
+        return table
+
+    def flush(self, order: dict[str, int] | None = None) -> None:
+        """Write the whole table and the manifest atomically."""
+        import io
+
+        import pyarrow.parquet as pq
+
+        table = self.table(order)
+        buf = io.BytesIO()
+        pq.write_table(table, buf)
+        _atomic_write(self.folder / RESULTS, buf.getvalue())
+        status = table["_status"].to_pylist()
+        self.manifest["rows"] = {"total": len(status), "ok": status.count("ok"),
+                                 "error": status.count("error")}
+        self.manifest["points"] = len(set(table["_point_id"].to_pylist()))
+        self.write_manifest()
+
+    def close(self) -> None:
+        """Release the lock (the OS does it too if the process dies)."""
+        if not self._lock.closed:
+            fcntl.flock(self._lock.fileno(), fcntl.LOCK_UN)
+            self._lock.close()
+
+
+def run_entry(argv: Sequence[str], backend: str, todo: int, skipped: int) -> dict[str, Any]:
+    """A fresh manifest entry for one ``farm run``."""
+    return {
+        "argv": list(argv),
+        "cwd": os.getcwd(),
+        "host": socket.gethostname(),
+        "python_executable": sys.executable,
+        "backend": backend,
+        "start": now(),
+        "end": None,
+        "finished": False,
+        "rows_to_compute": todo,
+        "rows_skipped": skipped,
+        "rows_computed": 0,
+        "rows_failed": 0,
+    }
