@@ -1,0 +1,70 @@
+"""``farm bench``: measure the engine (and with ``--farm``, the farm)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="measure engine speed (lane-events/s) and, with --farm, sweep throughput",
+        description="Lane-events per second of the vectorized core on one core (per strategy, at "
+        "several lane counts, the best reported) and of the scalar reference, on churn streams; "
+        "compile time is excluded and reported apart. Also the cost of generating each workload "
+        "next to simulating it. --farm adds points per second of a >= 10,000-point sweep and the "
+        "speed-up from 1 to 2 workers on a local Ray cluster.",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--quick", action="store_true", help="smaller inputs (a rough figure in seconds)")
+    p.add_argument("--strategies", nargs="+", metavar="S", help="only these strategies")
+    p.add_argument("--no-workloads", action="store_true", help="skip the workload generation bench")
+    p.add_argument("--farm", action="store_true", help="also measure the farm (takes minutes)")
+    p.add_argument("--points", type=int, default=10_000, help="points of the --farm sweep (default 10000)")
+    p.set_defaults(func=bench)
+
+
+def bench(args: argparse.Namespace) -> int:
+    from engine.strategies import get_strategy
+    from farm.bench import engine_bench
+
+    for name in args.strategies or []:
+        get_strategy(name)
+    say = (lambda msg: print(msg, file=sys.stderr)) if not args.json else None
+    result: dict[str, object] = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+    }
+    engine = engine_bench(args.strategies, quick=args.quick, progress=say)
+    result["compile_s"] = engine.pop("_compile")["seconds"]
+    result["strategies"] = engine
+    if not args.no_workloads:
+        from farm.bench_workloads import workload_bench
+
+        result["workloads"] = workload_bench(quick=args.quick)
+    if args.farm:
+        from farm.bench_farm import farm_bench
+
+        result["farm"] = farm_bench(points=args.points, quick=args.quick)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"engine, one core, churn streams; compile {result['compile_s']:.1f} s (excluded)")
+    print(f"  {'strategy':<12} {'vectorized M/s':>15} {'best lanes':>10} {'reference M/s':>14} {'ratio':>7}")
+    for name, row in engine.items():
+        print(f"  {name:<12} {row['vectorized_lane_events_per_s'] / 1e6:>15.1f} {row['best_lanes']:>10} "
+              f"{row['reference_lane_events_per_s'] / 1e6:>14.2f} {row['ratio']:>7.0f}")  # fmt: skip
+    if "workloads" in result:
+        print("workloads: generation vs simulation (s390-v6.4), lane-events/s")
+        for name, row in result["workloads"].items():  # type: ignore[union-attr]
+            cells = ", ".join(f"{k} {v / 1e6:.1f} M/s" if isinstance(v, float) and v > 1000 else f"{k} {v}"
+                              for k, v in row.items())  # fmt: skip
+            print(f"  {name:<12} {cells}")
+    if "farm" in result:
+        print("farm:")
+        for k, v in result["farm"].items():  # type: ignore[union-attr]
+            print(f"  {k}: {v}")
+    return 0
