@@ -1,10 +1,138 @@
-"""`farm trace` (placeholder: registered so the CLI loads; built by its own issue)."""
+"""``farm trace gen`` (export a generated lane as a trace file) and ``farm trace capture``
+(snapshot a real process's page-table occupancy, see :mod:`farm.capture`)."""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
+
+import numpy as np
+
+from engine.errors import ParamError
+from engine.trace import write_trace
+from engine.workloads import generate, get_workload, lane_seed, resolve
+from farm import capture
+from farm.errors import UserError
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def parse_assignments(workload: str, items: list[str]) -> dict[str, Any]:
+    """``key=value`` words as workload parameters, each value read as its parameter's type."""
+    spec = {p.name: p for p in get_workload(workload).params_spec}
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"expected key=value, got {item!r}")
+        param = spec.get(key)
+        if param is None:
+            resolve(workload, {key: None})  # raises, naming the closest parameters
+            raise UserError(f"unknown parameter {key!r}")
+        try:
+            if param.kind is bool:
+                if text.lower() not in _TRUE | _FALSE:
+                    raise ValueError
+                value: Any = text.lower() in _TRUE
+            else:
+                value = param.kind(text)
+        except ValueError:
+            raise ParamError(f"{key} must be of type {param.kind.__name__}, got {text!r}") from None
+        out[key] = value
+    return out
+
+
+def _gen(args: argparse.Namespace) -> int:
+    params = parse_assignments(args.workload, args.params)
+    resolved = resolve(args.workload, params)
+    if args.n_slots < 1 or args.ticks < 0 or args.replicate < 0:
+        raise UserError("--n-slots must be >= 1, --ticks and --replicate >= 0")
+    seed = lane_seed(args.workload, resolved, args.n_slots, args.ticks, args.seed, args.replicate)
+    events = generate(
+        args.workload,
+        resolved,
+        args.n_slots,
+        args.ticks,
+        np.array([seed], dtype=np.uint64),
+        replicates=np.array([args.replicate]),
+    )
+    comments = [
+        f"workload {args.workload}",
+        "params " + " ".join(f"{k}={v}" for k, v in resolved.items()),
+        f"n_slots {args.n_slots}",
+        f"ticks {args.ticks}",
+        f"seed {args.seed} (base), replicate {args.replicate}, lane seed {seed}",
+    ]
+    try:
+        write_trace(args.output, *events.lane(0), comments)
+    except OSError as e:
+        raise UserError(f"cannot write {args.output}: {e.strerror}") from None
+    return 0
+
+
+def _capture(args: argparse.Namespace) -> int:
+    addr_range = capture.parse_range(args.range) if args.range else None
+    cap = capture.capture(args.pid, capture.parse_size(args.span), args.align, addr_range)
+    capture.write_capture(cap, args.output)
+    print(f"{len(cap.slots)} occupied spans of {cap.comm} (pid {cap.pid}), n_slots {cap.n_slots}")
+    return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("trace", help="(not built yet)")
-    p.set_defaults(func=lambda args: print("farm trace: not built yet") or 1)
+    p = sub.add_parser(
+        "trace",
+        help="export generated lanes as trace files; capture a real process",
+        description="Trace files (ENGINE.md section 3): export any generated lane, or snapshot "
+        "which PMD spans of a live process hold present pages.",
+    )
+    tsub = p.add_subparsers(dest="trace_command", required=True, metavar="SUBCOMMAND")
+
+    g = tsub.add_parser(
+        "gen",
+        help="write the event stream of one generated lane as a trace file",
+        description="Write replicate R of a workload as a trace file: the lane seed is derived "
+        "exactly as in a sweep (from workload, its parameters, n_slots, ticks, base seed and "
+        "replicate), so the file equals that lane and can be replayed with `farm replay`.",
+    )
+    g.add_argument(
+        "workload", help="dense, sparse, stride, churn, khugepaged, fork-exit, trace or procmaps"
+    )
+    g.add_argument(
+        "params", nargs="*", metavar="key=value", help="workload parameters, e.g. occupancy=0.5"
+    )
+    g.add_argument("--n-slots", type=int, default=4096, help="slots of the address space (4096)")
+    g.add_argument("--ticks", type=int, default=200_000, help="events in the lane (200000)")
+    g.add_argument("--seed", type=int, required=True, help="base seed of the sweep")
+    g.add_argument("--replicate", type=int, required=True, help="replicate index (0, 1, ...)")
+    g.add_argument("-o", "--output", required=True, help="FILE.csv or FILE.csv.gz")
+    g.set_defaults(func=_gen)
+
+    c = tsub.add_parser(
+        "capture",
+        help="snapshot which spans of a live process hold present pages",
+        description="Read /proc/PID/maps and /proc/PID/pagemap and write a trace that faults, in "
+        "address order, every span (PMD entry) holding at least one present page, then exits. "
+        "Slots are compacted by blocks of --align spans (see docs/workloads.md); the comments "
+        "record the process name, the span and each slot's address. Replay it with the "
+        "procmaps workload.",
+    )
+    c.add_argument("--pid", type=int, required=True, help="process id")
+    c.add_argument(
+        "--span",
+        default=str(capture.S390_SPAN),
+        help="bytes mapped by one PTE table: 1M on s390 (default), 2M on x86",
+    )
+    c.add_argument(
+        "--align",
+        type=int,
+        default=capture.DEFAULT_ALIGN,
+        help="compaction block in spans; keep a multiple of the tables per page (16)",
+    )
+    c.add_argument(
+        "--range",
+        metavar="LOW-HIGH",
+        help="only addresses in [LOW, HIGH), e.g. 0x7f00000-0x7f80000",
+    )
+    c.add_argument("-o", "--output", required=True, help="FILE.csv or FILE.csv.gz")
+    c.set_defaults(func=_capture)
