@@ -195,7 +195,7 @@ def capture_stream(cap: Capture) -> tuple[np.ndarray, np.ndarray, list[str]]:
     comments = [
         f"process {cap.comm} (pid {cap.pid})",
         f"span {cap.span} bytes, align {cap.align} spans, n_slots {cap.n_slots}",
-        "slot = k * align + (address // span) % align, k = rank of the address's block "
+        "compaction: slot = k * align + (address // span) % align, k = rank of the address's block "
         "(align spans) among blocks with a present page",
     ]
     comments += [
