@@ -10,13 +10,13 @@ import math
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from engine.metrics import METRICS
 from farm.errors import UserError
-from farm.execute import Lane, TaskResult, plan_tasks
+from farm.execute import Lane, TaskResult, plan_tasks, replay_block, select_seeds
 from farm.store import FolderLocked, ResultsStore, done_keys, now, read_table, run_entry
 from farm.sweep import Point, Sweep, dump_definition
 
@@ -73,11 +73,37 @@ def row_status(sweep: Sweep, folder: Path) -> dict[str, tuple[int, int]]:
     return out
 
 
-def _lane(row: int, point: Point, seed: int) -> Lane:
-    p = point.params
-    return Lane(row=row, shape=point.shape, workload=p["workload"],
-                workload_params=point.workload_params, n_slots=p["n_slots"],
-                ticks=p.get("ticks", 0), params=point.engine_kwargs(), seed=seed)
+def _lanes(rows: Sequence[tuple[Point, int, int]], todo: Sequence[int]) -> list[Lane]:
+    out = []
+    for i in todo:
+        point, rep, seed = rows[i]
+        p = point.params
+        out.append(Lane(row=i, shape=point.shape, workload=p["workload"],
+                        workload_params=point.workload_params, n_slots=p["n_slots"],
+                        ticks=p.get("ticks", 0), params=point.engine_kwargs(), seed=seed,
+                        replicate=rep, cost=p.get("ticks", 0)))
+    return out
+
+
+def _replay_blocks(lanes: list[Lane]) -> dict[tuple, tuple[Any, list[int]]]:
+    """Events of every replayed shape (only the driver reads trace files), one lane per seed;
+    the lanes' ``cost`` becomes the longest trace. Bad files raise before anything is written."""
+    from engine.workloads import get_workload
+
+    seeds: dict[tuple, dict[int, int]] = {}
+    for lane in lanes:
+        if get_workload(lane.workload).replay:
+            seeds.setdefault(lane.shape, {})[lane.seed] = lane.replicate
+    blocks: dict[tuple, tuple[Any, list[int]]] = {}
+    for shape, seed_rep in seeds.items():
+        first = next(x for x in lanes if x.shape == shape)
+        order = sorted(seed_rep)
+        block = replay_block(first.workload, first.workload_params, first.n_slots, first.ticks,
+                             order, [seed_rep[s] for s in order])
+        blocks[shape] = (block, order)
+    longest = {shape: int(b.lengths.max()) if b.lanes else 0 for shape, (b, _) in blocks.items()}
+    lanes[:] = [replace(x, cost=longest[x.shape]) if x.shape in longest else x for x in lanes]
+    return blocks
 
 
 def _row(point: Point, rep: int, seed: int, result: TaskResult, i: int) -> dict[str, Any]:
@@ -92,22 +118,6 @@ def _row(point: Point, rep: int, seed: int, result: TaskResult, i: int) -> dict[
     row.update(_point_id=point.id, _name=point.name, _status="error" if error else "ok",
                _error=error, _wall_s=result.wall_s / len(result.rows), _host=result.host)
     return row
-
-
-def _replay_events(tasks: Sequence[Any], lanes: Sequence[Lane]) -> list[Any]:
-    """Events for tasks of replayed workloads, generated here: only the driver reads files."""
-    import numpy as np
-
-    from engine.workloads import generate, get_workload
-
-    out = []
-    for task in tasks:
-        if get_workload(task.workload).uses_ticks:
-            out.append(None)
-        else:
-            out.append(generate(task.workload, task.workload_params, task.n_slots, 0,
-                                np.array(task.distinct_seeds(), dtype=np.uint64)))
-    return out
 
 
 def run_sweep(
@@ -134,6 +144,8 @@ def run_sweep(
     rows = sweep.rows()
     done = set() if force else done_keys(read_table(folder))
     todo = [i for i, (p, r, s) in enumerate(rows) if (p.id, r, s) not in done]
+    lanes = _lanes(rows, todo)
+    blocks = _replay_blocks(lanes)  # trace files are read (and checked) before anything is written
 
     engine = None
     if todo:
@@ -147,8 +159,8 @@ def run_sweep(
                 "or give this run another --results folder"
             ) from None
         try:
-            return _run_locked(sweep, store, rows, force, engine, argv, progress, flush_every,
-                               target_events)
+            return _run_locked(sweep, store, rows, lanes, blocks, force, engine, argv, progress,
+                               flush_every, target_events)
         finally:
             store.close()
     finally:
@@ -157,12 +169,13 @@ def run_sweep(
 
 
 def _run_locked(sweep: Sweep, store: ResultsStore, rows: list[tuple[Point, int, int]],
+                lanes: list[Lane], blocks: dict[tuple, tuple[Any, list[int]]],
                 force: bool, engine: Any, argv: Sequence[str], progress: bool | None,
                 flush_every: float, target_events: int | None) -> RunSummary:
     from tqdm import tqdm
 
     done = set() if force else done_keys(store.old)  # authoritative, under the lock
-    todo = [i for i, (p, r, s) in enumerate(rows) if (p.id, r, s) not in done]
+    todo = [x.row for x in lanes if (rows[x.row][0].id, rows[x.row][1], rows[x.row][2]) not in done]
     summary = RunSummary(store.folder, len(rows), len(rows) - len(todo),
                          backend=engine.describe() if engine else "")
     store.begin(dump_definition(sweep), run_entry(argv, summary.backend, len(todo),
@@ -170,10 +183,17 @@ def _run_locked(sweep: Sweep, store: ResultsStore, rows: list[tuple[Point, int, 
     order = {p.id: i for i, p in enumerate(sweep.points)}
     start = time.perf_counter()
     if todo:
-        lanes = [_lane(i, rows[i][0], rows[i][2]) for i in todo]
+        todo_set = set(todo)
         options = {} if target_events is None else {"target_events": target_events}
-        tasks = plan_tasks(lanes, engine.workers, **options)
-        jobs = list(zip(tasks, _replay_events(tasks, lanes), strict=True))
+        tasks = plan_tasks([x for x in lanes if x.row in todo_set], engine.workers, **options)
+        jobs = []
+        for task in tasks:
+            shape = rows[task.rows[0]][0].shape
+            events = None
+            if shape in blocks:
+                block, order = blocks[shape]
+                events = select_seeds(block, order, task.distinct_seeds())
+            jobs.append((task, events))
         bar = tqdm(total=len(todo), unit="pt", desc=sweep.name, file=sys.stderr,
                    disable=(not progress) if progress is not None else None,
                    dynamic_ncols=True, smoothing=0.1)

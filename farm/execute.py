@@ -43,10 +43,15 @@ class Task:
     rows: tuple[int, ...]
     params: tuple[dict[str, Any], ...]  # engine.Params keyword arguments per lane
     seeds: tuple[int, ...]  # lane seed (uint64) per lane
+    replicates: tuple[int, ...]  # replicate per lane (replayed workloads pick files by it)
 
     def distinct_seeds(self) -> list[int]:
         """The seeds whose events this task needs, in a fixed order."""
         return sorted(set(self.seeds))
+
+    def replicate_of(self) -> dict[int, int]:
+        """Seed -> replicate (one-to-one within a shape)."""
+        return dict(zip(self.seeds, self.replicates, strict=True))
 
 
 @dataclass(frozen=True)
@@ -82,7 +87,8 @@ def run_task(task: Task, events: LaneEvents | None = None) -> TaskResult:
     """Run every lane of ``task``; a failing lane gets its message and the others still run.
 
     ``events`` (one lane per :meth:`Task.distinct_seeds`) is given for replayed workloads, whose
-    files only the driver can read; otherwise the events are generated here from the seeds.
+    files only the driver reads (see :func:`replay_block`); otherwise the events are generated
+    here from the seeds.
     """
     from engine import Params, simulate_lanes
     from engine.workloads import generate
@@ -150,9 +156,11 @@ class Lane:
     workload: str
     workload_params: dict[str, Any]
     n_slots: int
-    ticks: int  # events per lane (for replayed traces: the longest of them)
+    ticks: int  # the ticks parameter (0 for replayed traces)
     params: dict[str, Any]
     seed: int
+    replicate: int
+    cost: int  # events per lane, to size tasks
 
 
 def plan_tasks(lanes: Sequence[Lane], workers: int, *, target_events: int = TARGET_EVENTS,
@@ -168,7 +176,7 @@ def plan_tasks(lanes: Sequence[Lane], workers: int, *, target_events: int = TARG
     tasks: list[Task] = []
     for group in groups.values():
         group.sort(key=lambda x: (x.seed, x.row))
-        size = lanes_per_task(group[0].ticks, len(lanes), workers, target_events, max_lanes)
+        size = lanes_per_task(group[0].cost, len(lanes), workers, target_events, max_lanes)
         chunks = math.ceil(len(group) / size)
         size = math.ceil(len(group) / chunks)
         first = group[0]
@@ -183,7 +191,25 @@ def plan_tasks(lanes: Sequence[Lane], workers: int, *, target_events: int = TARG
                     rows=tuple(x.row for x in part),
                     params=tuple(x.params for x in part),
                     seeds=tuple(x.seed for x in part),
+                    replicates=tuple(x.replicate for x in part),
                 )
             )
-    tasks.sort(key=lambda t: -len(t.rows) * t.ticks)
+    cost = {lane.row: lane.cost for lane in lanes}
+    tasks.sort(key=lambda t: -len(t.rows) * cost[t.rows[0]])
     return tasks
+
+
+def replay_block(workload: str, workload_params: dict[str, Any], n_slots: int, ticks: int,
+                 seeds: Sequence[int], replicates: Sequence[int]) -> LaneEvents:
+    """Events of a replayed workload, one lane per seed: the driver calls this (it reads the
+    trace files) and ships the events with the tasks."""
+    from engine.workloads import generate
+
+    return generate(workload, workload_params, n_slots, ticks, np.array(seeds, dtype=np.uint64),
+                    replicates=np.array(replicates, dtype=np.int64))
+
+
+def select_seeds(block: LaneEvents, block_seeds: Sequence[int], wanted: Sequence[int]) -> LaneEvents:
+    """The lanes of ``block`` (one per seed of ``block_seeds``) for the seeds ``wanted``."""
+    where = {s: i for i, s in enumerate(block_seeds)}
+    return _select(block, [where[s] for s in wanted])
