@@ -191,8 +191,8 @@ def _run_locked(sweep: Sweep, store: ResultsStore, rows: list[tuple[Point, int, 
             shape = rows[task.rows[0]][0].shape
             events = None
             if shape in blocks:
-                block, order = blocks[shape]
-                events = select_seeds(block, order, task.distinct_seeds())
+                block, block_seeds = blocks[shape]
+                events = select_seeds(block, block_seeds, task.distinct_seeds())
             jobs.append((task, events))
         bar = tqdm(total=len(todo), unit="pt", desc=sweep.name, file=sys.stderr,
                    disable=(not progress) if progress is not None else None,

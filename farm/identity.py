@@ -67,9 +67,10 @@ def format_value(value: Any) -> str:
 def canonical_name(params: Mapping[str, Any], varying: Iterable[str]) -> str:
     """``strategy[k=v,...]``: the workload plus every parameter that varies in the sweep.
 
-    Keys are sorted; parameters a point does not have are left out. Within one sweep two points
-    never share a name (they differ in some varying parameter they both have, or in strategy or
-    workload); across sweeps the id, not the name, identifies a point.
+    A parameter varies when the points that have it do not all share one value. Keys are sorted;
+    parameters a point does not have are left out. Within one sweep two points never share a name
+    (they differ in a varying parameter they both have, or in strategy or workload); across
+    sweeps the id, not the name, identifies a point.
     """
     keys = sorted((set(varying) | set(ALWAYS_NAMED)) - {"strategy"})
     inner = ",".join(f"{k}={format_value(params[k])}" for k in keys if k in params)

@@ -408,7 +408,6 @@ def _apply_overrides(d: _Definition, overrides: Sequence[str], problems: _Proble
 
 
 _ORIGIN_BASE, _ORIGIN_AXIS = "base", "axis"
-_MISSING = object()
 
 
 def _assignments(d: _Definition) -> Iterable[dict[str, tuple[V, str]]]:
@@ -574,9 +573,10 @@ def parse_sweep(text: str, path: str = "<sweep>", overrides: Sequence[str] = ())
     problems.raise_if_any()
 
     all_keys = sorted({k for p, _ in resolved for k in p})
+    # A key varies when the points that have it do not all agree (whether a point has a key
+    # follows from its strategy and workload, which every name shows).
     varying = tuple(
-        k for k in all_keys
-        if len({repr(p.get(k, _MISSING)) for p, _ in resolved}) > 1
+        k for k in all_keys if len({repr(p[k]) for p, _ in resolved if k in p}) > 1
     )
     points = [
         Point(

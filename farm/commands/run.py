@@ -35,6 +35,8 @@ def _run(args: argparse.Namespace) -> int:
         force=args.force,
         argv=sys.argv,
         progress=False if args.no_progress else None,
+        flush_every=args.flush_every,
+        target_events=args.task_events,
     )
     print(summary.text())
     return summary.exit_code
@@ -61,4 +63,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="ship DIR to the cluster's workers (Ray runtime_env working_dir) when "
                    "ptfarm is not installed on the nodes")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--flush-every", type=float, default=2.0, metavar="SECONDS",
+                   help="write finished rows to disk at least this often (default 2)")
+    p.add_argument("--task-events", type=int, default=None, metavar="N",
+                   help="lane-events per task (default 4000000: a few hundred ms per task)")
     p.set_defaults(func=_run)
