@@ -197,7 +197,7 @@ def _run_locked(sweep: Sweep, store: ResultsStore, rows: list[tuple[Point, int, 
         bar = tqdm(total=len(todo), unit="pt", desc=sweep.name, file=sys.stderr,
                    disable=(not progress) if progress is not None else None,
                    dynamic_ncols=True, smoothing=0.1)
-        last_flush = time.monotonic()
+        last_flush, interval = time.monotonic(), flush_every
         with bar:
             for result in engine.run(jobs):
                 new = []
@@ -210,9 +210,12 @@ def _run_locked(sweep: Sweep, store: ResultsStore, rows: list[tuple[Point, int, 
                 store.add(new)
                 summary.rows_computed += len(new)
                 bar.update(len(new))
-                if time.monotonic() - last_flush >= flush_every:
+                if time.monotonic() - last_flush >= interval:
+                    began = time.monotonic()
                     _flush(store, summary, order)
                     last_flush = time.monotonic()
+                    # keep the driver's share of a core small when the table grows large
+                    interval = max(flush_every, 20 * (last_flush - began))
     summary.seconds = time.perf_counter() - start
     store.run.update(end=now(), finished=True)
     _flush(store, summary, order)

@@ -194,7 +194,9 @@ class ResultsStore:
         self._lock.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
         self._lock.flush()
         self.old = read_table(folder)
-        self.new_rows: list[dict[str, Any]] = []
+        self._pending: list[dict[str, Any]] = []  # rows not yet converted to Arrow
+        self._chunks: list[Any] = []  # Arrow tables of the rows of this run
+        self._fresh: set[tuple[str, int]] = set()  # (point id, replicate) of this run's rows
         self.manifest: dict[str, Any] = self._read_manifest()
 
     def _read_manifest(self) -> dict[str, Any]:
@@ -221,7 +223,7 @@ class ResultsStore:
         _atomic_write(self.folder / MANIFEST, (json.dumps(self.manifest, indent=2) + "\n").encode())
 
     def add(self, rows: Iterable[dict[str, Any]]) -> None:
-        self.new_rows.extend(rows)
+        self._pending.extend(rows)
 
     def table(self, order: dict[str, int] | None = None) -> Any:
         """Stored rows replaced by new rows of the same key, then the new rows; sorted by the
@@ -229,21 +231,22 @@ class ResultsStore:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        new = rows_to_table(self.new_rows) if self.new_rows else None
+        if self._pending:  # convert each row once, not at every flush
+            self._chunks.append(rows_to_table(self._pending))
+            self._fresh.update((r["_point_id"], r["replicate"]) for r in self._pending)
+            self._pending = []
         parts = []
         if self.old is not None and self.old.num_rows:
             old = self.old
-            if new is not None:
-                fresh = {(r["_point_id"], r["replicate"]) for r in self.new_rows}
+            if self._fresh:
                 keep = [
-                    (p, r) not in fresh
+                    (p, r) not in self._fresh
                     for p, r in zip(old["_point_id"].to_pylist(), old["replicate"].to_pylist(),
                                     strict=True)
                 ]
                 old = old.filter(pa.array(keep))
             parts.append(old)
-        if new is not None:
-            parts.append(new)
+        parts.extend(self._chunks)
         if not parts:
             return rows_to_table([])
         table = pa.concat_tables(parts, promote_options="permissive") if len(parts) > 1 else parts[0]
