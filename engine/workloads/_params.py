@@ -20,7 +20,7 @@ LIFETIME = WorkloadParam(
     float,
     "mean ticks from a region's mmap to its munmap (exponential)",
     0.0,
-    2**62,
+    1e12,
 )
 IMMEDIATE_FREES = WorkloadParam(
     "immediate_frees",

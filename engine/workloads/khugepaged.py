@@ -30,7 +30,7 @@ DEFER_RATE = WorkloadParam(
     1.0,
 )
 REFAULT_AFTER = WorkloadParam(
-    "refault_after", 2000.0, float, "mean ticks until a retracted slot is faulted again", 0.0, 2**62
+    "refault_after", 2000.0, float, "mean ticks until a retracted slot is faulted again", 0.0, 1e12
 )
 
 

@@ -93,7 +93,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="write the event stream of one generated lane as a trace file",
         description="Write replicate R of a workload as a trace file: the lane seed is derived "
         "exactly as in a sweep (from workload, its parameters, n_slots, ticks, base seed and "
-        "replicate), so the file equals that lane and can be replayed with `farm replay`.",
+        "replicate), so the file equals that lane and can be replayed with `farm replay`. "
+        "Workload parameters and defaults: docs/workloads.md.",
     )
     g.add_argument(
         "workload", help="dense, sparse, stride, churn, khugepaged, fork-exit, trace or procmaps"
