@@ -110,11 +110,11 @@ def _row(point: Point, rep: int, seed: int, result: TaskResult, i: int) -> dict[
     row: dict[str, Any] = dict(point.params)
     row["replicate"] = rep
     row["seed"] = seed
-    for m in METRICS:
-        row[m] = result.metrics[m][i].item()
+    error = result.errors[i]
+    for m in METRICS:  # a failed row has no metrics (null), not zeros
+        row[m] = None if error else result.metrics[m][i].item()
     mapped, table_size = row["mapped_mean"], point.params["table_size"]
     row["overhead"] = row["bytes_mean"] / (mapped * table_size) if mapped else math.nan
-    error = result.errors[i]
     row.update(_point_id=point.id, _name=point.name, _status="error" if error else "ok",
                _error=error, _wall_s=result.wall_s / len(result.rows), _host=result.host)
     return row
@@ -199,23 +199,27 @@ def _run_locked(sweep: Sweep, store: ResultsStore, rows: list[tuple[Point, int, 
                    dynamic_ncols=True, smoothing=0.1)
         last_flush, interval = time.monotonic(), flush_every
         with bar:
-            for result in engine.run(jobs):
-                new = []
-                for i, row in enumerate(result.rows):
-                    point, rep, seed = rows[row]
-                    new.append(_row(point, rep, seed, result, i))
-                    if result.errors[i]:
-                        summary.rows_failed += 1
-                        summary.errors.append(f"{point.name} replicate {rep}: {result.errors[i]}")
-                store.add(new)
-                summary.rows_computed += len(new)
-                bar.update(len(new))
-                if time.monotonic() - last_flush >= interval:
-                    began = time.monotonic()
-                    _flush(store, summary, order)
-                    last_flush = time.monotonic()
-                    # keep the driver's share of a core small when the table grows large
-                    interval = max(flush_every, 20 * (last_flush - began))
+            try:
+                for result in engine.run(jobs):
+                    new = []
+                    for i, row in enumerate(result.rows):
+                        point, rep, seed = rows[row]
+                        new.append(_row(point, rep, seed, result, i))
+                        if result.errors[i]:
+                            summary.rows_failed += 1
+                            summary.errors.append(f"{point.name} replicate {rep}: {result.errors[i]}")
+                    store.add(new)
+                    summary.rows_computed += len(new)
+                    bar.update(len(new))
+                    if time.monotonic() - last_flush >= interval:
+                        began = time.monotonic()
+                        _flush(store, summary, order)
+                        last_flush = time.monotonic()
+                        # keep the driver's share of a core small when the table grows large
+                        interval = max(flush_every, 20 * (last_flush - began))
+            except KeyboardInterrupt:  # keep what is done; a rerun resumes from there
+                _flush(store, summary, order)
+                raise
     summary.seconds = time.perf_counter() - start
     store.run.update(end=now(), finished=True)
     _flush(store, summary, order)

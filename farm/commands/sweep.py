@@ -4,6 +4,33 @@ are already done in the results folder."""
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+
+
+class OverridesAnywhere(argparse.ArgumentParser):
+    """A parser that takes ``key=value`` overrides after flags too (``--workers 2 grace=0``)."""
+
+    def parse_known_args(self, args: list[str] | None = None,  # type: ignore[override]
+                         namespace: argparse.Namespace | None = None
+                         ) -> tuple[argparse.Namespace, list[str]]:
+        ns, extra = super().parse_known_args(args, namespace)
+        late = [a for a in extra if "=" in a and not a.startswith("-")]
+        if late and hasattr(ns, "overrides"):
+            ns.overrides = [*(ns.overrides or []), *late]
+            extra = [a for a in extra if a not in late]
+        return ns, extra
+
+
+def add_parser(sub: argparse._SubParsersAction, name: str, **kwargs: object
+               ) -> argparse.ArgumentParser:
+    """``sub.add_parser`` with :class:`OverridesAnywhere` as the parser class."""
+    saved = sub._parser_class
+    sub._parser_class = OverridesAnywhere
+    try:
+        return sub.add_parser(name, **kwargs)
+    finally:
+        sub._parser_class = saved
 
 
 def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,10 +55,13 @@ def show(sweep_file: str, overrides: list[str], results: str) -> int:
           f"{len(sweep.points) * sweep.replicates} rows, seed {sweep.seed} -> {folder} "
           f"({complete} of {len(sweep.points)} points done)")
     width = len(str(len(sweep.points)))
-    for i, point in enumerate(sweep.points, start=1):
-        ok, total = status[point.id]
-        state = "done" if ok == total else "todo" if ok == 0 else "part"
-        print(f"{i:>{width}}  {point.id}  {state} {ok}/{total}  {point.name}")
+    try:
+        for i, point in enumerate(sweep.points, start=1):
+            ok, total = status[point.id]
+            state = "done" if ok == total else "todo" if ok == 0 else "part"
+            print(f"{i:>{width}}  {point.id}  {state} {ok}/{total}  {point.name}")
+    except BrokenPipeError:  # `farm sweep show ... | head`
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
     return 0
 
 
@@ -42,7 +72,7 @@ def _show(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="inspect sweep files")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    s = actions.add_parser("show", help="list the expanded points and which are already done")
+    s = add_parser(actions, "show", help="list the expanded points and which are already done")
     add_sweep_arguments(s)
     s.set_defaults(func=_show)
 
