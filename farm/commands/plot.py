@@ -1,10 +1,48 @@
-"""`farm plot` (placeholder: registered so the CLI loads; built by its own issue)."""
+"""`farm plot results/NAME`: the standard figures of a sweep into ``results/NAME/figures/``."""
 
 from __future__ import annotations
 
 import argparse
 
+from farm.aggregate import DEFAULT_BASELINE, DEFAULT_METRIC
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("plot", help="(not built yet)")
-    p.set_defaults(func=lambda args: print("farm plot: not built yet") or 1)
+    p = sub.add_parser(
+        "plot",
+        help="draw the standard figures of a results folder",
+        description="Draw the standard figures (FARM.md section 6) of results/NAME into "
+        "results/NAME/figures/. A figure whose data the sweep lacks is skipped with a note.",
+    )
+    p.add_argument("results", help="results folder, e.g. results/quickstart")
+    p.add_argument(
+        "--baseline",
+        default=DEFAULT_BASELINE,
+        help=f"strategy (or series such as 'pool (N=2)') ratios are taken to (default {DEFAULT_BASELINE})",
+    )
+    p.add_argument(
+        "--format",
+        dest="fmt",
+        default="png",
+        choices=("png", "svg", "pdf"),
+        help="image format (default png)",
+    )
+    p.add_argument(
+        "--metric",
+        default=DEFAULT_METRIC,
+        help=f"metric of the ratio heatmap, also drawn against grace (default {DEFAULT_METRIC})",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from farm.plot import plot_all
+
+    written, notes = plot_all(
+        args.results, baseline=args.baseline, fmt=args.fmt, metric=args.metric
+    )
+    for path in written:
+        print(f"wrote {path}")
+    for note in notes:
+        print(note)
+    return 0

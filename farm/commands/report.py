@@ -1,10 +1,35 @@
-"""`farm report` (placeholder: registered so the CLI loads; built by its own issue)."""
+"""`farm report results/NAME`: report.md and report.html with the tables behind the figures."""
 
 from __future__ import annotations
 
 import argparse
 
+from farm.aggregate import DEFAULT_BASELINE
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="(not built yet)")
-    p.set_defaults(func=lambda args: print("farm report: not built yet") or 1)
+    p = sub.add_parser(
+        "report",
+        help="write report.md and report.html of a results folder",
+        description="Write results/NAME/report.md and report.html: per workload and grace period, "
+        "each strategy's mean metrics, the ratio to the baseline and a paired significance mark. "
+        "Draws the standard figures first when results/NAME/figures/ has none.",
+    )
+    p.add_argument("results", help="results folder, e.g. results/quickstart")
+    p.add_argument(
+        "--baseline",
+        default=DEFAULT_BASELINE,
+        help=f"strategy (or series such as 'pool (N=2)') ratios are taken to (default {DEFAULT_BASELINE})",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from farm.report import write_report
+
+    md, page, notes = write_report(args.results, baseline=args.baseline)
+    for note in notes:
+        print(note)
+    print(f"wrote {md}")
+    print(f"wrote {page}")
+    return 0

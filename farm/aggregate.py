@@ -1,0 +1,371 @@
+"""From the tidy results table to the numbers behind figures and reports.
+
+Rows are grouped into *cases* (a workload plus whatever else varies in the sweep apart from
+strategy, grace and the strategy's own options: workload parameters, n_slots, geometry ...) and
+*series* (a strategy, with ``pool`` split per ``pool_pages``: ``pool (N=2)``). Means carry 95%
+Student-t intervals over replicates. Comparisons to a baseline are paired per replicate: rows of
+the same case, grace and replicate saw the identical event stream (common random numbers).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from engine.metrics import METRICS
+from farm.errors import UserError
+from farm.style import STRATEGY_ORDER, WORKLOAD_ORDER
+
+RESULTS_FILE = "results.parquet"
+DEFAULT_BASELINE = "s390-v6.4"
+DEFAULT_METRIC = "overhead"
+
+# Parameters that pick the series (line) of a row rather than its case (panel).
+SERIES_PARAMS: dict[str, str] = {"pool": "pool_pages", "ptdesc-dyn": "desc_size"}
+_NOT_CASE = {"strategy", "grace", "pool_pages", "desc_size", "replicate", "seed"}
+
+# Derived columns: name -> (numerator, denominator, scale).
+DERIVED: dict[str, tuple[str, str, float]] = {
+    "allocs_per_kfault": ("page_allocs", "faults", 1000.0),
+    "wasted_per_kfault": ("wasted_allocs", "faults", 1000.0),
+}
+_NOT_PARAM = (set(METRICS) - {"ticks"}) | {"overhead", "replicate", "seed", *DERIVED}
+
+# What a number means, for axis labels and table headers.
+LABELS: dict[str, str] = {
+    "overhead": "overhead (bytes held / ideal bytes, x)",
+    "pages_peak": "pages held, peak (pages)",
+    "pages_mean": "pages held, mean (pages)",
+    "idle_pages_peak": "idle pages, peak (pages)",
+    "idle_pages_mean": "idle pages, mean (pages)",
+    "bytes_peak": "bytes held, peak (bytes)",
+    "bytes_mean": "bytes held, mean (bytes)",
+    "page_allocs": "page allocations (calls)",
+    "page_frees": "page frees (calls)",
+    "wasted_allocs": "wasted allocations (calls)",
+    "completions": "completions queued (count)",
+    "allocs_per_kfault": "page allocations per 1000 faults",
+    "wasted_per_kfault": "wasted allocations per 1000 faults",
+    "mapped_mean": "mapped slots, mean (slots)",
+    "mapped_peak": "mapped slots, peak (slots)",
+    "grace": "grace period (ticks)",
+    "pool_pages": "pool size (pages per pool)",
+}
+
+
+def load_results(results_dir: str | Path) -> pd.DataFrame:
+    """The results table of ``results/NAME`` (``farm.load`` once it exists, else the Parquet)."""
+    path = Path(results_dir)
+    if not path.is_dir():
+        raise UserError(f"{path}: no such results folder (run `farm run sweeps/NAME.yaml` first)")
+    import farm
+
+    loader = getattr(farm, "load", None)
+    if loader is not None:
+        return loader(path)
+    table = path / RESULTS_FILE
+    if not table.is_file():
+        raise UserError(f"{path}: no {RESULTS_FILE} in this folder (has the sweep run?)")
+    return pd.read_parquet(table)
+
+
+def _fmt_value(value: object) -> str:
+    """A parameter value as written in labels: 2 not 2.0."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _present(value: object) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
+@dataclass
+class Prepared:
+    """The ok rows with ``_series`` and ``_case`` labels, derived columns, and their orders."""
+
+    frame: pd.DataFrame
+    series: list[str]  # ordered series labels
+    series_strategy: dict[str, str]  # label -> strategy
+    series_variant: dict[str, tuple[int, int]]  # label -> (variant index, number of variants)
+    cases: list[str]  # ordered case labels
+    graces: list[int]
+    n_error: int
+
+    def style_args(self, label: str) -> tuple[str, int, int]:
+        """(strategy, variant, n_variants) for ``farm.style.strategy_style``."""
+        return (self.series_strategy[label], *self.series_variant[label])
+
+
+def prepare(raw: pd.DataFrame) -> Prepared:
+    """Label, order and derive; only rows with ``_status == 'ok'`` are kept."""
+    if "_status" in raw.columns:
+        ok = raw["_status"].astype(str) == "ok"
+        df, n_error = raw[ok].copy(), int((~ok).sum())
+    else:
+        df, n_error = raw.copy(), 0
+    missing = {"strategy", "workload", "grace", "replicate"} - set(df.columns)
+    if missing:
+        raise UserError(f"results table lacks column(s) {', '.join(sorted(missing))}")
+    if df.empty:
+        raise UserError("the results table has no rows with status ok: nothing to draw")
+    df = df.reset_index(drop=True)
+    df["grace"] = df["grace"].astype("int64")
+    if "overhead" not in df.columns and {"bytes_mean", "mapped_mean", "table_size"} <= set(df):
+        denom = df["mapped_mean"] * df["table_size"]
+        df["overhead"] = (df["bytes_mean"] / denom).where(denom > 0)
+    for name, (num, den, scale) in DERIVED.items():
+        if {num, den} <= set(df.columns):
+            d = df[den].astype("float64")
+            df[name] = (df[num].astype("float64") * scale / d).where(d > 0)
+
+    # Series: strategy, plus its own option when the strategy has one and it is set.
+    df["_series"] = _series_labels(df)
+    series_rows = (
+        df.assign(
+            _s_order=df["strategy"].map(_strategy_rank),
+            _s_opt=pd.to_numeric(_series_option_column(df), errors="coerce").fillna(-1),
+        )
+        .drop_duplicates("_series")
+        .sort_values(["_s_order", "_s_opt"])
+    )
+    series = list(series_rows["_series"])
+    strategy_of = dict(zip(series_rows["_series"], series_rows["strategy"], strict=True))
+    variants: dict[str, tuple[int, int]] = {}
+    for strategy in dict.fromkeys(strategy_of.values()):
+        same = [s for s in series if strategy_of[s] == strategy]
+        for i, s in enumerate(same):
+            variants[s] = (i, len(same))
+
+    # Cases: the workload plus every other parameter that varies in this table.
+    params = [c for c in df.columns if not c.startswith("_") and c not in _NOT_PARAM]
+    varying = [
+        c
+        for c in params
+        if c not in _NOT_CASE and c != "workload" and df[c].nunique(dropna=True) > 1
+    ]
+    geometry = [c for c in ("page_size", "table_size") if c in varying]
+    others = [c for c in varying if c not in geometry]
+    case_labels = []
+    for row in df[["workload", *geometry, *others]].itertuples(index=False):
+        parts = [str(row[0])]
+        values = dict(zip(["workload", *geometry, *others], row, strict=True))
+        if geometry:
+            parts.append(
+                f"{_fmt_value(values.get('page_size', ''))}/{_fmt_value(values.get('table_size', ''))} B"
+            )
+        parts += [f"{c}={_fmt_value(values[c])}" for c in others if _present(values[c])]
+        case_labels.append(", ".join(parts))
+    df["_case"] = case_labels
+    case_rows = df.assign(_w_order=df["workload"].map(_workload_rank)).drop_duplicates("_case")
+    case_rows = case_rows.sort_values(
+        ["_w_order", *others, *geometry, "_case"], na_position="first"
+    )
+    cases = list(case_rows["_case"])
+    graces = sorted(int(g) for g in df["grace"].unique())
+    return Prepared(df, series, strategy_of, variants, cases, graces, n_error)
+
+
+def _strategy_rank(name: str) -> int:
+    return STRATEGY_ORDER.index(name) if name in STRATEGY_ORDER else len(STRATEGY_ORDER)
+
+
+def _workload_rank(name: str) -> int:
+    return WORKLOAD_ORDER.index(name) if name in WORKLOAD_ORDER else len(WORKLOAD_ORDER)
+
+
+def _series_option_column(df: pd.DataFrame) -> pd.Series:
+    """Per row, the value of the strategy's own option (pool_pages, desc_size) or NaN."""
+    out = pd.Series(np.nan, index=df.index, dtype="float64")
+    for strategy, col in SERIES_PARAMS.items():
+        if col in df.columns:
+            rows = df["strategy"] == strategy
+            out[rows] = pd.to_numeric(df.loc[rows, col], errors="coerce")
+    return out
+
+
+def _series_labels(df: pd.DataFrame) -> list[str]:
+    """Per row: the strategy, ``pool (N=2)`` for pools, ``ptdesc-dyn (desc=64 B)`` when the
+    table varies desc_size."""
+    opt = _series_option_column(df)
+    n_desc = int(opt[df["strategy"] == "ptdesc-dyn"].nunique())
+    out: list[str] = []
+    for strategy, value in zip(df["strategy"], opt, strict=True):
+        if strategy == "pool" and _present(value):
+            out.append(f"pool (N={_fmt_value(value)})")
+        elif strategy == "ptdesc-dyn" and _present(value) and n_desc > 1:
+            out.append(f"ptdesc-dyn (desc={_fmt_value(value)} B)")
+        else:
+            out.append(str(strategy))
+    return out
+
+
+def numeric_columns(prep: Prepared) -> list[str]:
+    """Columns ``--metric`` may name: the metrics, overhead and the derived rates."""
+    return [
+        c
+        for c in (*METRICS, "overhead", *DERIVED)
+        if c in prep.frame.columns and pd.api.types.is_numeric_dtype(prep.frame[c])
+    ]
+
+
+def check_metric(prep: Prepared, metric: str) -> str:
+    """``metric`` if it is a numeric column of the table, else a UserError listing them."""
+    valid = numeric_columns(prep)
+    if metric not in valid:
+        from engine.strategies import closest
+
+        raise UserError(
+            f"unknown metric {metric!r}{closest(metric, valid)}; valid: {', '.join(valid)}"
+        )
+    return metric
+
+
+def mean_ci(values: np.ndarray) -> tuple[float, float, float, int]:
+    """Mean, 95% Student-t interval (lo, hi) and n of the finite ``values``."""
+    v = np.asarray(values, dtype="float64")
+    v = v[np.isfinite(v)]
+    n = len(v)
+    if n == 0:
+        return math.nan, math.nan, math.nan, 0
+    mean = float(v.mean())
+    if n == 1:
+        return mean, mean, mean, 1
+    half = float(stats.t.ppf(0.975, n - 1) * v.std(ddof=1) / math.sqrt(n))
+    return mean, mean - half, mean + half, n
+
+
+def summarize(frame: pd.DataFrame, metric: str, by: list[str]) -> pd.DataFrame:
+    """Per group of ``by``: mean, lo, hi (95% interval over replicates) and n of ``metric``."""
+    rows = []
+    for key, group in frame.groupby(by, sort=False, dropna=False):
+        mean, lo, hi, n = mean_ci(group[metric].to_numpy())
+        key = key if isinstance(key, tuple) else (key,)
+        rows.append((*key, mean, lo, hi, n))
+    return pd.DataFrame(rows, columns=[*by, "mean", "lo", "hi", "n"])
+
+
+# Paired test thresholds: mark -> largest p that earns it.
+MARKS: tuple[tuple[str, float], ...] = (("***", 0.001), ("**", 0.01), ("*", 0.05))
+TEST_NAME = "two-sided paired t-test on per-replicate differences (strategy - baseline)"
+
+
+def paired_p(x: np.ndarray, y: np.ndarray) -> float:
+    """p of the two-sided paired t-test of x against y; NaN with fewer than 2 pairs.
+
+    Identical pairs give p = 1; a difference that is the same non-zero number in every pair
+    (zero variance) gives p = 0: with common random numbers that is an exact, systematic effect.
+    """
+    d = np.asarray(x, dtype="float64") - np.asarray(y, dtype="float64")
+    if len(d) < 2:
+        return math.nan
+    if np.all(d == 0):
+        return 1.0
+    if np.all(d == d[0]):
+        return 0.0
+    with warnings.catch_warnings():  # near-equal pairs: scipy warns, the p it gives is right
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(stats.ttest_rel(x, y).pvalue)
+
+
+def mark(p: float) -> str:
+    """``***``/``**``/``*`` for p below 0.001/0.01/0.05, else empty."""
+    if math.isnan(p):
+        return ""
+    for sign, limit in MARKS:
+        if p < limit:
+            return sign
+    return ""
+
+
+def resolve_baseline(prep: Prepared, baseline: str) -> str:
+    """The series label of ``baseline`` (a strategy or a series label such as ``pool (N=2)``)."""
+    if baseline in prep.series:
+        return baseline
+    matches = [s for s in prep.series if prep.series_strategy[s] == baseline]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise UserError(
+            f"baseline {baseline!r} has several series ({', '.join(matches)}); name one of them"
+        )
+    raise UserError(
+        f"baseline {baseline!r} is not in this sweep; choose --baseline from: {', '.join(prep.series)}"
+    )
+
+
+PAIR_KEYS: list[str] = ["_case", "grace", "replicate"]
+
+
+def compare(prep: Prepared, metric: str, baseline: str) -> pd.DataFrame:
+    """Per (case, grace, series): mean of ``metric`` over all its replicates, and, over the
+    replicates paired with ``baseline``: ratio of means to it, paired p and its mark."""
+    frame = prep.frame
+    base = (
+        frame.loc[frame["_series"] == baseline, [*PAIR_KEYS, metric]]
+        .groupby(PAIR_KEYS, as_index=False)[metric]
+        .mean()
+        .rename(columns={metric: "_base"})
+    )
+    joined = frame[[*PAIR_KEYS, "_series", metric]].merge(base, on=PAIR_KEYS, how="left")
+    rows = []
+    for (case, grace, series), g in joined.groupby(["_case", "grace", "_series"], sort=False):
+        x_all = g[metric].to_numpy(dtype="float64")
+        pair = g[np.isfinite(g[metric]) & np.isfinite(g["_base"])]
+        x = pair[metric].to_numpy(dtype="float64")
+        y = pair["_base"].to_numpy(dtype="float64")
+        base_mean = float(y.mean()) if len(y) else math.nan
+        ratio = float(x.mean()) / base_mean if len(y) and base_mean != 0 else math.nan
+        p = paired_p(x, y) if series != baseline else math.nan
+        rows.append(
+            (
+                case,
+                int(grace),
+                series,
+                float(np.nanmean(x_all)) if np.isfinite(x_all).any() else math.nan,
+                int(np.isfinite(x_all).sum()),
+                base_mean,
+                ratio,
+                len(x),
+                p,
+                mark(p),
+            )
+        )
+    out = pd.DataFrame(
+        rows,
+        columns=[
+            "_case",
+            "grace",
+            "_series",
+            "mean",
+            "n",
+            "base_mean",
+            "ratio",
+            "n_pairs",
+            "p",
+            "mark",
+        ],
+    )
+    order = {s: i for i, s in enumerate(prep.series)}
+    case_order = {c: i for i, c in enumerate(prep.cases)}
+    return out.sort_values(
+        ["_case", "grace", "_series"],
+        key=lambda col: (
+            col.map(case_order)
+            if col.name == "_case"
+            else col.map(order)
+            if col.name == "_series"
+            else col
+        ),
+    ).reset_index(drop=True)
+
+
+def middle_grace(prep: Prepared) -> int:
+    """The grace period shown where a figure shows one: the upper median of the sweep's values."""
+    return prep.graces[len(prep.graces) // 2]
