@@ -143,29 +143,30 @@ def prepare(raw: pd.DataFrame) -> Prepared:
         for i, s in enumerate(same):
             variants[s] = (i, len(same))
 
-    # Cases: the workload plus every other parameter that varies in this table.
+    # Cases: the workload, the geometry when the table has several, and each parameter that
+    # varies within that workload (defaults differ between workloads, and a parameter of one
+    # workload is null for the others: neither splits panels).
     params = [c for c in df.columns if not c.startswith("_") and c not in _NOT_PARAM]
-    varying = [
-        c
-        for c in params
-        if c not in _NOT_CASE and c != "workload" and df[c].nunique(dropna=True) > 1
-    ]
-    geometry = [c for c in ("page_size", "table_size") if c in varying]
-    others = [c for c in varying if c not in geometry]
+    candidates = [c for c in params if c not in _NOT_CASE and c != "workload"]
+    geometry = ["page_size", "table_size"]
+    if not set(geometry) <= set(candidates) or all(df[c].nunique() <= 1 for c in geometry):
+        geometry = []
+    others = [c for c in candidates if c not in ("page_size", "table_size")]
+    within = df.groupby("workload")[others].nunique(dropna=True) if others else None
     case_labels = []
     for row in df[["workload", *geometry, *others]].itertuples(index=False):
-        parts = [str(row[0])]
         values = dict(zip(["workload", *geometry, *others], row, strict=True))
+        parts = [str(values["workload"])]
         if geometry:
-            parts.append(
-                f"{_fmt_value(values.get('page_size', ''))}/{_fmt_value(values.get('table_size', ''))} B"
-            )
-        parts += [f"{c}={_fmt_value(values[c])}" for c in others if _present(values[c])]
+            parts.append(f"{_fmt_value(values['page_size'])}/{_fmt_value(values['table_size'])} B")
+        if within is not None:
+            varies = within.loc[values["workload"]]
+            parts += [f"{c}={_fmt_value(values[c])}" for c in others if varies[c] > 1]
         case_labels.append(", ".join(parts))
     df["_case"] = case_labels
     case_rows = df.assign(_w_order=df["workload"].map(_workload_rank)).drop_duplicates("_case")
     case_rows = case_rows.sort_values(
-        ["_w_order", *others, *geometry, "_case"], na_position="first"
+        ["_w_order", *geometry, *others, "_case"], na_position="first"
     )
     cases = list(case_rows["_case"])
     graces = sorted(int(g) for g in df["grace"].unique())

@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
-from matplotlib.colors import TwoSlopeNorm  # noqa: E402
+from matplotlib.colors import LogNorm  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FixedLocator, NullLocator  # noqa: E402
@@ -277,8 +277,10 @@ def draw_heatmap(prep: agg.Prepared, baseline: str, metric: str) -> Figure:
     finite = table["ratio"][np.isfinite(table["ratio"])]
     if finite.empty:
         raise Skip(f"no ratio of {metric} to {base} is defined (baseline mean 0 or unpaired)")
-    lo, hi = min(float(finite.min()), 0.99), max(float(finite.max()), 1.01)
-    norm = TwoSlopeNorm(vcenter=1.0, vmin=lo, vmax=hi)
+    # Log colour scale symmetric about 1, so x2 and x0.5 are equally strong.
+    positive = finite[finite > 0]
+    span = max(float(positive.max()), 1 / float(positive.min()), 1.05) if len(positive) else 2.0
+    norm = LogNorm(vmin=1 / span, vmax=span)
     n = len(prep.graces)
     cols = min(n, 4)
     rows = math.ceil(n / cols)
@@ -325,7 +327,15 @@ def draw_heatmap(prep: agg.Prepared, baseline: str, metric: str) -> Figure:
         if k % cols:
             ax.set_yticklabels([])
             ax.tick_params(axis="y", left=False)
-    fig.colorbar(ax.collections[0], ax=axes, label=f"{metric} / {base}", shrink=0.8)
+    bar = fig.colorbar(ax.collections[0], ax=axes, label=f"{metric} / {base}", shrink=0.8)
+    choices = (
+        (0.1, 0.25, 0.5, 0.8, 1, 1.25, 2, 4, 10)
+        if span > 1.6
+        else (0.67, 0.8, 0.9, 1, 1.1, 1.25, 1.5)
+    )
+    ticks = [t for t in choices if 1 / span <= t <= span]
+    bar.set_ticks(ticks, labels=[f"{t:g}" for t in ticks])
+    bar.minorticks_off()
     _hide_unused(axes, n)
     fig.suptitle(
         f"Mean {metric} relative to {base} (paired t-test: * p<0.05, ** p<0.01, *** p<0.001)"

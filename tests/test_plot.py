@@ -211,3 +211,35 @@ def test_style__one_distinct_look_per_strategy():
     pools = [strategy_style("pool", i, 3) for i in range(3)]
     assert pools[-1].color.lower() == strategy_style("pool").color.lower()
     assert len({p.color for p in pools}) == 3 and {p.marker for p in pools} == {"P"}
+
+
+def test_prepare__case_names_only_parameters_that_vary_within_a_workload(tmp_path):
+    _, df = make_results(tmp_path, n_error=0)
+    # A default that differs between workloads does not split panels ...
+    df["immediate_frees"] = np.where(df["workload"] == "churn", 0.02, 0.0)
+    assert agg.prepare(df).cases == ["stride", "churn"]
+    # ... a parameter swept within one workload does, and geometry is written page/table.
+    df.loc[(df["workload"] == "churn") & (df["replicate"] >= 2), "immediate_frees"] = 0.5
+    df.loc[df["workload"] == "stride", ["page_size", "table_size"]] = [65536, 4096]
+    cases = agg.prepare(df).cases
+    assert cases == [
+        "stride, 65536/4096 B",
+        "churn, 4096/2048 B, immediate_frees=0.02",
+        "churn, 4096/2048 B, immediate_frees=0.5",
+    ]
+
+
+@pytest.mark.parametrize("name", ["quickstart", "proposals", "pool-sizes", "grace", "ppc-64k"])
+def test_sweeps__each_file_loads_and_states_its_question(name):
+    from farm.sweep import load_sweep
+
+    path = Path(__file__).parent.parent / "sweeps" / f"{name}.yaml"
+    assert path.read_text().startswith("# Question")
+    sweep = load_sweep(path)
+    strategies = {p.params["strategy"] for p in sweep.points}
+    if name in ("quickstart", "proposals"):
+        assert strategies == set(STRATEGY_ORDER)
+    if name == "ppc-64k":
+        assert {(p.params["page_size"], p.params["table_size"]) for p in sweep.points} == {
+            (65536, 4096)
+        }
