@@ -111,8 +111,11 @@ def _row(point: Point, rep: int, seed: int, result: TaskResult, i: int) -> dict[
     row["replicate"] = rep
     row["seed"] = seed
     error = result.errors[i]
-    for m in METRICS:  # a failed row has no metrics (null), not zeros
-        row[m] = None if error else result.metrics[m][i].item()
+    for m in METRICS:  # a failed row has no metrics (null), not zeros; ticks stays a parameter
+        if not error:
+            row[m] = result.metrics[m][i].item()
+        elif m not in point.params:
+            row[m] = None
     mapped, table_size = row["mapped_mean"], point.params["table_size"]
     row["overhead"] = row["bytes_mean"] / (mapped * table_size) if mapped else math.nan
     row.update(_point_id=point.id, _name=point.name, _status="error" if error else "ok",

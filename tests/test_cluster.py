@@ -33,7 +33,7 @@ SWEEP = """\
 name: cluster
 replicates: 2
 seed: 4
-base: {n_slots: 128, ticks: 20000, workload: churn}
+base: {n_slots: 128, ticks: 2000000, workload: churn}
 grid:
   - strategy: [whole-page, s390-v6.6, ppc-frag, pairs]
     grace: [0, 3, 30, 300, 3000, 30000]
