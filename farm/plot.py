@@ -28,7 +28,7 @@ from matplotlib.ticker import FixedLocator, NullLocator  # noqa: E402
 
 from farm import aggregate as agg  # noqa: E402
 from farm.errors import UserError  # noqa: E402
-from farm.style import apply_theme, sequential_colors, strategy_style  # noqa: E402
+from farm.style import SEQUENTIAL_MARKERS, apply_theme, sequential_colors, strategy_style  # noqa: E402
 
 FORMATS = ("png", "svg", "pdf")
 FIGURES_DIR = "figures"
@@ -234,7 +234,6 @@ def draw_pool(prep: agg.Prepared, baseline: str, metric: str) -> Figure:
     metrics = [m for m in ("overhead", "allocs_per_kfault") if m in frame.columns]
     fig, axes, cols = _grid(len(metrics), len(prep.cases))
     colors = sequential_colors(len(prep.graces))
-    markers = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<", ">")
     for r, m in enumerate(metrics):
         summary = agg.summarize(frame, m, ["_case", "grace", "pool_pages"])
         for i, case in enumerate(prep.cases):
@@ -249,7 +248,7 @@ def draw_pool(prep: agg.Prepared, baseline: str, metric: str) -> Figure:
                     s["pool_pages"].to_numpy(dtype=float),
                     s,
                     color=colors[k],
-                    marker=markers[k % len(markers)],
+                    marker=SEQUENTIAL_MARKERS[k % len(SEQUENTIAL_MARKERS)],
                     markeredgecolor="black",
                     markeredgewidth=0.5,
                     label=_grace_label(g),
