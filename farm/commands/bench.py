@@ -64,7 +64,7 @@ def bench(args: argparse.Namespace) -> int:
                               for k, v in row.items())  # fmt: skip
             print(f"  {name:<12} {cells}")
     if "farm" in result:
-        print("farm:")
-        for k, v in result["farm"].items():  # type: ignore[union-attr]
-            print(f"  {k}: {v}")
+        from farm.bench_farm import format_report
+
+        print(format_report(result["farm"]))  # type: ignore[arg-type]
     return 0
