@@ -249,9 +249,12 @@ def push(p: LaneParams, c: np.ndarray, q: np.ndarray, kind: int, a: int, b: int)
 def set_alloc(p: LaneParams, c: np.ndarray, un: np.ndarray, u: int, allocated: int) -> None:
     """Set unit ``u``'s allocated fragments, keeping the idle and room counters exact."""
     old = un[u, U_ALLOC]
-    c[C_ROOM] += (allocated < p.k) - (old < p.k)
-    c[C_IDLE] += p.n * ((allocated == 0) - (old == 0))
     un[u, U_ALLOC] = allocated
+    # branches, not arithmetic: a counter store only when the unit crosses a boundary
+    if (allocated < p.k) != (old < p.k):
+        c[C_ROOM] += 1 if allocated < p.k else -1
+    if (allocated == 0) != (old == 0):
+        c[C_IDLE] += p.n if allocated == 0 else -p.n
 
 
 @njit(inline="always")
