@@ -566,7 +566,7 @@ def _run_lanes_loop(
             code = check(p, st)
         return code
 
-    @jit()
+    @jit(_nrt=checking)
     def exit_mm(p: LaneParams, c: A, un: A, fr: A, q: A, sf: A) -> None:
         # Teardown hook, rcu_free of every mapped slot in ascending order, then a fresh mm.
         # (The ring has room for C_MAPPED + 1 more entries.)
@@ -583,14 +583,15 @@ def _run_lanes_loop(
         c[C_MM] += 1
         c[C_CUR_U] = -1
 
-    @jit()
+    @jit(_nrt=checking)
     def run_events(
         p: LaneParams, c: A, un: A, fr: A, q: A, sf: A, ops: A, slots: A, t: int, n: int,
         acc: A, err: A,
     ) -> int:  # fmt: skip
         # Ticks t, t+1, ... until the end or until an event needs a bigger array (returns that
-        # tick, not applied yet): the arrays are never replaced inside this loop, which keeps
-        # numba's reference counting out of it.
+        # tick, not applied yet). The arrays are never replaced or allocated in here, so (but for
+        # the debug checks) this loop and exit_mm compile without numba's reference counting
+        # (_nrt=False): the inlined rules would otherwise pay atomic increfs on every call.
         s_mapped = acc[S_MAPPED]
         s_pages = acc[S_PAGES]
         s_idle = acc[S_IDLE]
