@@ -64,7 +64,7 @@ def engine_bench(
             by_lanes[str(lanes)] = lanes * ticks / elapsed
         best_lanes = max(by_lanes, key=lambda k: by_lanes[k])
         ops, slots = ref_events.lane(0)
-        ref_elapsed = best_time(lambda b=base, o=ops, s=slots: simulate(b, o, s, reference=True), 1)
+        ref_elapsed = best_time(lambda b=base, o=ops, s=slots: simulate(b, o, s, reference=True), 2)
         vec = by_lanes[best_lanes]
         ref = ref_ticks / ref_elapsed
         out[name] = {
