@@ -87,6 +87,7 @@ O_COUNT = 12
 S_MAPPED, S_PAGES, S_IDLE, S_BYTES = range(4)
 S_COUNT = 4
 
+BLOCK = 16  # slots per block of the mapped-slot counts (exit scans only non-empty blocks)
 INITIAL_UNITS = 64
 INITIAL_QUEUE = 64  # a power of two: the ring index wraps with a mask
 
@@ -96,7 +97,7 @@ ERRORS: tuple[str, ...] = (
     "pages held does not equal N times the held units, or is negative",
     "idle-page counter does not match the held units",
     "units-with-room counter does not match the held units",
-    "mapped-slot counter does not match the slot map",
+    "mapped-slot counter (lane or block) does not match the slot map",
     "a mapped slot's table is not in a held page",
     "a fragment is handed out twice",
     "a unit's allocated count does not match the mapped slots in it",
@@ -141,9 +142,11 @@ class LaneParams(NamedTuple):
 class LaneState(NamedTuple):
     """State of one lane, changed every tick; arrays that fill up are doubled (never dropped).
 
-    slot_frag: (n_slots + n_aux,) int64  fragment holding each mapped slot's table
+    slot_frag: (n_slots + n_aux + n_blocks,) int64  fragment holding each mapped slot's table
                                          (unit * k + index), -1 when unmapped; then the
-                                         strategy's fixed table (pairs: group -> unit, -1)
+                                         strategy's fixed table (pairs: group -> unit, -1);
+                                         then mapped slots per block of BLOCK slots (so that an
+                                         exit visits only blocks with mapped slots)
     cnt:       (C_COUNT,) int64          counters and per-mm scalars (C_* indices)
     unit:      (cap, U_COLS) int64       per-unit fields (U_* columns, strategy columns from
                                          U_X0); released units are chained by U_NEXT from
@@ -172,6 +175,18 @@ A = np.ndarray  # the state arrays c, un, fr, q, sf as rule arguments
 # ============================================================================================
 
 
+@njit(inline="always")
+def n_blocks(p: LaneParams) -> int:
+    """Blocks of BLOCK slots covering the address space."""
+    return (p.n_slots + BLOCK - 1) // BLOCK
+
+
+@njit(inline="always")
+def block(p: LaneParams, slot: int) -> int:
+    """Index in the slot table of the mapped-slot count of ``slot``'s block."""
+    return p.n_slots + p.n_aux + slot // BLOCK
+
+
 @njit
 def new_state(p: LaneParams) -> LaneState:
     """Empty lane: nothing mapped, no unit, empty queue, first mm (id 0)."""
@@ -180,10 +195,12 @@ def new_state(p: LaneParams) -> LaneState:
     cnt[C_LTAIL] = -1
     cnt[C_CUR_U] = -1
     cnt[C_FREE_HEAD] = -1
+    slot_table = np.full(p.n_slots + p.n_aux + n_blocks(p), -1, dtype=np.int64)
+    slot_table[p.n_slots + p.n_aux :] = 0
     frag = np.zeros((INITIAL_UNITS, 2 * p.ks), dtype=np.int64)
     frag[:, p.ks :] = -1
     return LaneState(
-        np.full(p.n_slots + p.n_aux, -1, dtype=np.int64),
+        slot_table,
         cnt,
         np.zeros((INITIAL_UNITS, U_COLS), dtype=np.int64),
         frag,
@@ -449,6 +466,12 @@ def check_common(p: LaneParams, st: LaneState) -> int:
         seen[fr] = True
     if mapped != c[C_MAPPED]:
         return E_MAPPED
+    for b in range(n_blocks(p)):
+        in_block = 0
+        for s in range(b * BLOCK, min(p.n_slots, (b + 1) * BLOCK)):
+            in_block += st.slot_frag[s] >= 0
+        if st.slot_frag[p.n_slots + p.n_aux + b] != in_block:
+            return E_MAPPED
     return 0
 
 
@@ -571,14 +594,19 @@ def _run_lanes_loop(
         # Teardown hook, rcu_free of every mapped slot in ascending order, then a fresh mm.
         # (The ring has room for C_MAPPED + 1 more entries.)
         exit_hook(p, c, un, fr, q, sf)
-        for s in range(p.n_slots):
+        for b in range(n_blocks(p)):
             if c[C_MAPPED] == 0:
                 break
-            f = sf[s]
-            if f >= 0:
-                sf[s] = -1
-                c[C_MAPPED] -= 1
-                rcu_free(p, c, un, fr, q, sf, s, f)
+            cb = p.n_slots + p.n_aux + b
+            if sf[cb] == 0:
+                continue
+            sf[cb] = 0
+            for s in range(b * BLOCK, min(p.n_slots, (b + 1) * BLOCK)):
+                f = sf[s]
+                if f >= 0:
+                    sf[s] = -1
+                    c[C_MAPPED] -= 1
+                    rcu_free(p, c, un, fr, q, sf, s, f)
         new_mm(p, c, un, fr, q, sf)
         c[C_MM] += 1
         c[C_CUR_U] = -1
@@ -612,6 +640,7 @@ def _run_lanes_loop(
                         break
                     c[C_FAULTS] += 1
                     sf[s] = alloc(p, c, un, fr, q, sf, s)
+                    sf[block(p, s)] += 1
                     c[C_MAPPED] += 1
             elif op == EXIT:
                 if queue_short(c, q, c[C_MAPPED] + 1):
@@ -622,6 +651,7 @@ def _run_lanes_loop(
                     break
                 f = sf[s]
                 sf[s] = -1
+                sf[block(p, s)] -= 1
                 c[C_MAPPED] -= 1
                 if op == FREE:
                     free(p, c, un, fr, q, sf, s, f)
