@@ -21,6 +21,7 @@ from engine.core import (  # noqa: F401  (each module registers its rules)
 )
 from engine.core.base import (
     ERRORS,
+    INT_COLUMNS,
     LP_AUX,
     LP_COUNT,
     LP_DESC_BYTES,
@@ -30,12 +31,14 @@ from engine.core.base import (
     LP_KS,
     LP_N,
     LP_PAGE_BYTES,
+    MEAN_COLUMNS,
     O_COUNT,
+    O_TICKS,
     RULES,
     S_COUNT,
     Kernel,
     make_kernel,
-)  # fmt: skip
+)
 from engine.events import LaneEvents
 from engine.metrics import INT_METRICS, MEAN_METRICS, METRICS
 from engine.params import Params
@@ -44,6 +47,7 @@ from engine.strategies import STRATEGIES, get_strategy
 KERNELS: dict[str, Kernel] = {name: make_kernel(name, False) for name in RULES}
 DEBUG_KERNELS: dict[str, Kernel] = {name: make_kernel(name, True) for name in RULES}
 assert set(KERNELS) == set(STRATEGIES), "every registered strategy needs core rules"
+assert set(INT_COLUMNS) == set(INT_METRICS) and set(MEAN_COLUMNS) == set(MEAN_METRICS)
 
 
 class InvariantError(AssertionError):
@@ -100,13 +104,15 @@ def run_lanes(
             raise InvariantError(
                 f"{name}: lane {i}, tick {int(err[i, 1])}: {ERRORS[int(err[i, 0])]}"
             )
-    out: dict[str, np.ndarray] = {m: ints[:, j].copy() for j, m in enumerate(INT_METRICS)}
-    ticks = ints[:, 0]
-    for j, m in enumerate(MEAN_METRICS):
-        out[m] = np.divide(
-            sums[:, j].astype(np.float64), ticks, out=np.zeros(lanes), where=ticks > 0
-        )
-    return {m: out[m] for m in METRICS}
+    ticks = ints[:, O_TICKS]
+    out: dict[str, np.ndarray] = {}
+    for m in METRICS:
+        if m in INT_COLUMNS:
+            out[m] = ints[:, INT_COLUMNS[m]].copy()
+        else:  # a mean: the int64 sum over ticks / T, 0.0 when T = 0
+            total = sums[:, MEAN_COLUMNS[m]].astype(np.float64)
+            out[m] = np.divide(total, ticks, out=np.zeros(lanes), where=ticks > 0)
+    return out
 
 
 def compile_all() -> None:

@@ -86,6 +86,16 @@ O_ALLOCS, O_FREES, O_WASTED, O_COMPL, O_LEAKED = range(7, 12)
 O_COUNT = 12
 S_MAPPED, S_PAGES, S_IDLE, S_BYTES = range(4)
 S_COUNT = 4
+INT_COLUMNS: dict[str, int] = {
+    "ticks": O_TICKS, "faults": O_FAULTS, "hits": O_HITS, "mapped_peak": O_MAPPED_PEAK,
+    "pages_peak": O_PAGES_PEAK, "idle_pages_peak": O_IDLE_PEAK, "bytes_peak": O_BYTES_PEAK,
+    "page_allocs": O_ALLOCS, "page_frees": O_FREES, "wasted_allocs": O_WASTED,
+    "completions": O_COMPL, "leaked_pages": O_LEAKED,
+}  # fmt: skip
+MEAN_COLUMNS: dict[str, int] = {
+    "mapped_mean": S_MAPPED, "pages_mean": S_PAGES, "idle_pages_mean": S_IDLE,
+    "bytes_mean": S_BYTES,
+}  # fmt: skip
 
 BLOCK = 16  # slots per block of the mapped-slot counts (exit scans only non-empty blocks)
 INITIAL_UNITS = 64
