@@ -1,0 +1,142 @@
+"""The trace loader (ENGINE.md section 3) and ``farm replay``: exact validation, clear errors."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+
+from engine import METRICS, TraceError, load_trace
+from engine.events import DEFER, EXIT, FAULT, FREE, NO_SLOT, RCU_FREE
+from engine.trace import check_stream, parse_trace, write_trace
+from farm.cli import main
+
+
+def test_trace__comments_blank_lines_bom_and_line_endings(tmp_path):
+    raw = "\ufeff# made by hand\r\n\r\n  \nop , slot\r\nfault, 3\r  # late comment\nrcu_free,3\nfault,1\nexit,\r\ndefer , 1\n"
+    path = tmp_path / "t.csv"
+    path.write_bytes(raw.replace("defer , 1", "fault,1\ndefer,1").encode("utf-8"))
+    trace = load_trace(path)
+    assert trace.ops.tolist() == [FAULT, RCU_FREE, FAULT, EXIT, FAULT, DEFER]
+    assert trace.slots.tolist() == [3, 3, 1, NO_SLOT, 1, 1]
+    assert trace.min_slots == 4
+
+
+def test_trace__gzip_and_round_trip(tmp_path):
+    ops = np.array([FAULT, FAULT, FREE, EXIT], dtype=np.int8)
+    slots = np.array([0, 5, 0, NO_SLOT], dtype=np.int32)
+    write_trace(tmp_path / "t.csv.gz", ops, slots, comments=["a comment"])
+    assert gzip.decompress((tmp_path / "t.csv.gz").read_bytes()).startswith(
+        b"# a comment\nop,slot\n"
+    )
+    trace = load_trace(tmp_path / "t.csv.gz")
+    assert trace.ops.tolist() == ops.tolist() and trace.slots.tolist() == slots.tolist()
+
+
+def test_trace__header_only_is_an_empty_trace():
+    trace = parse_trace("# nothing yet\nop,slot\n")
+    assert len(trace.ops) == 0 and trace.min_slots == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ("fault,0\n", 1, "expected the header"),
+        ("", None, "no header"),
+        ("op,slot\nfault,0,1\n", 2, "2 comma-separated fields"),
+        ("op,slot\nFAULT,0\n", 2, "unknown op 'FAULT'"),
+        ("op,slot\nfault,\n", 2, "fault needs a slot"),
+        ("op,slot\nfault,-1\n", 2, "decimal digits"),
+        ("op,slot\nfault,0x10\n", 2, "decimal digits"),
+        ("op,slot\nexit,3\n", 2, "exit takes no slot"),
+        ("# c\n\nop,slot\nfault,1\nfree,2\n", 5, "free of slot 2, which is not mapped"),
+        ("op,slot\nfault,1\nexit,\nrcu_free,1\n", 4, "rcu_free of slot 1, which is not mapped"),
+        ("op,slot\nfault,1\ndefer,1\ndefer,1\n", 4, "defer of slot 1"),
+        ("op,slot\r\nfault,9\r\n", 2, "outside [0, 8)"),
+    ],
+)
+def test_trace__first_bad_line_is_named(text, line, words):
+    with pytest.raises(TraceError) as err:
+        parse_trace(text, "t.csv", n_slots=8)
+    assert err.value.line == line
+    assert words in str(err.value)
+    assert str(err.value).startswith("t.csv:" + (f"{line}:" if line else ""))
+
+
+def test_trace__invalid_utf8_names_its_line(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(b"op,slot\nfault,1\nfault,\xff2\n")
+    with pytest.raises(TraceError, match=r"bad.csv:3: not valid UTF-8"):
+        load_trace(path)
+
+
+def test_trace__check_stream_finds_invalid_generated_events():
+    assert check_stream(np.array([FAULT, RCU_FREE], np.int8), np.array([1, 1], np.int32), 2) is None
+    assert "not mapped" in check_stream(np.array([FREE], np.int8), np.array([0], np.int32), 2)
+    assert "outside" in check_stream(np.array([FAULT], np.int8), np.array([2], np.int32), 2)
+
+
+TRACE = "op,slot\nfault,0\nfault,1\nrcu_free,0\nfault,2\nexit,\nfault,3\n"
+
+
+def test_replay__json_has_exactly_the_metric_names(tmp_path, capsys):
+    (tmp_path / "t.csv").write_text(TRACE)
+    assert (
+        main(
+            ["replay", str(tmp_path / "t.csv"), "--strategy", "s390-v6.4", "--grace", "1", "--json"]
+        )
+        == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == {"strategy", *METRICS}
+    # worked by hand in tests/test_engine_handchecked.py (S1)
+    assert out["pages_peak"] == 2 and out["wasted_allocs"] == 2 and out["completions"] == 4
+
+
+def test_replay__reference_flag_gives_the_same_numbers(tmp_path, capsys):
+    (tmp_path / "t.csv").write_text(TRACE)
+    outs = []
+    for extra in ([], ["--reference"]):
+        assert (
+            main(
+                [
+                    "replay",
+                    str(tmp_path / "t.csv"),
+                    "-s",
+                    "pool",
+                    "--pool-pages",
+                    "2",
+                    "--grace",
+                    "3",
+                    "--json",
+                    *extra,
+                ]
+            )
+            == 0
+        )
+        outs.append(json.loads(capsys.readouterr().out))
+    assert outs[0] == outs[1]
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["-s", "s390-v64"], "unknown strategy 's390-v64' (did you mean s390-v6.4"),
+        (["-s", "s390-v6.6", "--table-size", "1024"], "needs exactly 2 tables per page"),
+        (["-s", "pool", "--grace", "-1"], "grace must be"),
+        (["-s", "pool", "--page-size", "4096", "--table-size", "3000"], "must divide page_size"),
+        (["-s", "pool", "--n-slots", "2"], "t.csv:5: slot 2 outside [0, 2)"),
+    ],
+)
+def test_replay__user_mistakes_exit_2_with_one_message(tmp_path, capsys, args, words):
+    (tmp_path / "t.csv").write_text(TRACE)
+    assert main(["replay", str(tmp_path / "t.csv"), *args]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_replay__missing_file_exits_2(tmp_path, capsys):
+    assert main(["replay", str(tmp_path / "nope.csv"), "-s", "pairs"]) == 2
+    assert "no such file" in capsys.readouterr().err
