@@ -7,24 +7,13 @@ Both are lane-events per second on one core: generation through
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import numpy as np
 
 from engine import Params, simulate_lanes
 from engine.workloads import generate
+from farm.bench import best_time
 
 GENERATED = ("dense", "sparse", "stride", "churn", "khugepaged", "fork-exit")
-
-
-def _best_seconds(fn: Callable[[], object], repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def workload_bench(quick: bool = False) -> dict[str, dict[str, float]]:
@@ -38,8 +27,8 @@ def workload_bench(quick: bool = False) -> dict[str, dict[str, float]]:
         warm = generate(name, {}, n_slots, 1000, seeds[:2])
         simulate_lanes(params[:2], warm)
         events = generate(name, {}, n_slots, ticks, seeds)
-        gen_s = _best_seconds(lambda n=name: generate(n, {}, n_slots, ticks, seeds), repeats)
-        sim_s = _best_seconds(lambda e=events: simulate_lanes(params, e), repeats)
+        gen_s = best_time(lambda n=name: generate(n, {}, n_slots, ticks, seeds), repeats)
+        sim_s = best_time(lambda e=events: simulate_lanes(params, e), repeats)
         total = float(lanes * ticks)
         out[name] = {
             "generation_lane_events_per_s": total / gen_s,

@@ -3,6 +3,10 @@
 Per page: A0/A1 (half allocated), P0/P1 (half pending an RCU grace period). Per mm: an ordered
 list of pages (``mm->context.pgtable_list``); a page is on it exactly when one A bit is set.
 ``alloc`` looks only at the head page (``list_first_entry``).
+
+The free paths are written with v6.6's PG_active tests (``s390_v66`` only adds ``defer``): in
+v6.4 no page is ever Active, so they reduce to v6.4's rules exactly (insert when the other half
+is allocated, else unlink; release when no bit is left).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ class S390V64(Lane):
         self.pgtable_list.append(page)
 
     def list_del(self, page: Page) -> None:
+        """``list_del`` (v6.4) / ``list_del_init`` (v6.6): a no-op for an unlisted page."""
         if page in self.pgtable_list:
             self.pgtable_list.remove(page)
 
@@ -66,19 +71,31 @@ class S390V64(Lane):
     def no_bits(self, page: Page) -> bool:
         return not (any(page.A) or any(page.P))
 
-    def free(self, slot: int) -> None:
-        page, half = self.take_back(slot)
-        if page.A[1 - half]:
-            self.list_add(page)  # head: the freed half is reusable at once
+    def release_when_empty(self, page: Page) -> None:
+        """No A or P bit left: release; an Active page (v6.6) waits one more grace period
+        (``call_rcu(pte_free_now)``)."""
+        if not self.no_bits(page):
+            return
+        if page.active:
+            page.active = False
+            self.call_after_grace(lambda: self.release(page))
         else:
-            self.list_del(page)
-        if self.no_bits(page):
             self.release(page)
 
+    def free(self, slot: int) -> None:
+        """``page_table_free``: the freed half is reusable at once, so the page goes to the head."""
+        page, half = self.take_back(slot)
+        if page.A[1 - half] and not page.active:
+            self.list_add(page)
+        else:
+            self.list_del(page)
+        self.release_when_empty(page)
+
     def rcu_free(self, slot: int) -> None:
+        """``page_table_free_rcu``: the half is pending, so the page goes to the tail."""
         page, half = self.take_back(slot)
         page.P[half] = True
-        if page.A[1 - half]:
+        if page.A[1 - half] and not page.active:
             self.list_add_tail(page)
         else:
             self.list_del(page)
@@ -87,8 +104,7 @@ class S390V64(Lane):
     def rcu_done(self, page: Page, half: int) -> None:
         """``__tlb_remove_table``: clear P; the page does not move on the list."""
         page.P[half] = False
-        if self.no_bits(page):
-            self.release(page)
+        self.release_when_empty(page)
 
     def defer(self, slot: int) -> None:
         # v6.4 has no pte_free_defer: khugepaged freed the table with pte_free() after an IPI.
