@@ -43,6 +43,13 @@ def _ray_task(task: Task, events: LaneEvents | None) -> TaskResult:
     return run_task(task, events)
 
 
+def _ray_warm(strategy: str) -> None:
+    """Compile one strategy's kernel into numba's disk cache (see :meth:`RayBackend.run`)."""
+    from engine.core import compile_kernel
+
+    compile_kernel(strategy)
+
+
 class RayBackend:
     """Ray: ``address=None`` starts a private local instance with ``workers`` CPUs (the default
     mode); otherwise connects to the cluster at ``address`` (``HOST:PORT`` or ``ray://``).
@@ -54,8 +61,13 @@ class RayBackend:
 
     name = "ray"
 
-    def __init__(self, workers: int | None = None, address: str | None = None,
-                 working_dir: str | None = None, **_: Any) -> None:
+    def __init__(
+        self,
+        workers: int | None = None,
+        address: str | None = None,
+        working_dir: str | None = None,
+        **_: Any,
+    ) -> None:
         import ray
 
         self._ray = ray
@@ -66,8 +78,13 @@ class RayBackend:
             runtime_env = _runtime_env(working_dir)
             try:
                 if address is None:
-                    ray.init(address="local", num_cpus=workers or os.cpu_count() or 1,
-                             include_dashboard=False, runtime_env=runtime_env, **quiet)
+                    ray.init(
+                        address="local",
+                        num_cpus=workers or os.cpu_count() or 1,
+                        include_dashboard=False,
+                        runtime_env=runtime_env,
+                        **quiet,
+                    )
                 else:
                     if address.startswith("ray://"):
                         _need_client()
@@ -82,6 +99,7 @@ class RayBackend:
         self.workers = min(cpus, workers) if workers else cpus
         self.address = address
         self._remote = ray.remote(max_retries=MAX_RETRIES, num_cpus=1)(_ray_task)
+        self._warm = ray.remote(max_retries=MAX_RETRIES, num_cpus=1)(_ray_warm)
 
     def describe(self) -> str:
         nodes = sum(1 for n in self._ray.nodes() if n.get("Alive"))
@@ -89,8 +107,18 @@ class RayBackend:
         return f"ray ({where}, {nodes} node{'s' * (nodes != 1)}, {self.workers} workers)"
 
     def run(self, jobs: Sequence[Job]) -> Iterator[TaskResult]:
-        """Keep about two tasks per worker in flight; yield results as they arrive."""
+        """Keep about two tasks per worker in flight; yield results as they arrive.
+
+        First one task per strategy compiles its kernel (or loads it from the disk cache): on a
+        cold cache each kernel is compiled once and the other workers of the node load it,
+        instead of every worker compiling every kernel."""
         ray = self._ray
+        ray.get(
+            [
+                self._warm.remote(s)
+                for s in sorted({p["strategy"] for t, _ in jobs for p in t.params})
+            ]
+        )
         window = max(2 * self.workers, 4)
         queue = list(reversed(jobs))
         pending: dict[Any, Task] = {}
@@ -125,8 +153,10 @@ def _need_client() -> None:
 def _runtime_env(working_dir: str | None) -> dict[str, Any] | None:
     if working_dir is None:
         return None
-    return {"working_dir": working_dir,
-            "excludes": ["results/", ".venv/", ".git/", "*.parquet", "__pycache__/"]}
+    return {
+        "working_dir": working_dir,
+        "excludes": ["results/", ".venv/", ".git/", "*.parquet", "__pycache__/"],
+    }
 
 
 BACKENDS: dict[str, Callable[..., SerialBackend | RayBackend]] = {

@@ -115,15 +115,19 @@ def run_lanes(
     return out
 
 
-def compile_all() -> None:
-    """Compile (or load from the cache) every kernel, debug variants included."""
+def compile_kernel(name: str, debug: bool = False) -> None:
+    """Compile (or load from the disk cache) the kernel of one strategy."""
     from engine.events import FAULT, RCU_FREE
 
     ops = np.array([[FAULT, RCU_FREE]], dtype=np.int8)
     slots = np.array([[0, 0]], dtype=np.int32)
     events = LaneEvents(ops, slots, np.array([2], dtype=np.int64))
-    for name, info in STRATEGIES.items():
-        f = info.fragments or 2
-        p = Params(name, n_slots=4, page_size=4096, table_size=4096 // f)
+    f = STRATEGIES[name].fragments or 2
+    run_lanes([Params(name, n_slots=4, page_size=4096, table_size=4096 // f)], events, debug=debug)
+
+
+def compile_all() -> None:
+    """Compile (or load from the cache) every kernel, debug variants included."""
+    for name in STRATEGIES:
         for debug in (False, True):
-            run_lanes([p], events, debug=debug)
+            compile_kernel(name, debug)
