@@ -19,7 +19,7 @@ from typing import Any
 from engine.strategies import STRATEGIES
 
 N_SLOTS = 256
-TICKS, QUICK_TICKS = 100_000, 4_000  # 10,000 points x 100,000 events: >= 20 s on one core
+TICKS, QUICK_TICKS = 400_000, 4_000  # 10,000 points x 400,000 events: >= 20 s on one core
 
 
 def bench_sweep_text(points: int, ticks: int, name: str = "bench-farm", seed: int = 0) -> str:
