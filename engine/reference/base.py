@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -50,6 +50,8 @@ class Lane:
         self.now = 0
         self.mm = 0
         self.mapped: set[int] = set()
+        # slot -> (unit, fragment) holding its table; every strategy but pairs keeps it here
+        self.table: dict[int, tuple[Any, int]] = {}
         # Completions: (due, action). Grace is constant in a lane and due = tick queued + grace,
         # so queue order is (due, queue order) order and a FIFO is exact.
         self.queue: deque[tuple[int, Callable[[], None]]] = deque()
@@ -227,4 +229,4 @@ class Lane:
 
     def tables(self) -> dict[int, tuple[Unit, int]]:
         """slot -> (unit, fragment) of every mapped slot's table (for the invariant checks)."""
-        raise NotImplementedError
+        return dict(self.table)

@@ -34,8 +34,6 @@ class PoolLane(Lane):
         for pool in getattr(self, "pools", []):
             pool.listed = False  # the dead mm's list goes with it
         self.pools: list[Pool] = []  # this mm's list; index 0 is the head
-        if not hasattr(self, "table"):
-            self.table: dict[int, tuple[Pool, int]] = {}
 
     def unlink(self, pool: Pool) -> None:
         if pool.listed:
@@ -127,9 +125,6 @@ class PoolLane(Lane):
 
     def descriptor_dies(self) -> None:
         pass
-
-    def tables(self) -> dict[int, tuple[Unit, int]]:
-        return dict(self.table)
 
     def check(self) -> None:
         for pool in self.held:

@@ -21,8 +21,6 @@ class FragPage(Unit):
 class PpcFrag(Lane):
     def new_mm(self) -> None:
         self.cursor: tuple[FragPage, int] | None = None
-        if not hasattr(self, "table"):
-            self.table: dict[int, tuple[FragPage, int]] = {}
 
     def alloc(self, slot: int) -> None:
         if self.cursor is not None:
@@ -74,9 +72,6 @@ class PpcFrag(Lane):
         assert page.refcount >= 0
         if page.refcount == 0:
             self.release(page)
-
-    def tables(self) -> dict[int, tuple[Unit, int]]:
-        return dict(self.table)
 
     def check(self) -> None:
         for page in self.held:

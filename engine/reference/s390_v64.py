@@ -26,8 +26,6 @@ class Page(Unit):
 class S390V64(Lane):
     def new_mm(self) -> None:
         self.pgtable_list: list[Page] = []  # index 0 is the head
-        if not hasattr(self, "table"):
-            self.table: dict[int, tuple[Page, int]] = {}
 
     # list helpers: list_add (head), list_add_tail, list_del
     def list_add(self, page: Page) -> None:
@@ -109,9 +107,6 @@ class S390V64(Lane):
     def defer(self, slot: int) -> None:
         # v6.4 has no pte_free_defer: khugepaged freed the table with pte_free() after an IPI.
         self.free(slot)
-
-    def tables(self) -> dict[int, tuple[Unit, int]]:
-        return dict(self.table)
 
     def check(self) -> None:
         for page in self.held:

@@ -6,17 +6,13 @@ from engine.reference.base import Lane, Unit
 
 
 class WholePage(Lane):
-    def new_mm(self) -> None:
-        if not hasattr(self, "table"):
-            self.table: dict[int, Unit] = {}  # slot -> its page (survives exit: slots are freed)
-
     def alloc(self, slot: int) -> None:
         page = self.new_unit(Unit(npages=1, capacity=1, mm=self.mm))
         self.set_allocated(page, +1)
-        self.table[slot] = page
+        self.table[slot] = (page, 0)
 
     def _unmap(self, slot: int) -> Unit:
-        page = self.table.pop(slot)
+        page, _ = self.table.pop(slot)
         self.set_allocated(page, -1)
         return page
 
@@ -28,6 +24,3 @@ class WholePage(Lane):
         self.call_after_grace(lambda: self.release(page))
 
     defer = rcu_free
-
-    def tables(self) -> dict[int, tuple[Unit, int]]:
-        return {slot: (page, 0) for slot, page in self.table.items()}
