@@ -12,9 +12,11 @@ This module knows nothing about Ray, YAML or files: backends ship :class:`Task` 
 
 from __future__ import annotations
 
+import json
 import math
 import socket
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -83,6 +85,42 @@ def _message(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}"
 
 
+# Generated streams kept per worker process: with common random numbers every strategy, grace
+# and pool size of a sweep replays the same streams, so tasks after the first reuse them instead
+# of generating them again (a stream is a pure function of its key: reuse changes no result).
+STREAM_CACHE_BYTES = 256 * 2**20
+_streams: OrderedDict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+_stream_bytes = 0
+
+
+def generated_streams(task: Task, wanted: list[int]) -> LaneEvents:
+    """The streams of ``wanted`` seeds for ``task``'s workload, from the cache or generated."""
+    global _stream_bytes
+    from engine.workloads import generate
+
+    shape = (task.workload, json.dumps(task.workload_params, sort_keys=True, default=str),
+             task.n_slots, task.ticks)  # fmt: skip
+    found = {seed: _streams.get((shape, seed)) for seed in wanted}
+    missing = [seed for seed, stream in found.items() if stream is None]
+    if missing:
+        block = generate(task.workload, task.workload_params, task.n_slots, task.ticks,
+                         np.array(missing, dtype=np.uint64))  # fmt: skip
+        for i, seed in enumerate(missing):
+            ops, slots = block.lane(i)
+            found[seed] = (ops.copy(), slots.copy())
+    for seed in wanted:
+        key = (shape, seed)
+        if key in _streams:
+            _streams.move_to_end(key)
+        else:
+            _streams[key] = found[seed]  # type: ignore[assignment]
+            _stream_bytes += found[seed][0].nbytes + found[seed][1].nbytes  # type: ignore[index]
+    while _stream_bytes > STREAM_CACHE_BYTES and len(_streams) > 1:
+        _, (ops, slots) = _streams.popitem(last=False)
+        _stream_bytes -= ops.nbytes + slots.nbytes
+    return LaneEvents.from_streams([found[seed] for seed in wanted])  # type: ignore[misc]
+
+
 def run_task(task: Task, events: LaneEvents | None = None) -> TaskResult:
     """Run every lane of ``task``; a failing lane gets its message and the others still run.
 
@@ -91,7 +129,6 @@ def run_task(task: Task, events: LaneEvents | None = None) -> TaskResult:
     here from the seeds.
     """
     from engine import Params, simulate_lanes
-    from engine.workloads import generate
 
     start = time.perf_counter()
     seeds = task.distinct_seeds()
@@ -102,10 +139,7 @@ def run_task(task: Task, events: LaneEvents | None = None) -> TaskResult:
     def block_for(wanted: list[int]) -> LaneEvents:
         if events is not None:
             return _select(events, [where[s] for s in wanted])
-        return generate(
-            task.workload, task.workload_params, task.n_slots, task.ticks,
-            np.array(wanted, dtype=np.uint64),
-        )
+        return generated_streams(task, wanted)
 
     try:
         block = block_for(seeds)
