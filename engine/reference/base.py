@@ -8,6 +8,7 @@ folder) owns only its rules: ``alloc``, ``free``, ``rcu_free``, ``defer``, ``exi
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ class Unit:
 U = TypeVar("U", bound=Unit)
 
 
-class Lane:
+class Lane(ABC):
     """One emulated process history (a sequence of mms) and its metrics."""
 
     def __init__(self, params: Params) -> None:
@@ -64,33 +65,33 @@ class Lane:
         self.new_mm()
 
     # --- rules a strategy provides -------------------------------------------------------
-    def new_mm(self) -> None:
+    def new_mm(self) -> None:  # noqa: B027 - optional: most strategies keep no per-mm state
         """Start the per-mm structures of a fresh, empty address space."""
 
+    @abstractmethod
     def alloc(self, slot: int) -> None:
         """Provide the table of ``slot``, which has just become mapped (``pte_alloc``)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def free(self, slot: int) -> None:
         """``pte_free``: the table of ``slot`` (just unmapped) goes now."""
-        raise NotImplementedError
 
+    @abstractmethod
     def rcu_free(self, slot: int) -> None:
         """``pte_free_tlb``: the table goes through the mmu_gather RCU path."""
-        raise NotImplementedError
 
+    @abstractmethod
     def defer(self, slot: int) -> None:
         """``pte_free_defer``: khugepaged retracts the table; may not allocate."""
-        raise NotImplementedError
 
-    def exit_hook(self) -> None:
+    def exit_hook(self) -> None:  # noqa: B027 - optional: only ppc-frag has one
         """Per-mm teardown before the tables of an exiting mm are freed."""
 
     def extra_bytes(self) -> int:
         """Bytes held besides pages: one lock object per page by default."""
         return self.pages_held * self.p.ptlock_bytes
 
-    def check(self) -> None:
+    def check(self) -> None:  # noqa: B027 - optional
         """Strategy-specific invariants (debug mode)."""
 
     # --- page accounting, used by the rules ----------------------------------------------
