@@ -3,7 +3,8 @@
 Public API:
 - :func:`simulate` runs one lane and returns its metrics as a dict of Python numbers;
 - :func:`simulate_lanes` runs many lanes of one shape in one vectorized call;
-- :class:`Params`, :class:`LaneEvents`, :data:`METRICS`, :func:`load_trace`.
+- :class:`Params`, :class:`LaneEvents`, :data:`METRICS`, :func:`load_trace`;
+- :func:`strategies` / :func:`get_strategy`: the strategy registry.
 """
 
 from engine.api import simulate, simulate_lanes
@@ -11,7 +12,7 @@ from engine.errors import EngineInputError, ParamError, TraceError
 from engine.events import LaneEvents
 from engine.metrics import METRICS
 from engine.params import Params
-from engine.strategies import STRATEGIES
+from engine.strategies import Strategy, get_strategy, strategies
 from engine.trace import load_trace
 
 MODEL_VERSION = "1"  # bump when a change to the model changes any metric (part of point ids)
@@ -19,13 +20,15 @@ MODEL_VERSION = "1"  # bump when a change to the model changes any metric (part 
 __all__ = [
     "METRICS",
     "MODEL_VERSION",
-    "STRATEGIES",
     "EngineInputError",
     "LaneEvents",
     "ParamError",
     "Params",
+    "Strategy",
     "TraceError",
+    "get_strategy",
     "load_trace",
     "simulate",
     "simulate_lanes",
+    "strategies",
 ]

@@ -8,7 +8,14 @@ class EngineInputError(ValueError):
 
 
 class ParamError(EngineInputError):
-    """A parameter value the model does not allow (geometry, grace, pool size, ...)."""
+    """A parameter value the model does not allow (geometry, grace, pool size, ...).
+
+    ``param`` names the parameter at fault (None when no single one is), so that a sweep can
+    point at the line that set it."""
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        self.param = param
+        super().__init__(message)
 
 
 class TraceError(EngineInputError):

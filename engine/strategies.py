@@ -1,41 +1,97 @@
-"""The one registry of strategy names: what each is, which optional parameters it reads, and
-which geometry it needs. Both implementations (``engine.reference``, ``engine.core``) key their
-own per-strategy modules by these names."""
+"""The one registry of strategies: everything about a strategy, discovered from its modules.
+
+A strategy is one reference module in ``engine/reference/`` (the scalar rules, and the
+:class:`Strategy` declaration that registers it) and one core module of the same name in
+``engine/core/`` (the vectorized rules, imported only when its kernel is needed). The registry
+is filled on first use by importing every reference module, as workloads are discovered; code
+outside ``engine`` (tests, plug-ins) adds a strategy with :func:`register`.
+"""
 
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+import importlib
+import pkgutil
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from engine.errors import ParamError
 
 
 @dataclass(frozen=True)
-class StrategyInfo:
-    """What the farm and the CLI need to know about a strategy, without running it."""
+class Style:
+    """How a strategy is drawn (data only; ``farm.style`` draws with it): a colour, a marker, a
+    dash pattern (``()`` solid) and a bar hatch, so that figures read in grey too."""
+
+    color: str
+    marker: str
+    dashes: tuple[float, ...]
+    hatch: str
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A registered strategy.
+
+    reference:    the scalar :class:`engine.reference.base.Lane` subclass (the oracle)
+    core:         module whose import registers the vectorized rules under ``name``
+    uses:         the non-common parameters it reads (``pool_pages``, ``desc_size``)
+    fragments:    required F = page_size / table_size, None for any
+    series_param: the parameter that splits its series in figures and reports (pool sizes),
+                  labelled ``name (series_label)``; split always, or only when it varies
+    style:        how figures draw it (None: a style is chosen from those left over)
+    """
 
     name: str
     summary: str
-    uses: frozenset[str] = frozenset()  # optional parameters it reads (pool_pages, desc_size)
-    fragments: int | None = None  # required F = page_size / table_size, None for any
+    reference: Any
+    core: str = ""  # default: the reference module's name under engine.core
+    uses: frozenset[str] = frozenset()
+    fragments: int | None = None
+    series_param: str | None = None
+    series_label: str = "{}"  # e.g. "N={}"
+    series_always: bool = False
+    style: Style | None = None
+    order: int = field(default=1000, compare=False)  # place in tables and legends
 
 
-STRATEGIES: dict[str, StrategyInfo] = {
-    s.name: s
-    for s in (
-        StrategyInfo("whole-page", "one page per table (x86; s390 since v6.7)"),
-        StrategyInfo("s390-v6.4", "s390 2 KiB halves, the PP AA scheme (v5.17 to v6.5)", fragments=2),
-        StrategyInfo("s390-v6.6", "s390 halves plus pte_free_defer with PG_active (v6.6)", fragments=2),
-        StrategyInfo("ppc-frag", "powerpc pte_fragment_alloc: a cursor, fragments never reused"),
-        StrategyInfo("pairs", "option 1: all F tables of a page installed together"),
-        StrategyInfo("pool", "option 2: tables carved from pools of pool_pages pages", frozenset({"pool_pages"})),
-        StrategyInfo("ptdesc-dyn", "option 3: a slab-allocated descriptor per table", frozenset({"desc_size"})),
-    )
-}
+_REGISTRY: dict[str, Strategy] = {}
+_LOADED = False
 
-# Parameters every strategy reads; the optional ones are listed per strategy in ``uses``.
-COMMON_PARAMS: tuple[str, ...] = ("n_slots", "grace", "page_size", "table_size", "ptlock_bytes")
-OPTIONAL_PARAMS: tuple[str, ...] = ("pool_pages", "desc_size")
+
+def register(strategy: Strategy) -> Strategy:
+    """Add ``strategy`` (its name must be new, or the same declaration again)."""
+    if not strategy.core:
+        module = strategy.reference.__module__.rsplit(".", 1)[-1]
+        strategy = replace(strategy, core=f"engine.core.{module}")
+    old = _REGISTRY.get(strategy.name)
+    if old is not None and old != strategy:
+        raise ValueError(f"strategy {strategy.name!r} is registered twice")
+    _REGISTRY[strategy.name] = strategy
+    return strategy
+
+
+def _load_all() -> None:
+    """Import every reference module once (each registers its strategy)."""
+    global _LOADED
+    if _LOADED:
+        return
+    _LOADED = True
+    import engine.reference as ref
+
+    for info in pkgutil.iter_modules(ref.__path__):
+        if not info.name.startswith("_") and info.name != "base":
+            importlib.import_module(f"{ref.__name__}.{info.name}")
+
+
+def strategies() -> dict[str, Strategy]:
+    """Every registered strategy by name, in table order."""
+    _load_all()
+    return dict(sorted(_REGISTRY.items(), key=lambda kv: (kv[1].order, kv[0])))
+
+
+def names() -> tuple[str, ...]:
+    return tuple(strategies())
 
 
 def closest(name: str, valid: list[str] | tuple[str, ...]) -> str:
@@ -44,12 +100,13 @@ def closest(name: str, valid: list[str] | tuple[str, ...]) -> str:
     return f" (did you mean {' or '.join(match)}?)" if match else ""
 
 
-def get_strategy(name: str) -> StrategyInfo:
+def get_strategy(name: str) -> Strategy:
     """The registry entry for ``name``; an unknown name lists the valid ones."""
-    try:
-        return STRATEGIES[name]
-    except KeyError:
-        valid = ", ".join(STRATEGIES)
+    found = strategies().get(name) if isinstance(name, str) else None
+    if found is None:
+        valid = names()
         raise ParamError(
-            f"unknown strategy {name!r}{closest(name, tuple(STRATEGIES))}; valid: {valid}"
-        ) from None
+            f"unknown strategy {name!r}{closest(str(name), valid)}; valid: {', '.join(valid)}",
+            param="strategy",
+        )
+    return found

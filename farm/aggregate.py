@@ -19,16 +19,23 @@ import pandas as pd
 from scipy import stats
 
 from engine.metrics import METRICS
+from engine.params import PARAM_SPECS
+from engine.strategies import strategies
 from farm.errors import UserError
-from farm.style import STRATEGY_ORDER, WORKLOAD_ORDER
+from farm.style import WORKLOAD_ORDER, strategy_order
 
-RESULTS_FILE = "results.parquet"
 DEFAULT_BASELINE = "s390-v6.4"
 DEFAULT_METRIC = "overhead"
 
-# Parameters that pick the series (line) of a row rather than its case (panel).
-SERIES_PARAMS: dict[str, str] = {"pool": "pool_pages", "ptdesc-dyn": "desc_size"}
-_NOT_CASE = {"strategy", "grace", "pool_pages", "desc_size", "replicate", "seed"}
+
+def series_params() -> dict[str, str]:
+    """Strategy -> the parameter that picks the series (line) of its rows rather than their case
+    (panel), from the registry."""
+    return {n: s.series_param for n, s in strategies().items() if s.series_param}
+
+
+def _not_case() -> set[str]:
+    return {"strategy", "grace", "replicate", "seed", *series_params().values()}
 
 # Derived columns: name -> (numerator, denominator, scale).
 DERIVED: dict[str, tuple[str, str, float]] = {
@@ -54,25 +61,18 @@ LABELS: dict[str, str] = {
     "wasted_per_kfault": "wasted allocations per 1000 faults",
     "mapped_mean": "mapped slots, mean (slots)",
     "mapped_peak": "mapped slots, peak (slots)",
-    "grace": "grace period (ticks)",
-    "pool_pages": "pool size (pages per pool)",
+    **{name: spec.axis_label for name, spec in PARAM_SPECS.items()},
 }
 
 
 def load_results(results_dir: str | Path) -> pd.DataFrame:
-    """The results table of ``results/NAME`` (``farm.load`` once it exists, else the Parquet)."""
+    """The results table of ``results/NAME`` (:func:`farm.load`)."""
+    from farm.store import load
+
     path = Path(results_dir)
     if not path.is_dir():
         raise UserError(f"{path}: no such results folder (run `farm run sweeps/NAME.yaml` first)")
-    import farm
-
-    loader = getattr(farm, "load", None)
-    if loader is not None:
-        return loader(path)
-    table = path / RESULTS_FILE
-    if not table.is_file():
-        raise UserError(f"{path}: no {RESULTS_FILE} in this folder (has the sweep run?)")
-    return pd.read_parquet(table)
+    return load(path)
 
 
 def _fmt_value(value: object) -> str:
@@ -117,9 +117,6 @@ def prepare(raw: pd.DataFrame) -> Prepared:
         raise UserError("the results table has no rows with status ok: nothing to draw")
     df = df.reset_index(drop=True)
     df["grace"] = df["grace"].astype("int64")
-    if "overhead" not in df.columns and {"bytes_mean", "mapped_mean", "table_size"} <= set(df):
-        denom = df["mapped_mean"] * df["table_size"]
-        df["overhead"] = (df["bytes_mean"] / denom).where(denom > 0)
     for name, (num, den, scale) in DERIVED.items():
         if {num, den} <= set(df.columns):
             d = df[den].astype("float64")
@@ -147,7 +144,8 @@ def prepare(raw: pd.DataFrame) -> Prepared:
     # varies within that workload (defaults differ between workloads, and a parameter of one
     # workload is null for the others: neither splits panels).
     params = [c for c in df.columns if not c.startswith("_") and c not in _NOT_PARAM]
-    candidates = [c for c in params if c not in _NOT_CASE and c != "workload"]
+    not_case = _not_case()
+    candidates = [c for c in params if c not in not_case and c != "workload"]
     geometry = ["page_size", "table_size"]
     if not set(geometry) <= set(candidates) or all(df[c].nunique() <= 1 for c in geometry):
         geometry = []
@@ -174,7 +172,8 @@ def prepare(raw: pd.DataFrame) -> Prepared:
 
 
 def _strategy_rank(name: str) -> int:
-    return STRATEGY_ORDER.index(name) if name in STRATEGY_ORDER else len(STRATEGY_ORDER)
+    order = strategy_order()
+    return order.index(name) if name in order else len(order)
 
 
 def _workload_rank(name: str) -> int:
@@ -184,7 +183,7 @@ def _workload_rank(name: str) -> int:
 def _series_option_column(df: pd.DataFrame) -> pd.Series:
     """Per row, the value of the strategy's own option (pool_pages, desc_size) or NaN."""
     out = pd.Series(np.nan, index=df.index, dtype="float64")
-    for strategy, col in SERIES_PARAMS.items():
+    for strategy, col in series_params().items():
         if col in df.columns:
             rows = df["strategy"] == strategy
             out[rows] = pd.to_numeric(df.loc[rows, col], errors="coerce")
@@ -192,16 +191,20 @@ def _series_option_column(df: pd.DataFrame) -> pd.Series:
 
 
 def _series_labels(df: pd.DataFrame) -> list[str]:
-    """Per row: the strategy, ``pool (N=2)`` for pools, ``ptdesc-dyn (desc=64 B)`` when the
-    table varies desc_size."""
+    """Per row: the strategy, or ``strategy (label)`` split by its series parameter (from the
+    registry): ``pool (N=2)`` always, ``ptdesc-dyn (desc=64 B)`` when the table varies it."""
     opt = _series_option_column(df)
-    n_desc = int(opt[df["strategy"] == "ptdesc-dyn"].nunique())
+    registry = strategies()
+    split = {
+        name: s.series_always or int(opt[df["strategy"] == name].nunique()) > 1
+        for name, s in registry.items()
+        if s.series_param
+    }
     out: list[str] = []
     for strategy, value in zip(df["strategy"], opt, strict=True):
-        if strategy == "pool" and _present(value):
-            out.append(f"pool (N={_fmt_value(value)})")
-        elif strategy == "ptdesc-dyn" and _present(value) and n_desc > 1:
-            out.append(f"ptdesc-dyn (desc={_fmt_value(value)} B)")
+        if split.get(strategy) and _present(value):
+            label = registry[strategy].series_label.format(_fmt_value(value))
+            out.append(f"{strategy} ({label})")
         else:
             out.append(str(strategy))
     return out

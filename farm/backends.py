@@ -1,6 +1,7 @@
-"""Execution backends, chosen by name: ``serial`` (in-process) and ``ray`` (embedded local
-instance or an existing cluster). Both take (task, events) pairs and yield
-:class:`farm.execute.TaskResult` as tasks finish; neither writes a file.
+"""Execution backends behind one small protocol (:class:`Backend`), chosen by name:
+``serial`` (in-process) and ``ray`` (embedded local instance or an existing cluster). Each takes
+(task, events) pairs and yields :class:`farm.execute.TaskResult` as tasks finish; none writes a
+file. Each backend takes only its own options (:func:`make_backend` rejects the others by name).
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from engine.events import LaneEvents
 from farm.errors import UserError
@@ -18,12 +19,31 @@ Job = tuple[Task, LaneEvents | None]
 MAX_RETRIES = 3  # Ray resubmits a task whose worker process or node died this many times
 
 
+class Backend(Protocol):
+    """Where tasks run. ``workers``: how many run at once (tasks are sized by it)."""
+
+    name: str
+    workers: int
+
+    def describe(self) -> str:
+        """One line for the summary and the manifest."""
+        ...
+
+    def run(self, jobs: Sequence[Job]) -> Iterator[TaskResult]:
+        """Run every job; yield each result as it arrives (in any order)."""
+        ...
+
+    def close(self) -> None:
+        """Release what the backend started (it is not used afterwards)."""
+        ...
+
+
 class SerialBackend:
     """Runs tasks one after another in this process (debugging, profiling, tests)."""
 
     name = "serial"
 
-    def __init__(self, **_: Any) -> None:
+    def __init__(self) -> None:
         self.workers = 1
 
     def describe(self) -> str:
@@ -66,7 +86,6 @@ class RayBackend:
         workers: int | None = None,
         address: str | None = None,
         working_dir: str | None = None,
-        **_: Any,
     ) -> None:
         import ray
 
@@ -159,16 +178,30 @@ def _runtime_env(working_dir: str | None) -> dict[str, Any] | None:
     }
 
 
-BACKENDS: dict[str, Callable[..., SerialBackend | RayBackend]] = {
+BACKENDS: dict[str, Callable[..., Backend]] = {
     "serial": SerialBackend,
     "ray": RayBackend,
 }
 
 
-def make_backend(name: str, **options: Any) -> SerialBackend | RayBackend:
-    """The backend registered as ``name``, built with ``options``."""
+def backend_factory(name: str, **options: Any) -> Callable[[], Backend]:
+    """Check ``name`` and ``options`` now (None values are left out; an option the backend does
+    not take is an error that names it) and return what builds the backend when it is needed."""
+    import inspect
+
     try:
         factory = BACKENDS[name]
     except KeyError:
         raise UserError(f"unknown backend {name!r}; valid: {', '.join(BACKENDS)}") from None
-    return factory(**options)
+    given = {k: v for k, v in options.items() if v is not None}
+    takes = set(inspect.signature(factory).parameters)
+    unknown = sorted(set(given) - takes)
+    if unknown:
+        flags = ", ".join("--" + k.replace("_", "-") for k in unknown)
+        raise UserError(f"the {name} backend does not take {flags}")
+    return lambda: factory(**given)
+
+
+def make_backend(name: str, **options: Any) -> Backend:
+    """The backend registered as ``name``, built now with ``options``."""
+    return backend_factory(name, **options)()

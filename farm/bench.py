@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from engine import STRATEGIES, LaneEvents, Params, simulate, simulate_lanes
+from engine import LaneEvents, Params, get_strategy, simulate, simulate_lanes, strategies
 from engine.workloads import generate
 
 
@@ -32,7 +32,7 @@ def best_time(fn: Callable[[], object], repeats: int) -> float:
 
 
 def engine_bench(
-    strategies: list[str] | None = None,
+    names: list[str] | None = None,
     *,
     quick: bool = False,
     n_slots: int = 4096,
@@ -53,8 +53,8 @@ def engine_bench(
     blocks = {lanes: churn_events(lanes, ticks, n_slots) for lanes in lane_counts}
     ref_events = churn_events(1, ref_ticks, n_slots)
     out: dict[str, dict[str, float]] = {}
-    for name in strategies or list(STRATEGIES):
-        info = STRATEGIES[name]
+    for name in names or list(strategies()):
+        info = get_strategy(name)
         geometry = {} if info.fragments else {"page_size": 4096, "table_size": 2048}
         base = Params(name, n_slots, grace=grace, pool_pages=2, **geometry)
         by_lanes: dict[str, float] = {}

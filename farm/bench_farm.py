@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from engine.strategies import STRATEGIES
+from engine.strategies import names
 
 N_SLOTS = 256
 TICKS, QUICK_TICKS = 400_000, 4_000  # 10,000 points x 400,000 events: >= 20 s on one core
@@ -24,7 +24,7 @@ TICKS, QUICK_TICKS = 400_000, 4_000  # 10,000 points x 400,000 events: >= 20 s o
 
 def bench_sweep_text(points: int, ticks: int, name: str = "bench-farm", seed: int = 0) -> str:
     """A sweep file of exactly ``points`` points (one replicate each)."""
-    variants = [{"strategy": [s]} for s in STRATEGIES if s != "pool"]
+    variants = [{"strategy": [s]} for s in names() if s != "pool"]
     variants += [{"strategy": ["pool"], "pool_pages": [n]} for n in (1, 4)]
     per = math.ceil(points / len(variants))
     entries = []
@@ -47,6 +47,7 @@ def bench_sweep_text(points: int, ticks: int, name: str = "bench-farm", seed: in
 def _timed(workers: int, points: int, ticks: int, root: Path) -> dict[str, Any]:
     import ray
 
+    from farm.backends import backend_factory
     from farm.driver import run_sweep
     from farm.sweep import parse_sweep
 
@@ -54,9 +55,9 @@ def _timed(workers: int, points: int, ticks: int, root: Path) -> dict[str, Any]:
              logging_level=logging.ERROR, log_to_driver=False)
     try:
         warm = parse_sweep(bench_sweep_text(16 * workers, min(ticks, 2000), "warm-up"), "warm-up")
-        run_sweep(warm, root / f"w{workers}", backend="ray", progress=False, target_events=1)
+        run_sweep(warm, root / f"w{workers}", backend=backend_factory("ray"), progress=False, target_events=1)
         sweep = parse_sweep(bench_sweep_text(points, ticks), "bench-farm")
-        summary = run_sweep(sweep, root / f"t{workers}", backend="ray", progress=False)
+        summary = run_sweep(sweep, root / f"t{workers}", backend=backend_factory("ray"), progress=False)
     finally:
         ray.shutdown()
     if summary.rows_failed:

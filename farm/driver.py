@@ -9,12 +9,13 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from engine.metrics import METRICS
+from farm.backends import Backend
 from farm.errors import UserError
 from farm.execute import Lane, TaskResult, plan_tasks, replay_block, select_seeds
 from farm.store import FolderLocked, ResultsStore, done_keys, now, read_table, run_entry
@@ -106,6 +107,14 @@ def _replay_blocks(lanes: list[Lane]) -> dict[tuple, tuple[Any, list[int]]]:
     return blocks
 
 
+def overhead(bytes_mean: float | None, mapped_mean: float | None, table_size: int) -> float:
+    """FARM.md: bytes held over the ideal bytes (mapped slots x table_size); 1.0 is ideal, NaN
+    when nothing was mapped (or the row failed)."""
+    if not mapped_mean or bytes_mean is None:
+        return math.nan
+    return bytes_mean / (mapped_mean * table_size)
+
+
 def _row(point: Point, rep: int, seed: int, result: TaskResult, i: int) -> dict[str, Any]:
     row: dict[str, Any] = dict(point.params)
     row["replicate"] = rep
@@ -116,8 +125,7 @@ def _row(point: Point, rep: int, seed: int, result: TaskResult, i: int) -> dict[
             row[m] = result.metrics[m][i].item()
         elif m not in point.params:
             row[m] = None
-    mapped, table_size = row["mapped_mean"], point.params["table_size"]
-    row["overhead"] = row["bytes_mean"] / (mapped * table_size) if mapped else math.nan
+    row["overhead"] = overhead(row["bytes_mean"], row["mapped_mean"], point.params["table_size"])
     row.update(_point_id=point.id, _name=point.name, _status="error" if error else "ok",
                _error=error, _wall_s=result.wall_s / len(result.rows), _host=result.host)
     return row
@@ -126,11 +134,8 @@ def _row(point: Point, rep: int, seed: int, result: TaskResult, i: int) -> dict[
 def run_sweep(
     sweep: Sweep,
     root: str | Path,
+    backend: Callable[[], Backend],
     *,
-    backend: str = "ray",
-    workers: int | None = None,
-    address: str | None = None,
-    working_dir: str | None = None,
     force: bool = False,
     argv: Sequence[str] = (),
     progress: bool | None = None,
@@ -139,23 +144,22 @@ def run_sweep(
 ) -> RunSummary:
     """Compute the rows of ``sweep`` not yet in its results folder (all with ``force``).
 
-    ``progress=None`` shows a bar only on a terminal.
+    ``backend`` makes the backend (started only when there is work, closed at the end), e.g.
+    ``lambda: make_backend("serial")``. ``progress=None`` shows a bar only on a terminal.
     """
-    from farm.backends import make_backend
-
     folder = results_folder(sweep, root)
     rows = sweep.rows()
-    done = set() if force else done_keys(read_table(folder))
+    done = set() if force else done_keys(read_table(folder))  # a damaged file stops here
     todo = [i for i, (p, r, s) in enumerate(rows) if (p.id, r, s) not in done]
     lanes = _lanes(rows, todo)
     blocks = _replay_blocks(lanes)  # trace files are read (and checked) before anything is written
 
     engine = None
     if todo:
-        engine = make_backend(backend, workers=workers, address=address, working_dir=working_dir)
+        engine = backend()
     try:
         try:
-            store = ResultsStore(folder)
+            store = ResultsStore(folder, force=force)
         except FolderLocked as e:
             raise UserError(
                 f"{folder} is in use by another farm run ({e}); wait for it to finish, "
@@ -173,7 +177,7 @@ def run_sweep(
 
 def _run_locked(sweep: Sweep, store: ResultsStore, rows: list[tuple[Point, int, int]],
                 lanes: list[Lane], blocks: dict[tuple, tuple[Any, list[int]]],
-                force: bool, engine: Any, argv: Sequence[str], progress: bool | None,
+                force: bool, engine: Backend | None, argv: Sequence[str], progress: bool | None,
                 flush_every: float, target_events: int | None) -> RunSummary:
     from tqdm import tqdm
 

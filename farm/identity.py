@@ -15,16 +15,9 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-ENGINE_KEYS: tuple[str, ...] = (
-    "strategy",
-    "n_slots",
-    "grace",
-    "page_size",
-    "table_size",
-    "pool_pages",
-    "desc_size",
-    "ptlock_bytes",
-)
+from engine.params import PARAM_SPECS
+
+ENGINE_KEYS: tuple[str, ...] = tuple(PARAM_SPECS)  # the engine's parameters, in declared order
 # Parameters that are always part of a point's name, whether they vary or not.
 ALWAYS_NAMED: tuple[str, ...] = ("workload",)
 

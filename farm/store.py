@@ -25,18 +25,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-PARAM_COLUMNS: tuple[str, ...] = (
-    "strategy",
-    "workload",
-    "grace",
-    "n_slots",
-    "ticks",
-    "page_size",
-    "table_size",
-    "pool_pages",
-    "desc_size",
-    "ptlock_bytes",
-)
+from engine.params import PARAM_SPECS
+from farm.errors import UserError
+
+# Bare parameter columns: these first, then every other engine parameter (PARAM_SPECS order).
+_LEADING = ("strategy", "workload", "grace", "n_slots", "ticks")
+PARAM_COLUMNS: tuple[str, ...] = (*_LEADING, *(p for p in PARAM_SPECS if p not in _LEADING))
 BOOK_COLUMNS: tuple[str, ...] = ("_point_id", "_name", "_status", "_error", "_wall_s", "_host")
 RESULTS, MANIFEST, SWEEP, LOCK = "results.parquet", "manifest.json", "sweep.yaml", ".lock"
 
@@ -63,8 +57,10 @@ def _schema_types() -> dict[str, Any]:
 
     from engine.metrics import INT_METRICS, METRICS
 
-    types: dict[str, Any] = {c: pa.int64() for c in PARAM_COLUMNS}
-    types.update(strategy=pa.string(), workload=pa.string(), replicate=pa.int64(),
+    types: dict[str, Any] = {
+        name: pa.string() if spec.kind is str else pa.int64() for name, spec in PARAM_SPECS.items()
+    }
+    types.update(workload=pa.string(), ticks=pa.int64(), replicate=pa.int64(),
                  seed=pa.uint64(), overhead=pa.float64())
     types.update({m: pa.int64() if m in INT_METRICS else pa.float64() for m in METRICS})
     types.update({c: pa.string() for c in BOOK_COLUMNS})
@@ -96,12 +92,41 @@ def rows_to_table(rows: Sequence[dict[str, Any]]) -> Any:
     return pa.table(arrays, names=names)
 
 
-def read_table(folder: Path) -> Any | None:
-    """The stored results of ``folder`` as a pyarrow Table, or None if there are none yet."""
+class DamagedFile(UserError):
+    """A results file that cannot be read: names it, says what is wrong and what to do."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(
+            f"{path}: cannot be read ({problem}); it was left as it is. Move it aside to keep "
+            "it and start the folder afresh, or rerun with --force to recompute every row and "
+            "replace it"
+        )
+
+
+def _parquet(path: Path) -> Any:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
+    try:
+        return pq.read_table(path)
+    except (pa.ArrowException, OSError, ValueError) as e:
+        raise DamagedFile(path, f"{type(e).__name__}: {str(e).splitlines()[0]}") from None
+
+
+def read_table(folder: Path, *, damaged_ok: bool = False) -> Any | None:
+    """The stored results of ``folder`` as a pyarrow Table, or None if there are none yet.
+
+    A damaged file raises :class:`DamagedFile`, or with ``damaged_ok`` (``--force``, which
+    replaces it) counts as none."""
     path = folder / RESULTS
-    return pq.read_table(path) if path.exists() else None
+    if not path.exists():
+        return None
+    try:
+        return _parquet(path)
+    except DamagedFile:
+        if damaged_ok:
+            return None
+        raise
 
 
 def done_keys(table: Any | None) -> set[RowKey]:
@@ -119,16 +144,16 @@ def done_keys(table: Any | None) -> set[RowKey]:
 
 def load(path: str | os.PathLike[str]) -> Any:
     """The results table of a sweep folder (or of a ``results.parquet``) as a DataFrame."""
-    import pyarrow.parquet as pq
-
     p = Path(path)
     if p.is_dir():
         p = p / RESULTS
     if not p.exists():
-        from farm.errors import UserError
-
         raise UserError(f"{p}: no results (run the sweep with `farm run` first)")
-    return pq.read_table(p).to_pandas()
+    df = _parquet(p).to_pandas()
+    for name, spec in PARAM_SPECS.items():  # integer parameters stay integers where null
+        if spec.kind is int and name in df.columns:
+            df[name] = df[name].astype("Int64")
+    return df
 
 
 def _git_commit() -> str | None:
@@ -178,8 +203,9 @@ class ResultsStore:
     killed, so a crash never leaves a stale lock behind.
     """
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, force: bool = False) -> None:
         self.folder = folder
+        self.force = force
         folder.mkdir(parents=True, exist_ok=True)
         self._lock = open(folder / LOCK, "a+")  # noqa: SIM115 - held until close()
         try:
@@ -193,19 +219,28 @@ class ResultsStore:
         self._lock.truncate()
         self._lock.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
         self._lock.flush()
-        self.old = read_table(folder)
+        try:
+            self.old = read_table(folder, damaged_ok=force)
+            self.manifest: dict[str, Any] = self._read_manifest()
+        except DamagedFile:
+            self.close()
+            raise
         self._pending: list[dict[str, Any]] = []  # rows not yet converted to Arrow
         self._chunks: list[Any] = []  # Arrow tables of the rows of this run
         self._fresh: set[tuple[str, int]] = set()  # (point id, replicate) of this run's rows
-        self.manifest: dict[str, Any] = self._read_manifest()
 
     def _read_manifest(self) -> dict[str, Any]:
         path = self.folder / MANIFEST
         if path.exists():
             try:
-                return json.loads(path.read_text())
-            except (OSError, ValueError):
-                pass
+                manifest = json.loads(path.read_text())
+                if isinstance(manifest, dict) and isinstance(manifest.get("runs", []), list):
+                    return manifest
+                problem = "not a ptfarm manifest"
+            except (OSError, ValueError) as e:
+                problem = f"{type(e).__name__}: {e}"
+            if not self.force:
+                raise DamagedFile(path, problem)
         return {"runs": []}
 
     def begin(self, sweep_yaml: str, run: dict[str, Any]) -> None:

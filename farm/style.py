@@ -1,8 +1,10 @@
-"""The one place for how strategies look: order, colour, marker, line dash and bar hatch.
+"""How strategies look: order, colour, marker, line dash and bar hatch.
 
-Colours are the Okabe-Ito colour-blind-safe palette; every strategy also has its own marker,
-dash pattern and hatch, so figures stay readable when printed in grey. ``pool`` drawn once per
-pool size keeps its colour family and marker (lighter for smaller pools) and varies the dash.
+Each strategy declares its style in the registry (``engine.strategies.Strategy.style``): the
+Okabe-Ito colour-blind-safe palette, plus a marker, dash pattern and hatch of its own, so figures
+stay readable when printed in grey. A strategy that declares none gets one from the leftovers. A
+strategy drawn once per value of its series parameter (``pool`` per pool size) keeps its colour
+family and marker (lighter for smaller values) and varies the dash.
 """
 
 from __future__ import annotations
@@ -13,9 +15,13 @@ import matplotlib.colors as mcolors
 import matplotlib.pyplot as plt
 import seaborn as sns
 
-from engine.strategies import STRATEGIES
+from engine.strategies import strategies
 
-STRATEGY_ORDER: tuple[str, ...] = tuple(STRATEGIES)
+
+def strategy_order() -> tuple[str, ...]:
+    """Strategies in table and legend order (the registry's)."""
+    return tuple(strategies())
+
 
 # Workloads in the order of FARM.md section 4 (panels and table sections follow it).
 WORKLOAD_ORDER: tuple[str, ...] = (
@@ -52,16 +58,23 @@ class SeriesStyle:
         }
 
 
-_BASE: dict[str, SeriesStyle] = {
-    "whole-page": SeriesStyle("#000000", "o", (), ""),
-    "s390-v6.4": SeriesStyle("#E69F00", "s", (5.0, 1.5), "//"),
-    "s390-v6.6": SeriesStyle("#56B4E9", "^", (1.5, 1.5), "\\\\"),
-    "ppc-frag": SeriesStyle("#009E73", "D", (6.0, 2.0, 1.5, 2.0), "xx"),
-    "pairs": SeriesStyle("#D55E00", "v", (3.0, 1.0, 1.0, 1.0, 1.0, 1.0), ".."),
-    "pool": SeriesStyle("#0072B2", "P", (8.0, 2.0), "--"),
-    "ptdesc-dyn": SeriesStyle("#CC79A7", "X", (2.0, 3.0), "oo"),
-}
-assert set(_BASE) == set(STRATEGY_ORDER), "style.py must cover every registered strategy"
+# Styles for strategies that declare none: the rest of the palette, other markers and hatches.
+_SPARE: tuple[SeriesStyle, ...] = (
+    SeriesStyle("#F0E442", "*", (1.0, 1.0), "++"),
+    SeriesStyle("#999999", "h", (4.0, 1.0, 1.0, 1.0), "**"),
+    SeriesStyle("#882255", "<", (2.0, 2.0), "||"),
+    SeriesStyle("#44AA99", ">", (6.0, 1.0), "OO"),
+)
+
+
+def _base_style(strategy: str) -> SeriesStyle:
+    registry = strategies()
+    declared = registry[strategy].style if strategy in registry else None
+    if declared is not None:
+        return SeriesStyle(declared.color, declared.marker, declared.dashes, declared.hatch)
+    bare = [name for name, s in registry.items() if s.style is None]
+    i = bare.index(strategy) if strategy in bare else len(bare)
+    return _SPARE[i % len(_SPARE)]
 
 _VARIANT_DASHES: tuple[tuple[float, ...], ...] = (
     (8.0, 2.0),
@@ -77,7 +90,7 @@ SEQUENTIAL_MARKERS: tuple[str, ...] = ("o", "s", "^", "D", "v", "P", "X", "*", "
 
 def strategy_style(strategy: str, variant: int = 0, n_variants: int = 1) -> SeriesStyle:
     """The style of ``strategy``; ``variant`` of ``n_variants`` (pool sizes) shade it."""
-    base = _BASE.get(strategy, SeriesStyle("#777777", "*", (1.0, 1.0), "++"))
+    base = _base_style(strategy)
     if n_variants <= 1:
         return base
     # Lighter for the smaller variants, the strategy's own colour for the largest.

@@ -23,7 +23,8 @@ from typing import Any
 import yaml
 
 from engine.errors import ParamError
-from engine.strategies import OPTIONAL_PARAMS, STRATEGIES, closest
+from engine.params import PARAM_SPECS, applies
+from engine.strategies import closest, get_strategy, strategies
 from farm.errors import UserError
 from farm.identity import ENGINE_KEYS, canonical_name, point_id, row_seed
 
@@ -425,17 +426,10 @@ def _assignments(d: _Definition) -> Iterable[dict[str, tuple[V, str]]]:
                 yield a
 
 
-_PARAM_WORD = re.compile(r"[a-z_]+")
-
-
-def _blame(message: str, a: Mapping[str, tuple[V, str]], fallback: str) -> tuple[str, str]:
-    """(where, parameter) for an engine message: the first parameter it names that was set."""
-    for m in _PARAM_WORD.finditer(message):
-        if m.group() in a:
-            return a[m.group()][0].where, m.group()
-    if fallback in a:
-        return a[fallback][0].where, fallback
-    return "", fallback
+def _blame(error: ParamError, a: Mapping[str, tuple[V, str]], fallback: str) -> tuple[str, str]:
+    """(where, parameter) of an engine error: the line that set the parameter it names."""
+    key = error.param if error.param in a else fallback
+    return (a[key][0].where, key) if key in a else ("", key)
 
 
 def _resolve(a: dict[str, tuple[V, str]], path: str, problems: _Problems,
@@ -449,13 +443,10 @@ def _resolve(a: dict[str, tuple[V, str]], path: str, problems: _Problems,
             problems.add(path, f"no {required!r}: set it in base or grid")
             return None
     strategy_v, workload_v = a["strategy"][0], a["workload"][0]
-    if not isinstance(strategy_v.value, str) or strategy_v.value not in STRATEGIES:
-        s = strategy_v.value
-        problems.add(
-            strategy_v.where,
-            f"unknown strategy {s!r}{closest(str(s), tuple(STRATEGIES))}; "
-            f"valid: {', '.join(STRATEGIES)}",
-        )
+    try:
+        strategy = get_strategy(strategy_v.value)
+    except ParamError as e:
+        problems.add(strategy_v.where, str(e))
         return None
     try:
         if not isinstance(workload_v.value, str):
@@ -464,13 +455,12 @@ def _resolve(a: dict[str, tuple[V, str]], path: str, problems: _Problems,
     except ParamError as e:
         problems.add(workload_v.where, str(e))
         return None
-    strategy = STRATEGIES[strategy_v.value]
     spec = {p.name for p in workload.params_spec}
 
-    def applies(key: str) -> str | None:
+    def not_applying(key: str) -> str | None:
         """None when ``key`` applies to this point, else why not."""
-        if key in OPTIONAL_PARAMS and key not in strategy.uses:
-            users = [s for s, info in STRATEGIES.items() if key in info.uses]
+        if key in PARAM_SPECS and not applies(key, strategy.name):
+            users = [s for s in strategies() if applies(key, s)]
             return f"strategy {strategy.name} (it applies to {', '.join(users)} only)"
         if key == "ticks" and not workload.uses_ticks:
             return f"workload {workload.name} (a replayed trace has its own length)"
@@ -481,7 +471,7 @@ def _resolve(a: dict[str, tuple[V, str]], path: str, problems: _Problems,
     kept: dict[str, tuple[V, str]] = {}
     bad = False
     for key, (v, origin) in a.items():
-        why = applies(key)
+        why = not_applying(key)
         if why is None:
             kept[key] = (v, origin)
         elif origin == _ORIGIN_AXIS:
@@ -495,7 +485,7 @@ def _resolve(a: dict[str, tuple[V, str]], path: str, problems: _Problems,
     try:
         params = Params(**engine_kw)
     except ParamError as e:
-        where, key = _blame(str(e), kept, "strategy")
+        where, key = _blame(e, kept, "strategy")
         problems.add(where or path, f"parameter {key!r}: {e}")
         return None
     except TypeError as e:  # unhashable or odd values
@@ -511,14 +501,11 @@ def _resolve(a: dict[str, tuple[V, str]], path: str, problems: _Problems,
             cache[ck] = e
     wl = cache[ck]
     if isinstance(wl, ParamError):
-        where, key = _blame(str(wl), kept, "workload")
+        where, key = _blame(wl, kept, "workload")
         problems.add(where or path, f"parameter {key!r}: {wl}")
         return None
 
-    out: dict[str, Any] = {k: getattr(params, k) for k in ENGINE_KEYS}
-    for key in OPTIONAL_PARAMS:
-        if key not in strategy.uses:
-            del out[key]
+    out: dict[str, Any] = {k: getattr(params, k) for k in ENGINE_KEYS if applies(k, strategy.name)}
     out["workload"] = workload.name
     if workload.uses_ticks:
         if "ticks" not in kept:

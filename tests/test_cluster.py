@@ -23,6 +23,7 @@ import pytest
 
 import farm
 from engine.metrics import METRICS
+from farm.backends import backend_factory
 from farm.driver import run_sweep
 from farm.sweep import parse_sweep
 
@@ -171,7 +172,7 @@ def two_nodes() -> Iterator[Cluster]:
 @pytest.fixture(scope="module")
 def serial(tmp_path_factory) -> pd.DataFrame:
     root = tmp_path_factory.mktemp("serial")
-    run_sweep(parse_sweep(SWEEP, "cluster.yaml"), root, backend="serial", progress=False)
+    run_sweep(parse_sweep(SWEEP, "cluster.yaml"), root, backend=backend_factory("serial"), progress=False)
     return farm.load(root / "cluster")[COLS]
 
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import METRICS, STRATEGIES, LaneEvents, Params, simulate_lanes
+from engine import METRICS, LaneEvents, Params, simulate_lanes, strategies
 from engine.events import DEFER, EXIT, FAULT, FREE, NO_SLOT, RCU_FREE
 from engine.reference import run as reference_run
 
@@ -46,7 +46,7 @@ def decode(n_slots: int, steps: list[tuple[int, int]]) -> tuple[np.ndarray, np.n
 
 
 def random_params(draw: st.DrawFn, strategy: str, n_slots: int) -> Params:
-    if STRATEGIES[strategy].fragments == 2:
+    if strategies()[strategy].fragments == 2:
         page_size, table_size = 4096, 2048
     else:
         page_size, table_size = draw(st.sampled_from(GEOMETRIES))
@@ -75,7 +75,7 @@ def core_run(params: Params, ops: np.ndarray, slots: np.ndarray) -> dict[str, in
     return {m: out[m][0].item() for m in METRICS}
 
 
-@pytest.mark.parametrize("strategy", list(STRATEGIES))
+@pytest.mark.parametrize("strategy", list(strategies()))
 @settings(max_examples=150, deadline=None)
 @given(data=st.data())
 def test_core__matches_reference_on_random_traces(strategy, data):
@@ -98,7 +98,7 @@ def long_stream(
     return decode(n_slots, steps)
 
 
-@pytest.mark.parametrize("strategy", list(STRATEGIES))
+@pytest.mark.parametrize("strategy", list(strategies()))
 def test_core__matches_reference_on_long_traces_with_growth(strategy):
     # Thousands of events over hundreds of slots and a grace longer than the trace: capacities
     # (pages, completions in flight) must grow past any initial size without losing state.
@@ -109,7 +109,7 @@ def test_core__matches_reference_on_long_traces_with_growth(strategy):
         assert core_run(params, ops, slots) == reference_run(params, ops, slots)
 
 
-@pytest.mark.parametrize("strategy", list(STRATEGIES))
+@pytest.mark.parametrize("strategy", list(strategies()))
 def test_core__lane_result_does_not_depend_on_neighbours(strategy):
     rng = np.random.default_rng(99)
     streams = [long_stream(rng, 64, int(rng.integers(0, 600))) for _ in range(9)]
@@ -128,7 +128,7 @@ def test_core__lane_result_does_not_depend_on_neighbours(strategy):
 
 
 def test_core__empty_trace_gives_zero_metrics():
-    for strategy in STRATEGIES:
+    for strategy in strategies():
         got = core_run(Params(strategy, 4), np.zeros(0, np.int8), np.zeros(0, np.int32))
         assert got["ticks"] == 0 and got["pages_peak"] == 0 and got["bytes_mean"] == 0.0
         assert got == reference_run(

@@ -10,6 +10,7 @@ import pytest
 
 import farm
 from engine.metrics import METRICS
+from farm.backends import backend_factory
 from farm.cli import main
 from farm.driver import run_sweep
 from farm.store import ResultsStore
@@ -46,7 +47,7 @@ def table(folder: Path) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def serial_table(tmp_path_factory) -> pd.DataFrame:
     root = tmp_path_factory.mktemp("serial")
-    summary = run_sweep(parse_sweep(SWEEP, "small.yaml"), root, backend="serial", progress=False)
+    summary = run_sweep(parse_sweep(SWEEP, "small.yaml"), root, backend=backend_factory("serial"), progress=False)
     assert (summary.rows_computed, summary.rows_failed, summary.exit_code) == (34, 0, 0)
     return table(root / "small")
 
@@ -64,7 +65,7 @@ def test_farm__serial_rows_are_tidy_and_complete(serial_table, tmp_path):
 
 def test_farm__column_names_are_the_contract(tmp_path):
     run_sweep(parse_sweep(SWEEP, "small.yaml", ["strategy=pool", "pool_pages=2"]), tmp_path,
-              backend="serial", progress=False)
+              backend=backend_factory("serial"), progress=False)
     df = farm.load(tmp_path / "small")
     assert list(df.columns[:10]) == ["strategy", "workload", "grace", "n_slots", "ticks",
                                      "page_size", "table_size", "pool_pages", "desc_size",
@@ -78,13 +79,13 @@ def test_farm__column_names_are_the_contract(tmp_path):
 
 
 def test_farm__packing_never_changes_a_result(serial_table, tmp_path):
-    run_sweep(parse_sweep(SWEEP, "small.yaml"), tmp_path, backend="serial", progress=False,
+    run_sweep(parse_sweep(SWEEP, "small.yaml"), tmp_path, backend=backend_factory("serial"), progress=False,
               target_events=1)  # one lane per task
     pd.testing.assert_frame_equal(table(tmp_path / "small"), serial_table)
 
 
 def test_farm__embedded_ray_equals_serial(serial_table, tmp_path, ray_local):
-    summary = run_sweep(parse_sweep(SWEEP, "small.yaml"), tmp_path, backend="ray",
+    summary = run_sweep(parse_sweep(SWEEP, "small.yaml"), tmp_path, backend=backend_factory("ray"),
                         progress=False, target_events=20_000)
     assert summary.exit_code == 0
     assert summary.backend.startswith("ray (local, 1 node, 2 workers)")
@@ -93,23 +94,23 @@ def test_farm__embedded_ray_equals_serial(serial_table, tmp_path, ray_local):
 
 def test_farm__resume_computes_only_new_points(serial_table, tmp_path):
     subset = SWEEP.replace("grace: [0, 50]\n  - strategy: [pool]", "grace: [0]\n  - strategy: [pool]")
-    first = run_sweep(parse_sweep(subset, "small.yaml"), tmp_path, backend="serial", progress=False)
+    first = run_sweep(parse_sweep(subset, "small.yaml"), tmp_path, backend=backend_factory("serial"), progress=False)
     before = farm.load(tmp_path / "small")
-    again = run_sweep(parse_sweep(SWEEP, "small.yaml"), tmp_path, backend="serial", progress=False)
+    again = run_sweep(parse_sweep(SWEEP, "small.yaml"), tmp_path, backend=backend_factory("serial"), progress=False)
     assert (first.rows_computed, again.rows_skipped, again.rows_computed) == (22, 22, 12)
     after = farm.load(tmp_path / "small")
     kept = after.merge(before, on=KEY, suffixes=("", "_before"))
     assert len(kept) == 22 and (kept["_wall_s"] == kept["_wall_s_before"]).all()
     pd.testing.assert_frame_equal(table(tmp_path / "small"), serial_table)
-    third = run_sweep(parse_sweep(SWEEP, "small.yaml"), tmp_path, backend="serial", progress=False)
+    third = run_sweep(parse_sweep(SWEEP, "small.yaml"), tmp_path, backend=backend_factory("serial"), progress=False)
     assert (third.rows_computed, third.rows_skipped) == (0, 34)
     assert len(farm.load(tmp_path / "small")) == 34
 
 
 def test_farm__force_recomputes_without_duplicates(serial_table, tmp_path):
     sweep = parse_sweep(SWEEP, "small.yaml")
-    run_sweep(sweep, tmp_path, backend="serial", progress=False)
-    forced = run_sweep(sweep, tmp_path, backend="serial", progress=False, force=True)
+    run_sweep(sweep, tmp_path, backend=backend_factory("serial"), progress=False)
+    forced = run_sweep(sweep, tmp_path, backend=backend_factory("serial"), progress=False, force=True)
     assert forced.rows_computed == 34
     pd.testing.assert_frame_equal(table(tmp_path / "small"), serial_table)
 
@@ -166,7 +167,7 @@ def test_farm__manifest_and_sweep_yaml_record_the_run(tmp_path):
     import yaml
 
     sweep = parse_sweep(SWEEP, "small.yaml", ["grace=0"])
-    run_sweep(sweep, tmp_path, backend="serial", progress=False, argv=["farm", "run", "x"])
+    run_sweep(sweep, tmp_path, backend=backend_factory("serial"), progress=False, argv=["farm", "run", "x"])
     folder = tmp_path / "small"
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["versions"]["engine_model"] == "1"
@@ -195,8 +196,8 @@ grid: {{strategy: [whole-page, pairs], grace: [0, 5]}}
 """
     sweep = parse_sweep(text, "replay.yaml")
     assert "ticks" not in sweep.points[0].params  # a replayed trace has its own length
-    run_sweep(sweep, tmp_path / "a", backend="serial", progress=False)
-    run_sweep(sweep, tmp_path / "b", backend="serial", progress=False, target_events=1)
+    run_sweep(sweep, tmp_path / "a", backend=backend_factory("serial"), progress=False)
+    run_sweep(sweep, tmp_path / "b", backend=backend_factory("serial"), progress=False, target_events=1)
     a, b = table(tmp_path / "a" / "replay"), table(tmp_path / "b" / "replay")
     pd.testing.assert_frame_equal(a, b)
     assert (a.ticks == 3000).all() and (a["_status"] == "ok").all()

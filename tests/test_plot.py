@@ -18,7 +18,8 @@ import pytest  # noqa: E402
 from farm import aggregate as agg  # noqa: E402
 from farm import plot  # noqa: E402
 from farm.cli import main  # noqa: E402
-from farm.style import STRATEGY_ORDER, strategy_style  # noqa: E402
+from farm.store import RESULTS  # noqa: E402
+from farm.style import strategy_order, strategy_style  # noqa: E402
 
 # Known per-strategy factors: bytes held = factor * ideal bytes (+ per-replicate noise).
 FACTORS = {
@@ -39,7 +40,7 @@ POOL_PAGES = (2, 4)
 def make_results(
     root: Path,
     name: str = "synth",
-    strategies: tuple[str, ...] = STRATEGY_ORDER,
+    strategies: tuple[str, ...] = strategy_order(),
     pool_pages: tuple[int, ...] = POOL_PAGES,
     graces: tuple[int, ...] = GRACES,
     n_error: int = 1,
@@ -110,7 +111,7 @@ def make_results(
         df = pd.concat([df, bad], ignore_index=True)
     folder = root / "results" / name
     folder.mkdir(parents=True)
-    df.to_parquet(folder / agg.RESULTS_FILE)
+    df.to_parquet(folder / RESULTS)
     return folder, df
 
 
@@ -204,10 +205,10 @@ def test_summarize__mean_and_t_interval_match_hand_computation(tmp_path):
 
 
 def test_style__one_distinct_look_per_strategy():
-    looks = [strategy_style(s) for s in STRATEGY_ORDER]
-    assert len({st.color for st in looks}) == len(STRATEGY_ORDER)
-    assert len({st.marker for st in looks}) == len(STRATEGY_ORDER)
-    assert len({st.dashes for st in looks}) == len(STRATEGY_ORDER)
+    looks = [strategy_style(s) for s in strategy_order()]
+    assert len({st.color for st in looks}) == len(strategy_order())
+    assert len({st.marker for st in looks}) == len(strategy_order())
+    assert len({st.dashes for st in looks}) == len(strategy_order())
     pools = [strategy_style("pool", i, 3) for i in range(3)]
     assert pools[-1].color.lower() == strategy_style("pool").color.lower()
     assert len({p.color for p in pools}) == 3 and {p.marker for p in pools} == {"P"}
@@ -238,7 +239,7 @@ def test_sweeps__each_file_loads_and_states_its_question(name):
     sweep = load_sweep(path)
     strategies = {p.params["strategy"] for p in sweep.points}
     if name in ("quickstart", "proposals"):
-        assert strategies == set(STRATEGY_ORDER)
+        assert strategies == set(strategy_order())
     if name == "ppc-64k":
         assert {(p.params["page_size"], p.params["table_size"]) for p in sweep.points} == {
             (65536, 4096)

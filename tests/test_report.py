@@ -21,6 +21,7 @@ from test_plot import make_results  # noqa: E402
 
 from farm import aggregate as agg  # noqa: E402
 from farm.cli import main  # noqa: E402
+from farm.store import RESULTS  # noqa: E402
 
 CELL = re.compile(r"^(?P<mean>[-\d.e+]+|—) \((?:base|×(?P<ratio>[\d.]+|—)(?P<mark>\**))\)$")
 
@@ -166,7 +167,7 @@ def _constructed(tmp_path: Path) -> Path:
     ]
     folder = tmp_path / "results" / "constructed"
     folder.mkdir(parents=True)
-    pd.DataFrame(rows).to_parquet(folder / agg.RESULTS_FILE)
+    pd.DataFrame(rows).to_parquet(folder / RESULTS)
     return folder
 
 

@@ -19,7 +19,7 @@ SWEEP = """\
 name: crash
 replicates: 3
 seed: 2
-base: {n_slots: 128, ticks: 200000, workload: churn}
+base: {n_slots: 128, ticks: 1000000, workload: churn}
 grid:
   strategy: [whole-page, s390-v6.4, ppc-frag, pairs, ptdesc-dyn]
   grace: [0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377, 610, 987]

@@ -1,78 +1,68 @@
 """The vectorized core: many lanes per call, numba-compiled lane loops, one kernel per strategy.
 
-``base`` owns the lane mechanics; one module per strategy (named after it) holds its rules.
-:data:`KERNELS` maps each strategy name to its compiled kernel.
+``base`` owns the lane mechanics; one module per strategy (named after it) holds its rules and
+registers them. A strategy's rules module is imported, and its kernel compiled or loaded from
+numba's disk cache, only when a call needs it: :func:`kernel`.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 
 import numpy as np
 
-from engine.core import (  # noqa: F401  (each module registers its rules)
-    pairs,
-    pool,
-    ppc_frag,
-    ptdesc_dyn,
-    s390_v64,
-    s390_v66,
-    whole_page,
-)
 from engine.core.base import (
-    ERRORS,
     INT_COLUMNS,
-    LP_AUX,
     LP_COUNT,
-    LP_DESC_BYTES,
-    LP_F,
-    LP_GRACE,
-    LP_K,
-    LP_KS,
-    LP_N,
-    LP_PAGE_BYTES,
     MEAN_COLUMNS,
     O_COUNT,
     O_TICKS,
     RULES,
     S_COUNT,
     Kernel,
+    Rules,
+    lane_constants,
     make_kernel,
 )
 from engine.events import LaneEvents
 from engine.metrics import INT_METRICS, MEAN_METRICS, METRICS
 from engine.params import Params
-from engine.strategies import STRATEGIES, get_strategy
+from engine.strategies import get_strategy, strategies
 
-KERNELS: dict[str, Kernel] = {name: make_kernel(name, False) for name in RULES}
-DEBUG_KERNELS: dict[str, Kernel] = {name: make_kernel(name, True) for name in RULES}
-assert set(KERNELS) == set(STRATEGIES), "every registered strategy needs core rules"
 assert set(INT_COLUMNS) == set(INT_METRICS) and set(MEAN_COLUMNS) == set(MEAN_METRICS)
+
+_KERNELS: dict[tuple[str, bool], Kernel] = {}
 
 
 class InvariantError(AssertionError):
     """An ENGINE.md section 6 invariant broke (debug mode): names the lane, tick and rule."""
 
 
+def rules(name: str) -> Rules:
+    """The registered core rules of strategy ``name`` (its core module imported on demand)."""
+    strategy = get_strategy(name)
+    if name not in RULES:
+        importlib.import_module(strategy.core)
+    if name not in RULES:
+        raise LookupError(f"{strategy.core} registers no core rules for {name!r}")
+    return RULES[name]
+
+
+def kernel(name: str, debug: bool = False) -> Kernel:
+    """The kernel of one strategy (and variant), made on first use."""
+    key = (name, debug)
+    if key not in _KERNELS:
+        rules(name)
+        _KERNELS[key] = make_kernel(name, debug)
+    return _KERNELS[key]
+
+
 def lane_params(params: Sequence[Params]) -> np.ndarray:
     """(lanes, LP_COUNT) int64: the per-lane constants the kernel reads."""
     lp = np.zeros((len(params), LP_COUNT), dtype=np.int64)
     for i, p in enumerate(params):
-        rules = RULES[p.strategy]
-        f = p.fragments
-        n = rules.unit_pages(p.pool_pages)
-        k = rules.unit_fragments(f, n)
-        lp[i, LP_GRACE] = p.grace
-        lp[i, LP_F] = f
-        lp[i, LP_N] = n
-        lp[i, LP_K] = k
-        lp[i, LP_KS] = k if rules.frag_state else 0
-        if rules.descriptors:
-            lp[i, LP_PAGE_BYTES] = p.page_size
-            lp[i, LP_DESC_BYTES] = p.desc_size + p.ptlock_bytes
-        else:
-            lp[i, LP_PAGE_BYTES] = p.page_size + p.ptlock_bytes
-        lp[i, LP_AUX] = rules.aux_len(p.n_slots, f)
+        lp[i] = lane_constants(rules(p.strategy), p)
     return lp
 
 
@@ -91,19 +81,17 @@ def run_lanes(
     sums = np.zeros((lanes, S_COUNT), dtype=np.int64)
     if lanes:
         name = params[0].strategy
-        get_strategy(name)
-        kernel = (DEBUG_KERNELS if debug else KERNELS)[name]
+        run = kernel(name, debug)
         err = np.zeros((lanes, 2), dtype=np.int64)
         ops = np.ascontiguousarray(events.ops, dtype=np.int8)
         slots = np.ascontiguousarray(events.slots, dtype=np.int32)
         lengths = np.ascontiguousarray(events.lengths, dtype=np.int64)
-        kernel(ops, slots, lengths, lane_params(params), params[0].n_slots, ints, sums, err)
+        run(ops, slots, lengths, lane_params(params), ints, sums, err)
         bad = np.flatnonzero(err[:, 0])
         if bad.size:
             i = int(bad[0])
-            raise InvariantError(
-                f"{name}: lane {i}, tick {int(err[i, 1])}: {ERRORS[int(err[i, 0])]}"
-            )
+            message = rules(name).messages()[int(err[i, 0])]
+            raise InvariantError(f"{name}: lane {i}, tick {int(err[i, 1])}: {message}")
     ticks = ints[:, O_TICKS]
     out: dict[str, np.ndarray] = {}
     for m in METRICS:
@@ -122,12 +110,12 @@ def compile_kernel(name: str, debug: bool = False) -> None:
     ops = np.array([[FAULT, RCU_FREE]], dtype=np.int8)
     slots = np.array([[0, 0]], dtype=np.int32)
     events = LaneEvents(ops, slots, np.array([2], dtype=np.int64))
-    f = STRATEGIES[name].fragments or 2
+    f = get_strategy(name).fragments or 2
     run_lanes([Params(name, n_slots=4, page_size=4096, table_size=4096 // f)], events, debug=debug)
 
 
 def compile_all() -> None:
     """Compile (or load from the cache) every kernel, debug variants included."""
-    for name in STRATEGIES:
+    for name in strategies():
         for debug in (False, True):
             compile_kernel(name, debug)

@@ -24,6 +24,7 @@ import numpy as np
 from numba import njit
 from numba.core import types
 from numba.extending import overload
+from numba.np.unsafe.ndarray import to_fixed_tuple
 
 from engine.events import DEFER, EXIT, FAULT, FREE
 
@@ -35,8 +36,7 @@ U_ALLOC = 2  # fragments holding the table of a mapped slot ("allocated")
 U_PREV = 3  # per-mm list links (s390 page list, pool list); -1 at the ends
 U_NEXT = 4
 U_LISTED = 5  # 1 while on the per-mm list
-U_X0 = 6  # first of the columns a strategy names for itself
-U_COLS = 12
+U_X0 = 6  # the strategy's own unit columns follow (``Rules.unit_fields`` of them)
 
 # --- lane counters and per-mm scalars: indices into LaneState.cnt -----------------------------
 C_NOW = 0  # current tick (queue time of new completions)
@@ -44,7 +44,7 @@ C_MAPPED = 1  # mapped slots
 C_PAGES = 2  # pages held (a pool counts N)
 C_IDLE = 3  # held pages with no allocated fragment
 C_ROOM = 4  # held units with allocated < capacity (wasted_allocs)
-C_DESCS = 5  # live descriptors: allocated or pending fragments (bytes of ptdesc-dyn)
+C_DESCS = 5  # live per-table descriptors (bytes count them at LaneParams.desc_bytes each)
 C_FAULTS = 6
 C_HITS = 7
 C_ALLOCS = 8  # page-allocator calls
@@ -54,30 +54,17 @@ C_COMPL = 11  # completions queued
 C_MM = 12  # id of the live mm
 C_LHEAD = 13  # per-mm list head / tail unit, -1 when empty
 C_LTAIL = 14
-C_CUR_U = 15  # per-mm fragment cursor (ppc-frag): unit, -1 when unset
-C_CUR_I = 16  # next fragment index of the cursor
-C_NEXT_ID = 17  # unit ids [0, next_id) have been used
-C_FREE_HEAD = 18  # first released unit id to reuse (chained by U_NEXT), -1 when none
-C_QHEAD = 19  # completion ring: index of the oldest entry
-C_QLEN = 20  # completion ring: entries
-C_COUNT = 21
+C_NEXT_ID = 15  # unit ids [0, next_id) have been used
+C_FREE_HEAD = 16  # first released unit id to reuse (chained by U_NEXT), -1 when none
+C_QHEAD = 17  # completion ring: index of the oldest entry
+C_QLEN = 18  # completion ring: entries
+C_X0 = 19  # the strategy's own lane / per-mm scalars follow (``Rules.mm_fields`` of them)
 
 # --- columns of the completion ring (LaneState.queue) -----------------------------------------
 Q_DUE = 0
 Q_KIND = 1
 Q_A = 2
 Q_B = 3
-
-# --- lane constants: columns of the (lanes, LP_COUNT) array built by :func:`lane_params` -------
-LP_GRACE = 0
-LP_F = 1
-LP_N = 2
-LP_K = 3
-LP_KS = 4
-LP_PAGE_BYTES = 5
-LP_DESC_BYTES = 6
-LP_AUX = 7
-LP_COUNT = 8
 
 # --- outputs ----------------------------------------------------------------------------------
 # ints columns: the INT_METRICS in engine.metrics order; sums columns: the MEAN_METRICS sums.
@@ -101,7 +88,8 @@ BLOCK = 16  # slots per block of the mapped-slot counts (exit scans only non-emp
 INITIAL_UNITS = 64
 INITIAL_QUEUE = 64  # a power of two: the ring index wraps with a mask
 
-# --- debug: what a check found (err code -> message) ------------------------------------------
+# --- debug: what a shared check found (err code -> message) -----------------------------------
+# A strategy's own checks return E_X0 + i for message i of its ``Rules.errors``.
 ERRORS: tuple[str, ...] = (
     "ok",
     "pages held does not equal N times the held units, or is negative",
@@ -112,20 +100,16 @@ ERRORS: tuple[str, ...] = (
     "a fragment is handed out twice",
     "a unit's allocated count does not match the mapped slots in it",
     "per-mm list links are inconsistent",
-    "s390: a live page is on the list but not exactly one A bit / Active, or the reverse",
     "pages are still held after the drain (leak)",
-    "a fragment's state does not match the mapped slots (allocated/pending/free)",
-    "pool: a live pool with a free fragment is not listed, or a listed one has none",
-    "ppc-frag: refcount out of range",
-    "pairs: group table does not match the mapped slots",
-    "live-descriptor counter does not match the fragments",
 )
-E_PAGES, E_IDLE, E_ROOM, E_MAPPED, E_NOT_HELD, E_TWICE, E_ALLOC, E_LINKS = range(1, 9)
-E_S390_LIST, E_LEAK, E_FRAG, E_POOL_LIST, E_PPC_REF, E_PAIRS, E_DESCS = range(9, 16)
+E_PAGES, E_IDLE, E_ROOM, E_MAPPED, E_NOT_HELD, E_TWICE, E_ALLOC, E_LINKS, E_LEAK = range(1, 10)
+E_X0 = len(ERRORS)
 
 
 class LaneParams(NamedTuple):
-    """Constants of one lane inside a kernel (from :class:`engine.params.Params`).
+    """Constants of one lane inside a kernel, derived from :class:`engine.params.Params` by
+    :func:`lane_constants` (the one place that fills them: a new constant is a field here and
+    its value there).
 
     grace:      ticks from queueing a completion to its due tick
     f:          F, fragments (tables) per page
@@ -149,6 +133,9 @@ class LaneParams(NamedTuple):
     n_slots: int
 
 
+LP_COUNT = len(LaneParams._fields)
+
+
 class LaneState(NamedTuple):
     """State of one lane, changed every tick; arrays that fill up are doubled (never dropped).
 
@@ -157,10 +144,11 @@ class LaneState(NamedTuple):
                                          strategy's fixed table (pairs: group -> unit, -1);
                                          then mapped slots per block of BLOCK slots (so that an
                                          exit visits only blocks with mapped slots)
-    cnt:       (C_COUNT,) int64          counters and per-mm scalars (C_* indices)
-    unit:      (cap, U_COLS) int64       per-unit fields (U_* columns, strategy columns from
-                                         U_X0); released units are chained by U_NEXT from
-                                         C_FREE_HEAD for reuse
+    cnt:       (C_X0 + mm_fields,) int64 counters and per-mm scalars (C_* indices), then the
+                                         strategy's own (ppc-frag: its cursor)
+    unit:      (cap, U_X0 + unit_fields) int64  per-unit fields (U_* columns, then the
+                                         strategy's own); released units are chained by U_NEXT
+                                         from C_FREE_HEAD for reuse
     frag:      (cap, 2 * ks) int64       per-fragment state [:, :ks] and list link [:, ks:]
                                          (pool, ptdesc-dyn)
     queue:     (qcap, 4) int64           completion ring (Q_* columns: due, kind, a, b); FIFO
@@ -198,12 +186,12 @@ def block(p: LaneParams, slot: int) -> int:
 
 
 @njit
-def new_state(p: LaneParams) -> LaneState:
-    """Empty lane: nothing mapped, no unit, empty queue, first mm (id 0)."""
-    cnt = np.zeros(C_COUNT, dtype=np.int64)
+def new_state(p: LaneParams, unit_cols: int, cnt_len: int) -> LaneState:
+    """Empty lane: nothing mapped, no unit, empty queue, first mm (id 0); the strategy's
+    ``new_mm`` hook then sets up its per-mm structures."""
+    cnt = np.zeros(cnt_len, dtype=np.int64)
     cnt[C_LHEAD] = -1
     cnt[C_LTAIL] = -1
-    cnt[C_CUR_U] = -1
     cnt[C_FREE_HEAD] = -1
     slot_table = np.full(p.n_slots + p.n_aux + n_blocks(p), -1, dtype=np.int64)
     slot_table[p.n_slots + p.n_aux :] = 0
@@ -212,7 +200,7 @@ def new_state(p: LaneParams) -> LaneState:
     return LaneState(
         slot_table,
         cnt,
-        np.zeros((INITIAL_UNITS, U_COLS), dtype=np.int64),
+        np.zeros((INITIAL_UNITS, unit_cols), dtype=np.int64),
         frag,
         np.zeros((INITIAL_QUEUE, 4), dtype=np.int64),
     )
@@ -228,7 +216,7 @@ def units_full(c: np.ndarray, un: np.ndarray) -> bool:
 def grow_units(st: LaneState) -> LaneState:
     """Double the unit and fragment arrays (called when :func:`units_full`)."""
     cap = st.unit.shape[0]
-    unit = np.zeros((2 * cap, U_COLS), dtype=np.int64)
+    unit = np.zeros((2 * cap, st.unit.shape[1]), dtype=np.int64)
     unit[:cap] = st.unit
     frag = np.zeros((2 * cap, st.frag.shape[1]), dtype=np.int64)
     frag[:cap] = st.frag
@@ -304,7 +292,7 @@ def new_unit(p: LaneParams, c: np.ndarray, un: np.ndarray, fr: np.ndarray) -> in
         c[C_NEXT_ID] += 1
     if c[C_ROOM] > 0:
         c[C_WASTED] += 1
-    for j in range(U_COLS):
+    for j in range(un.shape[1]):
         un[u, j] = 0
     un[u, U_HELD] = 1
     un[u, U_MM] = c[C_MM]
@@ -513,6 +501,10 @@ class Rules:
     (``c, un, fr, q, sf`` are the :class:`LaneState` arrays; rules should be inline="always")
     unit_pages(pool_pages) -> N, unit_fragments(F, N) -> K, frag_state: keeps per-fragment state,
     descriptors: bytes count live descriptors instead of lock objects, aux_len(n_slots, F)
+
+    The strategy's own state and messages: ``unit_fields`` columns of ``un`` from U_X0,
+    ``mm_fields`` scalars of ``c`` from C_X0, and ``errors``, the messages of the codes
+    E_X0 + i that its ``check`` returns.
     """
 
     alloc: Any
@@ -528,15 +520,42 @@ class Rules:
     frag_state: bool = False
     descriptors: bool = False
     aux_len: Callable[[int, int], int] = lambda n_slots, f: 0
+    unit_fields: int = 0
+    mm_fields: int = 0
+    errors: tuple[str, ...] = ()
+
+    def messages(self) -> tuple[str, ...]:
+        """Error code -> message, the shared checks' then the strategy's own."""
+        return ERRORS + self.errors
 
 
 RULES: dict[str, Rules] = {}
 
 
 def register(name: str, rules: Rules) -> Rules:
-    """Make ``rules`` the rules of strategy ``name`` (called once by each strategy module)."""
+    """Make ``rules`` the rules of strategy ``name`` (called once by each strategy's core
+    module)."""
     RULES[name] = rules
     return rules
+
+
+def lane_constants(rules: Rules, p: Any) -> LaneParams:
+    """The kernel's constants of one lane (``p``: an :class:`engine.params.Params`)."""
+    f = p.fragments
+    n = rules.unit_pages(p.pool_pages)
+    k = rules.unit_fragments(f, n)
+    with_lock = 0 if rules.descriptors else p.ptlock_bytes
+    return LaneParams(
+        grace=p.grace,
+        f=f,
+        n=n,
+        k=k,
+        ks=k if rules.frag_state else 0,
+        page_bytes=p.page_size + with_lock,
+        desc_bytes=p.desc_size + p.ptlock_bytes if rules.descriptors else 0,
+        n_aux=rules.aux_len(p.n_slots, f),
+        n_slots=p.n_slots,
+    )
 
 
 def run_lanes_loop(
@@ -546,7 +565,6 @@ def run_lanes_loop(
     slots: np.ndarray,
     lengths: np.ndarray,
     lp: np.ndarray,
-    n_slots: int,
     ints: np.ndarray,
     sums: np.ndarray,
     err: np.ndarray,
@@ -557,7 +575,7 @@ def run_lanes_loop(
 
 @overload(run_lanes_loop)
 def _run_lanes_loop(
-    name: Any, debug: Any, ops: Any, slots: Any, lengths: Any, lp: Any, n_slots: Any,
+    name: Any, debug: Any, ops: Any, slots: Any, lengths: Any, lp: Any,
     ints: Any, sums: Any, err: Any,
 ) -> Callable[..., None] | None:  # fmt: skip
     if not isinstance(name, types.StringLiteral) or not isinstance(debug, types.BooleanLiteral):
@@ -572,6 +590,8 @@ def _run_lanes_loop(
     new_mm = rules.new_mm
     checking = debug.literal_value
     check = rules.check if checking else no_check
+    unit_cols = U_X0 + rules.unit_fields
+    cnt_len = C_X0 + rules.mm_fields
     jit = _jit_as(name.literal_value, checking)
 
     @jit(inline="always")
@@ -617,9 +637,8 @@ def _run_lanes_loop(
                     sf[s] = -1
                     c[C_MAPPED] -= 1
                     rcu_free(p, c, un, fr, q, sf, s, f)
-        new_mm(p, c, un, fr, q, sf)
         c[C_MM] += 1
-        c[C_CUR_U] = -1
+        new_mm(p, c, un, fr, q, sf)
 
     @jit(_nrt=checking)
     def run_events(
@@ -705,8 +724,9 @@ def _run_lanes_loop(
     def run_lane(
         p: LaneParams, ops: A, slots: A, n: int, out: A, sums: A, err: A
     ) -> None:  # fmt: skip
-        st = new_state(p)
+        st = new_state(p, unit_cols, cnt_len)
         c = st.cnt
+        new_mm(p, c, st.unit, st.frag, st.queue, st.slot_frag)
         acc = np.zeros(2 * S_COUNT, dtype=np.int64)
         t = 0
         while True:
@@ -749,15 +769,11 @@ def _run_lanes_loop(
         sums[:] = acc[:S_COUNT]
 
     def impl(
-        name: Any, debug: Any, ops: Any, slots: Any, lengths: Any, lp: Any, n_slots: Any,
+        name: Any, debug: Any, ops: Any, slots: Any, lengths: Any, lp: Any,
         ints: Any, sums: Any, err: Any,
     ) -> None:  # fmt: skip
         for i in range(ops.shape[0]):
-            q = lp[i]
-            p = LaneParams(
-                q[LP_GRACE], q[LP_F], q[LP_N], q[LP_K], q[LP_KS], q[LP_PAGE_BYTES],
-                q[LP_DESC_BYTES], q[LP_AUX], n_slots,
-            )  # fmt: skip
+            p = LaneParams(*to_fixed_tuple(lp[i], LP_COUNT))
             run_lane(p, ops[i], slots[i], lengths[i], ints[i], sums[i], err[i])
 
     return impl
@@ -773,6 +789,25 @@ def _source_stamp() -> str:
 
 
 SOURCE_STAMP = _source_stamp()
+
+
+def _rules_stamp(rules: Rules) -> str:
+    """Hash of the files that define a strategy's rule functions outside this package (a
+    strategy registered by a plug-in or a test): an edit there invalidates its cached kernel."""
+    import inspect
+
+    here = Path(__file__).parent
+    files = set()
+    for value in vars(rules).values():
+        fn = getattr(value, "py_func", None)
+        if fn is not None:
+            path = Path(inspect.getfile(fn))
+            if path.parent != here:
+                files.add(path)
+    h = hashlib.sha256()
+    for path in sorted(files):
+        h.update(path.read_bytes())
+    return h.hexdigest()
 
 Kernel = Callable[..., None]
 
@@ -798,15 +833,15 @@ def _jit_as(name: str, debug: bool) -> Callable[..., Callable[[Callable[..., Any
 
 def make_kernel(name: str, debug: bool) -> Kernel:
     """The cached numba kernel of strategy ``name`` (its rules must be registered):
-    ``kernel(ops, slots, lengths, lp, n_slots, ints, sums, err)`` fills ``ints`` (lanes, O_COUNT),
+    ``kernel(ops, slots, lengths, lp, ints, sums, err)`` fills ``ints`` (lanes, O_COUNT),
     ``sums`` (lanes, S_COUNT) and ``err`` (lanes, 2: error code, tick; debug only)."""
-    key = (SOURCE_STAMP, name, debug)
+    key = (SOURCE_STAMP, _rules_stamp(RULES[name]), name, debug)
 
     def kernel(
-        ops: np.ndarray, slots: np.ndarray, lengths: np.ndarray, lp: np.ndarray, n_slots: int,
+        ops: np.ndarray, slots: np.ndarray, lengths: np.ndarray, lp: np.ndarray,
         ints: np.ndarray, sums: np.ndarray, err: np.ndarray,
     ) -> None:  # fmt: skip
         key  # noqa: B018  (a closure cell: numba hashes it into the cache key)
-        run_lanes_loop(name, debug, ops, slots, lengths, lp, n_slots, ints, sums, err)
+        run_lanes_loop(name, debug, ops, slots, lengths, lp, ints, sums, err)
 
     return _jit_as(name, debug)(cache=True)(kernel)

@@ -11,7 +11,7 @@ from numba import njit
 
 from engine.core.base import (
     C_NEXT_ID,
-    E_PAIRS,
+    E_X0,
     U_ALLOC,
     U_HELD,
     U_X0,
@@ -30,6 +30,8 @@ MAPPED = U_X0  # unit column: mapped slots of the group
 DIRTY = U_X0 + 1  # unit column: 1 once a slot of the group went by rcu_free or defer
 
 RELEASE = 0  # completion: release page a
+
+E_PAIRS = E_X0  # debug: the group table does not match the mapped slots
 
 A = np.ndarray  # the state arrays c, un, fr, q, sf (see base.LaneState)
 
@@ -107,5 +109,6 @@ def check(p: LaneParams, st: LaneState) -> int:
 RULES = register(
     "pairs",
     Rules(alloc=alloc, free=free, rcu_free=rcu_free, defer=rcu_free, complete=complete,
-          check=check, aux_len=lambda n_slots, f: (n_slots + f - 1) // f),
+          check=check, aux_len=lambda n_slots, f: (n_slots + f - 1) // f, unit_fields=2,
+          errors=("pairs: group table does not match the mapped slots",)),
 )  # fmt: skip

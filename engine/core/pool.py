@@ -16,9 +16,7 @@ from engine.core.base import (
     C_LHEAD,
     C_MM,
     C_NEXT_ID,
-    E_DESCS,
-    E_FRAG,
-    E_POOL_LIST,
+    E_X0,
     U_ALLOC,
     U_HELD,
     U_LISTED,
@@ -48,6 +46,13 @@ LOW = U_X0 + 1  # unit column: no free fragment below this index
 BUSY = U_X0 + 2  # unit column: heads waiting for their completion
 W_FIRST = U_X0 + 3  # unit column: first / last fragment waiting for a head, -1 when none
 W_LAST = U_X0 + 4
+
+ERRORS = (
+    "a fragment's state does not match the mapped slots (allocated/pending/free)",
+    "pool: a live pool with a free fragment is not listed, or a listed one has none",
+    "live-descriptor counter does not match the fragments",
+)
+E_FRAG, E_POOL_LIST, E_DESCS = range(E_X0, E_X0 + len(ERRORS))
 
 FRAG_FREE = 0  # completion: fragment b of pool a becomes free
 HEAD = 1  # completion: a head of pool a frees its batch (linked from fragment b), then re-arms
@@ -222,5 +227,5 @@ RULES = register(
     "pool",
     Rules(alloc=alloc, free=free, rcu_free=rcu_free, defer=defer, complete=complete, check=check,
           new_mm=new_mm, unit_pages=lambda pool_pages: pool_pages,
-          unit_fragments=lambda f, n: n * f, frag_state=True),
+          unit_fragments=lambda f, n: n * f, frag_state=True, unit_fields=5, errors=ERRORS),
 )  # fmt: skip

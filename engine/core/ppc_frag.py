@@ -10,10 +10,9 @@ import numpy as np
 from numba import njit
 
 from engine.core.base import (
-    C_CUR_I,
-    C_CUR_U,
     C_NEXT_ID,
-    E_PPC_REF,
+    C_X0,
+    E_X0,
     U_ALLOC,
     U_HELD,
     U_X0,
@@ -30,6 +29,10 @@ from engine.core.base import (
 
 REF = U_X0  # unit column: refcount
 ACTIVE = U_X0 + 1  # unit column: Active flag
+C_CUR_U = C_X0  # per-mm: the cursor's page, -1 when unset
+C_CUR_I = C_X0 + 1  # per-mm: the cursor's next fragment index
+
+E_PPC_REF = E_X0  # debug: refcount out of range
 
 DROP = 0  # completion: drop page a
 RELEASE = 1  # completion: release page a
@@ -116,6 +119,12 @@ def exit_hook(p: LaneParams, c: A, un: A, fr: A, q: A, sf: A) -> None:
 
 
 @njit
+def new_mm(p: LaneParams, c: A, un: A, fr: A, q: A, sf: A) -> None:
+    """A new mm has no cursor."""
+    c[C_CUR_U] = -1
+
+
+@njit
 def check(p: LaneParams, st: LaneState) -> int:
     """Allocated counts match the mapped slots; a held page's refcount is in [0, F] and covers
     its allocated fragments (0 only while its Active release is queued)."""
@@ -129,5 +138,6 @@ def check(p: LaneParams, st: LaneState) -> int:
 RULES = register(
     "ppc-frag",
     Rules(alloc=alloc, free=free, rcu_free=rcu_free, defer=defer, complete=complete, check=check,
-          exit_hook=exit_hook),
+          exit_hook=exit_hook, new_mm=new_mm, unit_fields=2, mm_fields=2,
+          errors=("ppc-frag: refcount out of range",)),
 )  # fmt: skip

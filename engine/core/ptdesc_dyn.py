@@ -8,10 +8,11 @@ pages plus live descriptors (allocated or pending fragments), and no separate lo
 from __future__ import annotations
 
 from engine.core.base import Rules, register
-from engine.core.pool import alloc, check, complete, free, new_mm, rcu_free
+from engine.core.pool import ERRORS, alloc, check, complete, free, new_mm, rcu_free
 
 RULES = register(
     "ptdesc-dyn",
     Rules(alloc=alloc, free=free, rcu_free=rcu_free, defer=rcu_free, complete=complete,
-          check=check, new_mm=new_mm, frag_state=True, descriptors=True),
+          check=check, new_mm=new_mm, frag_state=True, descriptors=True, unit_fields=5,
+          errors=ERRORS),
 )  # fmt: skip

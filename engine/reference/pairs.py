@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.reference.base import Lane, Unit
+from engine.strategies import Strategy, Style, register
 
 
 @dataclass(eq=False)
@@ -56,3 +57,9 @@ class Pairs(Lane):
 
     def tables(self) -> dict[int, tuple[Unit, int]]:
         return {slot: (self.groups[slot // self.F], slot % self.F) for slot in self.mapped}
+
+
+STRATEGY = register(Strategy(
+    "pairs", "option 1: all F tables of a page installed together", Pairs,
+    style=Style("#D55E00", "v", (3.0, 1.0, 1.0, 1.0, 1.0, 1.0), ".."), order=4,
+))  # fmt: skip

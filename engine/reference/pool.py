@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from engine.reference.base import InvariantError, Lane, Unit
+from engine.strategies import Strategy, Style, register
 
 ALLOCATED, FREE, PENDING = "allocated", "free", "pending"
 
@@ -139,3 +140,11 @@ class PoolLane(Lane):
             not p.listed or p not in self.held for p in self.pools
         ):
             raise InvariantError(f"{self.p.strategy}: the pool list is inconsistent")
+
+
+STRATEGY = register(Strategy(
+    "pool", "option 2: tables carved from pools of pool_pages pages", PoolLane,
+    uses=frozenset({"pool_pages"}), series_param="pool_pages", series_label="N={}",
+    series_always=True,
+    style=Style("#0072B2", "P", (8.0, 2.0), "--"), order=5,
+))  # fmt: skip

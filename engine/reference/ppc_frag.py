@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.reference.base import InvariantError, Lane, Unit
+from engine.strategies import Strategy, Style, register
 
 
 @dataclass(eq=False)
@@ -78,3 +79,9 @@ class PpcFrag(Lane):
             assert isinstance(page, FragPage)
             if page.refcount < page.allocated:
                 raise InvariantError(f"ppc-frag: refcount {page.refcount} < {page.allocated}")
+
+
+STRATEGY = register(Strategy(
+    "ppc-frag", "powerpc pte_fragment_alloc: a cursor, fragments never reused", PpcFrag,
+    style=Style("#009E73", "D", (6.0, 2.0, 1.5, 2.0), "xx"), order=3,
+))  # fmt: skip

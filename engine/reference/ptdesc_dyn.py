@@ -8,6 +8,7 @@ table's allocation until its fragment becomes free; it costs ``desc_size + ptloc
 from __future__ import annotations
 
 from engine.reference.pool import PENDING, PoolLane
+from engine.strategies import Strategy, Style, register
 
 
 class PtdescDyn(PoolLane):
@@ -29,3 +30,10 @@ class PtdescDyn(PoolLane):
     def extra_bytes(self) -> int:
         # No separate lock objects: the lock lives in the descriptor.
         return self.live_descriptors * (self.p.desc_size + self.p.ptlock_bytes)
+
+
+STRATEGY = register(Strategy(
+    "ptdesc-dyn", "option 3: a slab-allocated descriptor per table", PtdescDyn,
+    uses=frozenset({"desc_size"}), series_param="desc_size", series_label="desc={} B",
+    style=Style("#CC79A7", "X", (2.0, 3.0), "oo"), order=6,
+))  # fmt: skip

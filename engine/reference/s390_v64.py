@@ -4,9 +4,11 @@ Per page: A0/A1 (half allocated), P0/P1 (half pending an RCU grace period). Per 
 list of pages (``mm->context.pgtable_list``); a page is on it exactly when one A bit is set.
 ``alloc`` looks only at the head page (``list_first_entry``).
 
-The free paths are written with v6.6's PG_active tests (``s390_v66`` only adds ``defer``): in
-v6.4 no page is ever Active, so they reduce to v6.4's rules exactly (insert when the other half
-is allocated, else unlink; release when no bit is left).
+Two questions are methods, so that ``s390_v66`` is this class plus its differences (as in the
+core): :meth:`may_list` (may a page with one allocated half be listed? here always) and
+:meth:`when_empty` (the last A or P bit cleared: here, release now). v6.4 has no
+``pte_free_defer``: its khugepaged freed a retracted table with ``pte_free()``, so ``defer`` is
+``free``.
 """
 
 from __future__ import annotations
@@ -14,18 +16,29 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from engine.reference.base import InvariantError, Lane, Unit
+from engine.strategies import Strategy, Style, register
 
 
 @dataclass(eq=False)
 class Page(Unit):
     A: list[bool] = field(default_factory=lambda: [False, False])
     P: list[bool] = field(default_factory=lambda: [False, False])
-    active: bool = False  # PG_active (v6.6 only)
 
 
 class S390V64(Lane):
+    page_type: type[Page] = Page
+
     def new_mm(self) -> None:
         self.pgtable_list: list[Page] = []  # index 0 is the head
+
+    # --- what a later kernel answers differently ------------------------------------------
+    def may_list(self, page: Page) -> bool:
+        """A page with one allocated half goes on the list."""
+        return True
+
+    def when_empty(self, page: Page) -> None:
+        """No A or P bit left: release."""
+        self.release(page)
 
     # list helpers: list_add (head), list_add_tail, list_del
     def list_add(self, page: Page) -> None:
@@ -51,7 +64,7 @@ class S390V64(Lane):
                     self.hand_out(slot, page, half)
                     return
         # Empty list, or the head's free half is still pending: do not look further.
-        page = self.new_unit(Page(npages=1, capacity=2, mm=self.mm))
+        page = self.new_unit(self.page_type(npages=1, capacity=2, mm=self.mm))
         page.A[0] = True
         self.list_add(page)
         self.hand_out(slot, page, 0)
@@ -69,31 +82,21 @@ class S390V64(Lane):
     def no_bits(self, page: Page) -> bool:
         return not (any(page.A) or any(page.P))
 
-    def release_when_empty(self, page: Page) -> None:
-        """No A or P bit left: release; an Active page (v6.6) waits one more grace period
-        (``call_rcu(pte_free_now)``)."""
-        if not self.no_bits(page):
-            return
-        if page.active:
-            page.active = False
-            self.call_after_grace(lambda: self.release(page))
-        else:
-            self.release(page)
-
     def free(self, slot: int) -> None:
         """``page_table_free``: the freed half is reusable at once, so the page goes to the head."""
         page, half = self.take_back(slot)
-        if page.A[1 - half] and not page.active:
+        if page.A[1 - half] and self.may_list(page):
             self.list_add(page)
         else:
             self.list_del(page)
-        self.release_when_empty(page)
+            if self.no_bits(page):
+                self.when_empty(page)
 
     def rcu_free(self, slot: int) -> None:
         """``page_table_free_rcu``: the half is pending, so the page goes to the tail."""
         page, half = self.take_back(slot)
         page.P[half] = True
-        if page.A[1 - half] and not page.active:
+        if page.A[1 - half] and self.may_list(page):
             self.list_add_tail(page)
         else:
             self.list_del(page)
@@ -102,10 +105,10 @@ class S390V64(Lane):
     def rcu_done(self, page: Page, half: int) -> None:
         """``__tlb_remove_table``: clear P; the page does not move on the list."""
         page.P[half] = False
-        self.release_when_empty(page)
+        if self.no_bits(page):
+            self.when_empty(page)
 
     def defer(self, slot: int) -> None:
-        # v6.4 has no pte_free_defer: khugepaged freed the table with pte_free() after an IPI.
         self.free(slot)
 
     def check(self) -> None:
@@ -114,11 +117,16 @@ class S390V64(Lane):
             if page.mm != self.mm:
                 continue
             listed = page in self.pgtable_list
-            should = sum(page.A) == 1 and not page.active
+            should = sum(page.A) == 1 and self.may_list(page)
             if listed != should:
                 raise InvariantError(
-                    f"{self.p.strategy}: page A={page.A} P={page.P} active={page.active} "
-                    f"{'is' if listed else 'is not'} on the list"
+                    f"{self.p.strategy}: page {page} {'is' if listed else 'is not'} on the list"
                 )
             if any(a and p for a, p in zip(page.A, page.P, strict=True)):
                 raise InvariantError(f"{self.p.strategy}: a half is both allocated and pending")
+
+
+STRATEGY = register(Strategy(
+    "s390-v6.4", "s390 2 KiB halves, the PP AA scheme (v5.17 to v6.5)", S390V64, fragments=2,
+    style=Style("#E69F00", "s", (5.0, 1.5), "//"), order=1,
+))  # fmt: skip

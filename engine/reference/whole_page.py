@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from engine.reference.base import Lane, Unit
+from engine.strategies import Strategy, Style, register
 
 
 class WholePage(Lane):
@@ -24,3 +25,9 @@ class WholePage(Lane):
         self.call_after_grace(lambda: self.release(page))
 
     defer = rcu_free
+
+
+STRATEGY = register(Strategy(
+    "whole-page", "one page per table (x86; s390 since v6.7)", WholePage,
+    style=Style("#000000", "o", (), ""), order=0,
+))  # fmt: skip

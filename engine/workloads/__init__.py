@@ -40,11 +40,14 @@ class WorkloadParam:
         if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if isinstance(value, bool) and self.kind is not bool or not isinstance(value, self.kind):
-            raise ParamError(f"{self.name} must be of type {self.kind.__name__}, got {value!r}")
+            raise ParamError(f"{self.name} must be of type {self.kind.__name__}, got {value!r}",
+                             param=self.name)
         if self.choices is not None and value not in self.choices:
-            raise ParamError(f"{self.name} must be one of {list(self.choices)}, got {value!r}")
+            raise ParamError(f"{self.name} must be one of {list(self.choices)}, got {value!r}",
+                             param=self.name)
         if self.low is not None and value < self.low or self.high is not None and value > self.high:
-            raise ParamError(f"{self.name} must be in [{self.low}, {self.high}], got {value!r}")
+            raise ParamError(f"{self.name} must be in [{self.low}, {self.high}], got {value!r}",
+                             param=self.name)
         return value
 
 
@@ -85,7 +88,8 @@ def get_workload(name: str) -> Workload:
 
         raise ParamError(
             f"unknown workload {name!r}{closest(name, tuple(WORKLOADS))}; "
-            f"valid: {', '.join(WORKLOADS)}"
+            f"valid: {', '.join(WORKLOADS)}",
+            param="workload",
         ) from None
 
 
@@ -98,7 +102,8 @@ def resolve(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
             from engine.strategies import closest
 
             raise ParamError(
-                f"workload {name} has no parameter {key!r}{closest(key, tuple(spec))}; "
+                param=key,
+                message=f"workload {name} has no parameter {key!r}{closest(key, tuple(spec))}; "
                 f"its parameters: {', '.join(spec) or '(none)'}"
             )
     return {p.name: p.check(params.get(p.name, p.default)) for p in w.params_spec}

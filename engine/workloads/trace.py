@@ -47,7 +47,7 @@ FAULT_ORDER = WorkloadParam(
 def trace_files(path: str) -> list[Path]:
     """The files a ``path`` parameter names, in replay order; ParamError when there are none."""
     if not path:
-        raise ParamError("this workload needs path=FILE (a trace file) or path=FOLDER")
+        raise ParamError("this workload needs path=FILE (a trace file) or path=FOLDER", param="path")
     p = Path(path)
     if p.is_dir():
         files = sorted(
@@ -55,10 +55,10 @@ def trace_files(path: str) -> list[Path]:
             key=lambda f: f.name,
         )
         if not files:
-            raise ParamError(f"path {path}: the folder holds no *.csv or *.csv.gz trace file")
+            raise ParamError(f"path {path}: the folder holds no *.csv or *.csv.gz trace file", param="path")
         return files
     if not p.exists():
-        raise ParamError(f"path {path}: no such file or folder")
+        raise ParamError(f"path {path}: no such file or folder", param="path")
     return [p]
 
 

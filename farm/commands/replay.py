@@ -1,4 +1,8 @@
-"""``farm replay TRACE --strategy S``: one trace through the engine, metrics out."""
+"""``farm replay TRACE --strategy S``: one trace through the engine, metrics out.
+
+The engine flags are made from ``engine.params.PARAM_SPECS`` (name, default, unit and doc), so a
+new engine parameter is a new flag here without an edit.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,17 @@ import json
 
 from farm.errors import UserError
 
+_SPECIAL = ("strategy", "n_slots")  # given their own flags below
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from engine.params import DEFAULTS, PARAM_SPECS, applies
+    from engine.strategies import names
+
     p = sub.add_parser(
         "replay",
         help="run one trace file through the engine and print its metrics",
@@ -18,17 +31,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         "An invalid trace or parameter exits with code 2 and names the line and the problem.",
     )
     p.add_argument("trace", metavar="TRACE", help="trace file (.csv, or .csv.gz)")
-    p.add_argument("--strategy", "-s", required=True, metavar="S",
-                   help="whole-page, s390-v6.4, s390-v6.6, ppc-frag, pairs, pool, ptdesc-dyn")  # fmt: skip
-    p.add_argument("--grace", type=int, default=0, metavar="G", help="RCU grace period in ticks (default 0)")
+    p.add_argument("--strategy", "-s", required=True, metavar="S", help=", ".join(names()))
     p.add_argument("--n-slots", type=int, default=None, metavar="N",
                    help="PMD-level slots (default: 1 + the largest slot in the trace)")  # fmt: skip
-    p.add_argument("--page-size", type=int, default=4096, metavar="P", help="bytes per page (default 4096)")
-    p.add_argument("--table-size", type=int, default=2048, metavar="T", help="bytes per PTE table (default 2048)")
-    p.add_argument("--pool-pages", type=int, default=1, metavar="K", help="pages per pool, pool only (default 1)")
-    p.add_argument("--desc-size", type=int, default=64, metavar="D", help="descriptor bytes, ptdesc-dyn only (default 64)")
-    p.add_argument("--ptlock-bytes", type=int, default=0, metavar="L",
-                   help="bytes of a separately allocated split page-table lock (default 0)")  # fmt: skip
+    for name, spec in PARAM_SPECS.items():
+        if name in _SPECIAL:
+            continue
+        notes = [spec.unit] if spec.unit else []
+        if not spec.common:
+            notes.append(", ".join(s for s in names() if applies(name, s)) + " only")
+        notes.append(f"default {DEFAULTS[name]}")
+        p.add_argument(_flag(name), dest=name, type=spec.kind, default=DEFAULTS[name],
+                       metavar=name.split("_")[0].upper(),
+                       help=f"{spec.doc} ({'; '.join(notes)})")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print one JSON object (metric names as keys)")
     p.add_argument("--reference", action="store_true",
                    help="use the scalar reference instead of the vectorized core (same numbers)")  # fmt: skip
@@ -38,22 +53,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def replay(args: argparse.Namespace) -> int:
     from engine import METRICS, Params, load_trace, simulate
+    from engine.params import PARAM_SPECS
     from engine.strategies import get_strategy
 
     get_strategy(args.strategy)  # an unknown name is reported before the file is read
     if args.n_slots is not None and args.n_slots < 1:
         raise UserError(f"--n-slots must be >= 1, got {args.n_slots}")
     trace = load_trace(args.trace, args.n_slots)
-    params = Params(
-        args.strategy,
-        args.n_slots if args.n_slots is not None else trace.min_slots,
-        grace=args.grace,
-        page_size=args.page_size,
-        table_size=args.table_size,
-        pool_pages=args.pool_pages,
-        desc_size=args.desc_size,
-        ptlock_bytes=args.ptlock_bytes,
-    )
+    values = {name: getattr(args, name) for name in PARAM_SPECS if name not in _SPECIAL}
+    n_slots = args.n_slots if args.n_slots is not None else trace.min_slots
+    params = Params(args.strategy, n_slots, **values)
     metrics = simulate(params, trace.ops, trace.slots, reference=args.reference, debug=args.debug)
     if args.json:
         print(json.dumps({"strategy": args.strategy, **metrics}))

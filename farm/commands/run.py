@@ -12,6 +12,7 @@ from farm.errors import UserError
 
 
 def _run(args: argparse.Namespace) -> int:
+    from farm.backends import backend_factory
     from farm.driver import run_sweep
     from farm.sweep import load_sweep
 
@@ -25,13 +26,12 @@ def _run(args: argparse.Namespace) -> int:
     if address in ("local", "auto"):
         address = None if address == "local" else address
     sweep = load_sweep(args.sweep, args.overrides)  # every problem is reported before any work
+    backend = backend_factory("serial" if args.serial else "ray", workers=args.workers,
+                              address=address, working_dir=args.working_dir)  # fmt: skip
     summary = run_sweep(
         sweep,
         args.results,
-        backend="serial" if args.serial else "ray",
-        workers=args.workers,
-        address=address,
-        working_dir=args.working_dir,
+        backend,
         force=args.force,
         argv=sys.argv,
         progress=False if args.no_progress else None,
