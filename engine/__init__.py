@@ -7,7 +7,7 @@ Public API:
 - :func:`strategies` / :func:`get_strategy`: the strategy registry.
 """
 
-from engine.api import simulate, simulate_lanes
+from engine.api import lane_bytes, simulate, simulate_lanes
 from engine.errors import EngineInputError, ParamError, TraceError
 from engine.events import LaneEvents
 from engine.metrics import METRICS
@@ -27,6 +27,7 @@ __all__ = [
     "Strategy",
     "TraceError",
     "get_strategy",
+    "lane_bytes",
     "load_trace",
     "simulate",
     "simulate_lanes",

@@ -36,6 +36,16 @@ def simulate_lanes(
     return run_lanes(params, events, debug=debug)
 
 
+def lane_bytes(params: Params, events: int) -> int:
+    """About the memory one lane needs, from its first event: the slot table (8 bytes a slot,
+    plus the group and block counts), a generator's per-slot state (8 bytes a slot) and the
+    events (an int8 op and an int32 slot each). State that grows with the tables held is left
+    out: it is bounded by the slots."""
+    n = params.n_slots
+    slot_table = 8 * (n + n // max(1, params.fragments) + n // 16 + 2)
+    return slot_table + 8 * n + 5 * events
+
+
 def simulate(
     params: Params,
     ops: np.ndarray,

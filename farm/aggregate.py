@@ -21,11 +21,9 @@ from scipy import stats
 from engine.metrics import METRICS
 from engine.params import PARAM_SPECS
 from engine.strategies import strategies
+from farm.defaults import DEFAULT_BASELINE, DEFAULT_METRIC  # noqa: E402, F401 (re-exported)
 from farm.errors import UserError
 from farm.style import WORKLOAD_ORDER, strategy_order
-
-DEFAULT_BASELINE = "s390-v6.4"
-DEFAULT_METRIC = "overhead"
 
 
 def series_params() -> dict[str, str]:

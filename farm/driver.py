@@ -7,6 +7,7 @@ atomically every ``flush_every`` seconds, and records every row (ok or error) it
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -131,6 +132,38 @@ def _row(point: Point, rep: int, seed: int, result: TaskResult, i: int) -> dict[
     return row
 
 
+def available_memory() -> int:
+    """Bytes of memory available on this machine (MemAvailable), or all of it if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_memory(lanes: Sequence[Lane], rows: Sequence[tuple[Point, int, int]],
+                 available: int | None = None) -> None:  # fmt: skip
+    """Refuse, before anything runs, a lane that cannot fit in this machine's memory."""
+    from engine import Params, lane_bytes
+
+    if not lanes:
+        return
+    biggest = max(lanes, key=lambda x: lane_bytes(Params(**x.params), x.cost))
+    need = lane_bytes(Params(**biggest.params), biggest.cost)
+    have = available_memory() if available is None else available
+    if need > have:
+        point = rows[biggest.row][0]
+        param = "n_slots" if 16 * biggest.n_slots >= 5 * biggest.cost else "ticks"
+        value = biggest.n_slots if param == "n_slots" else biggest.cost
+        raise UserError(
+            f"{point.name}: {param}={value} needs about {need / 2**30:.1f} GiB for one lane, "
+            f"more than the {have / 2**30:.1f} GiB of memory available here; lower {param}"
+        )
+
+
 def run_sweep(
     sweep: Sweep,
     root: str | Path,
@@ -153,6 +186,7 @@ def run_sweep(
     todo = [i for i, (p, r, s) in enumerate(rows) if (p.id, r, s) not in done]
     lanes = _lanes(rows, todo)
     blocks = _replay_blocks(lanes)  # trace files are read (and checked) before anything is written
+    check_memory(lanes, rows)
 
     engine = None
     if todo:

@@ -18,6 +18,8 @@ os.environ["RAY_TMPDIR"] = str(_TMP)
 os.environ["RAY_enable_output_error_log_if_still_retry"] = "0"
 os.environ.setdefault("MPLCONFIGDIR", tempfile.mkdtemp(prefix="mpl-", dir=_TMP))
 
+import toy_strategy  # noqa: E402, F401  (a strategy defined only in tests/: seen everywhere)
+
 
 @pytest.fixture(scope="session")
 def ray_local() -> Iterator[object]:

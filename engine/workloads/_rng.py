@@ -8,7 +8,8 @@ array so kernels can pass it down to helpers.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from engine.workloads._jit import njit
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)

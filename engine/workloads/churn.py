@@ -29,10 +29,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from numba import njit
 
 from engine.events import DEFER, FAULT, FREE, RCU_FREE, LaneEvents
 from engine.workloads import Workload, register
+from engine.workloads._jit import njit
 from engine.workloads._params import FILL, IMMEDIATE_FREES, LIFETIME, OCCUPANCY, REGION_SLOTS
 from engine.workloads._rng import (
     below,

@@ -17,10 +17,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from numba import njit
 
 from engine.events import EXIT, FAULT, NO_SLOT, LaneEvents
 from engine.workloads import Workload, WorkloadParam, register
+from engine.workloads._jit import njit
 from engine.workloads._params import REGION_SLOTS
 from engine.workloads._rng import below, geometric, new_block
 

@@ -18,10 +18,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from numba import njit
 
 from engine.events import FAULT, FREE, RCU_FREE, LaneEvents
 from engine.workloads import Workload, register
+from engine.workloads._jit import njit
 from engine.workloads._params import IMMEDIATE_FREES, OCCUPANCY
 from engine.workloads._rng import below, new_block, uniform
 

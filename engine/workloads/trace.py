@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numba import njit
 
 from engine.errors import ParamError, TraceError
 from engine.events import EXIT, FAULT, NO_SLOT, LaneEvents
 from engine.trace import Trace, load_trace
 from engine.workloads import Workload, WorkloadParam, register
+from engine.workloads._jit import njit
 from engine.workloads._rng import below, new_block
 
 PATH = WorkloadParam(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from farm.aggregate import DEFAULT_BASELINE, DEFAULT_METRIC
+from farm.defaults import DEFAULT_BASELINE, DEFAULT_METRIC
 
 
 def register(sub: argparse._SubParsersAction) -> None:

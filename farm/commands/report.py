@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from farm.aggregate import DEFAULT_BASELINE
+from farm.defaults import DEFAULT_BASELINE
 
 
 def register(sub: argparse._SubParsersAction) -> None:

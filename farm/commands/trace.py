@@ -6,12 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import numpy as np
-
 from engine.errors import ParamError
-from engine.trace import write_trace
-from engine.workloads import generate, get_workload, lane_seed, resolve
-from farm import capture
 from farm.errors import UserError
 
 _TRUE = {"true", "yes", "on", "1"}
@@ -20,6 +15,8 @@ _FALSE = {"false", "no", "off", "0"}
 
 def parse_assignments(workload: str, items: list[str]) -> dict[str, Any]:
     """``key=value`` words as workload parameters, each value read as its parameter's type."""
+    from engine.workloads import get_workload, resolve
+
     spec = {p.name: p for p in get_workload(workload).params_spec}
     out: dict[str, Any] = {}
     for item in items:
@@ -44,6 +41,11 @@ def parse_assignments(workload: str, items: list[str]) -> dict[str, Any]:
 
 
 def _gen(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from engine.trace import write_trace
+    from engine.workloads import generate, lane_seed, resolve
+
     params = parse_assignments(args.workload, args.params)
     resolved = resolve(args.workload, params)
     if args.n_slots < 1 or args.ticks < 0 or args.replicate < 0:
@@ -72,6 +74,8 @@ def _gen(args: argparse.Namespace) -> int:
 
 
 def _capture(args: argparse.Namespace) -> int:
+    from farm import capture
+
     addr_range = capture.parse_range(args.range) if args.range else None
     cap = capture.capture(args.pid, capture.parse_size(args.span), args.align, addr_range)
     capture.write_capture(cap, args.output)
@@ -80,6 +84,8 @@ def _capture(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from farm import capture
+
     p = sub.add_parser(
         "trace",
         help="export generated lanes as trace files; capture a real process",
