@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 from engine.events import LaneEvents
@@ -95,6 +97,7 @@ class RayBackend:
             quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
             os.environ.setdefault("RAY_enable_output_error_log_if_still_retry", "0")
             runtime_env = _runtime_env(working_dir)
+            said: Callable[[], str] = str
             try:
                 if address is None:
                     ray.init(
@@ -107,17 +110,28 @@ class RayBackend:
                 else:
                     if address.startswith("ray://"):
                         _need_client()
-                    ray.init(address=address, runtime_env=runtime_env, **quiet)
+                    else:
+                        _check_token(address)
+                    with _stderr_kept() as said:
+                        ray.init(address=address, runtime_env=runtime_env, **quiet)
             except UserError:
                 raise
             except Exception as e:  # noqa: BLE001 - a connection problem is the user's to fix
+                if address and "InvalidAuthToken" in said():
+                    raise UserError(AUTH_HELP.format(address=address)) from None
                 where = address or "a local Ray instance"
                 raise UserError(f"cannot start or reach {where}: {type(e).__name__}: {e}") from None
             self._owned = True
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.workers = min(cpus, workers) if workers else cpus
+        # Tasks in flight: two per worker keeps every CPU busy between tasks; on a cluster whose
+        # CPUs are not all ours to take (--workers N), exactly N, so that at most N run at once.
+        self.window = self.workers if workers and address else max(2 * self.workers, 4)
         self.address = address
-        self._remote = ray.remote(max_retries=MAX_RETRIES, num_cpus=1)(_ray_task)
+        # SPREAD: short tasks would otherwise all queue on the head node (it leases its own
+        # worker again and again, and nothing spills to the other nodes).
+        self._remote = ray.remote(max_retries=MAX_RETRIES, num_cpus=1,
+                                  scheduling_strategy="SPREAD")(_ray_task)
         self._warm = ray.remote(max_retries=MAX_RETRIES, num_cpus=1)(_ray_warm)
 
     def describe(self) -> str:
@@ -126,7 +140,7 @@ class RayBackend:
         return f"ray ({where}, {nodes} node{'s' * (nodes != 1)}, {self.workers} workers)"
 
     def run(self, jobs: Sequence[Job]) -> Iterator[TaskResult]:
-        """Keep about two tasks per worker in flight; yield results as they arrive.
+        """Keep ``window`` tasks in flight; yield results as they arrive.
 
         First one task per strategy compiles its kernel (or loads it from the disk cache): on a
         cold cache each kernel is compiled once and the other workers of the node load it,
@@ -138,11 +152,10 @@ class RayBackend:
                 for s in sorted({p["strategy"] for t, _ in jobs for p in t.params})
             ]
         )
-        window = max(2 * self.workers, 4)
         queue = list(reversed(jobs))
         pending: dict[Any, Task] = {}
         while queue or pending:
-            while queue and len(pending) < window:
+            while queue and len(pending) < self.window:
                 task, events = queue.pop()
                 ref = self._remote.remote(task, None if events is None else ray.put(events))
                 pending[ref] = task
@@ -157,6 +170,60 @@ class RayBackend:
     def close(self) -> None:
         if self._owned and self._ray.is_initialized():
             self._ray.shutdown()
+
+
+AUTH_HELP = (
+    "the Ray cluster at {address} wants its authentication token: copy the head node's "
+    "~/.ray/auth_token to this machine and run with RAY_AUTH_MODE=token and "
+    "RAY_AUTH_TOKEN_PATH=/path/to/auth_token (or RAY_AUTH_TOKEN=<the token>); see README, "
+    "'Authentication token'"
+)
+
+
+@contextmanager
+def _stderr_kept() -> Iterator[Callable[[], str]]:
+    """Keep what Ray's C++ core writes to file descriptor 2 meanwhile (a screen of retry
+    warnings when a connection fails) and yield a function that returns it."""
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as buf:
+        os.dup2(buf.fileno(), 2)
+        try:
+            yield lambda: (buf.seek(0), buf.read().decode(errors="replace"))[1]
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _check_token(address: str, seconds: float = 5.0) -> None:
+    """Fail in one line, in about a second, when the cluster wants a token this driver does not
+    present (``ray.init`` would retry for ~20 s, then say only "Failed to connect"). The probe is
+    a bare GCS client (a private Ray API: where it is missing or slow, nothing is decided)."""
+    import threading
+
+    try:
+        from ray._raylet import GcsClient
+        from ray.exceptions import AuthenticationError
+    except ImportError:
+        return
+    refused: list[bool] = []
+
+    def probe() -> None:
+        try:
+            GcsClient(address=address)
+        except AuthenticationError:
+            refused.append(True)
+        except Exception:  # noqa: BLE001 - unreachable and the like: ray.init reports it
+            pass
+
+    with _stderr_kept():
+        thread = threading.Thread(target=probe, daemon=True)
+        thread.start()
+        thread.join(seconds)
+    if refused:
+        raise UserError(AUTH_HELP.format(address=address))
 
 
 def _need_client() -> None:

@@ -219,6 +219,8 @@ class ResultsStore:
         self._lock.truncate()
         self._lock.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
         self._lock.flush()
+        import pyarrow.compute  # noqa: F401  (imported here: not timed as part of a flush)
+        import pyarrow.parquet  # noqa: F401
         try:
             self.old = read_table(folder, damaged_ok=force)
             self.manifest: dict[str, Any] = self._read_manifest()

@@ -40,7 +40,7 @@ POOL_PAGES = (2, 4)
 def make_results(
     root: Path,
     name: str = "synth",
-    strategies: tuple[str, ...] = strategy_order(),
+    strategies: tuple[str, ...] = tuple(FACTORS),
     pool_pages: tuple[int, ...] = POOL_PAGES,
     graces: tuple[int, ...] = GRACES,
     n_error: int = 1,
@@ -239,7 +239,7 @@ def test_sweeps__each_file_loads_and_states_its_question(name):
     sweep = load_sweep(path)
     strategies = {p.params["strategy"] for p in sweep.points}
     if name in ("quickstart", "proposals"):
-        assert strategies == set(strategy_order())
+        assert strategies == set(FACTORS)
     if name == "ppc-64k":
         assert {(p.params["page_size"], p.params["table_size"]) for p in sweep.points} == {
             (65536, 4096)

@@ -9,7 +9,7 @@ folder) owns only its rules: ``alloc``, ``free``, ``rcu_free``, ``defer``, ``exi
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -22,6 +22,11 @@ from engine.params import Params
 
 class InvariantError(AssertionError):
     """An ENGINE.md section 6 invariant broke (debug mode)."""
+
+
+# How often each named rule path ran, over every reference lane of this process (the property
+# tests read it to show that their random traces reach every rule that matters).
+REACHED: Counter[str] = Counter()
 
 
 @dataclass(eq=False)
@@ -94,6 +99,10 @@ class Lane(ABC):
     def check(self) -> None:  # noqa: B027 - optional
         """Strategy-specific invariants (debug mode)."""
 
+    def reach(self, path: str) -> None:
+        """Count that the rule path ``path`` ran (see :data:`REACHED`)."""
+        REACHED[path] += 1
+
     # --- page accounting, used by the rules ----------------------------------------------
     def new_unit(self, unit: U) -> U:
         """One page-allocator call for ``unit`` (built by the strategy, nothing allocated yet);
@@ -161,8 +170,10 @@ class Lane(ABC):
         self.mm += 1
         self.new_mm()
 
-    def run_due(self) -> None:
+    def run_due(self, draining: bool = False) -> None:
         while self.queue and self.queue[0][0] <= self.now:
+            if not draining:
+                self.reach("completion before the drain")
             self.queue.popleft()[1]()
 
     def bytes_now(self) -> int:
@@ -188,7 +199,7 @@ class Lane(ABC):
         self.exit()
         while self.queue:
             self.now = max(self.now, self.queue[0][0])
-            self.run_due()
+            self.run_due(draining=True)
         if debug:
             self.check_invariants(T)
         out: dict[str, int | float] = {"ticks": T, "faults": self.counts["faults"],

@@ -26,7 +26,9 @@ class Pairs(Lane):
     def alloc(self, slot: int) -> None:
         group = slot // self.F
         page = self.groups.get(group)
-        if page is None:
+        if page is not None:
+            self.reach("pairs: fault in a group with a live page")
+        else:
             page = self.new_unit(GroupPage(npages=1, capacity=self.F, mm=self.mm))
             self.set_allocated(page, self.F)  # every fragment of a live group page counts
             self.groups[group] = page
@@ -42,6 +44,7 @@ class Pairs(Lane):
         del self.groups[group]
         self.set_allocated(page, -self.F)
         if page.rcu_seen:
+            self.reach("pairs: group page released by a completion")
             self.call_after_grace(lambda: self.release(page))
         else:
             self.release(page)

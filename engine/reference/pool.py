@@ -47,6 +47,8 @@ class PoolLane(Lane):
             frag = pool.state.index(FREE)  # the lowest free fragment
             pool.state[frag] = ALLOCATED
             if FREE not in pool.state:
+                if len(pool.state) >= 4:
+                    self.reach("pool: a pool of K >= 4 filled")
                 self.unlink(pool)
         else:
             n = self.pool_size()
@@ -90,11 +92,13 @@ class PoolLane(Lane):
             pool.heads_busy[head] = True
             self.call_after_grace(lambda: self.head_done(pool, head, [frag]))
         else:
+            self.reach("pool: defer waits for a head")
             pool.waiting.append(frag)  # no completion queued: it rides the next re-arm
 
     def head_done(self, pool: Pool, head: int, frags: list[int]) -> None:
         """A head's completion: its fragments become free; waiters re-arm the same head."""
         if pool.waiting:
+            self.reach("pool: head re-armed for every waiter")
             batch, pool.waiting = pool.waiting, []
             for f in frags:  # free this batch first, then re-arm for every waiter at once
                 pool.state[f] = FREE

@@ -27,6 +27,8 @@ class PpcFrag(Lane):
         if self.cursor is not None:
             page, frag = self.cursor
             self.cursor = (page, frag + 1) if frag + 1 < self.F else None
+            if self.cursor is None and self.F >= 16:
+                self.reach("ppc: cursor used up at F >= 16")
         else:
             page = self.new_unit(FragPage(npages=1, capacity=self.F, mm=self.mm))
             page.refcount = self.F
@@ -46,6 +48,7 @@ class PpcFrag(Lane):
         assert page.refcount >= 0
         if page.refcount == 0:
             if page.active:
+                self.reach("ppc: Active page released by a further completion")
                 page.active = False
                 self.call_after_grace(lambda: self.release(page))
             else:

@@ -64,6 +64,8 @@ class S390V64(Lane):
                     self.hand_out(slot, page, half)
                     return
         # Empty list, or the head's free half is still pending: do not look further.
+        if self.pgtable_list:
+            self.reach("s390: head page busy, new page")
         page = self.new_unit(self.page_type(npages=1, capacity=2, mm=self.mm))
         page.A[0] = True
         self.list_add(page)

@@ -28,6 +28,7 @@ class S390V66(S390V64):
     def when_empty(self, page: Page) -> None:
         assert isinstance(page, ActivePage)
         if page.active:
+            self.reach("s390-v6.6: Active page released by a further completion")
             page.active = False
             self.call_after_grace(lambda: self.release(page))
         else:
