@@ -12,7 +12,7 @@ from engine.errors import EngineInputError, ParamError, TraceError
 from engine.events import LaneEvents
 from engine.metrics import METRICS
 from engine.params import Params
-from engine.strategies import Strategy, get_strategy, strategies
+from engine.strategies import Strategy, all_strategies, get_strategy
 from engine.trace import load_trace
 
 MODEL_VERSION = "1"  # bump when a change to the model changes any metric (part of point ids)
@@ -31,5 +31,5 @@ __all__ = [
     "load_trace",
     "simulate",
     "simulate_lanes",
-    "strategies",
+    "all_strategies",
 ]

@@ -84,14 +84,14 @@ def _load_all() -> None:
             importlib.import_module(f"{ref.__name__}.{info.name}")
 
 
-def strategies() -> dict[str, Strategy]:
+def all_strategies() -> dict[str, Strategy]:
     """Every registered strategy by name, in table order."""
     _load_all()
     return dict(sorted(_REGISTRY.items(), key=lambda kv: (kv[1].order, kv[0])))
 
 
 def names() -> tuple[str, ...]:
-    return tuple(strategies())
+    return tuple(all_strategies())
 
 
 def closest(name: str, valid: list[str] | tuple[str, ...]) -> str:
@@ -102,7 +102,7 @@ def closest(name: str, valid: list[str] | tuple[str, ...]) -> str:
 
 def get_strategy(name: str) -> Strategy:
     """The registry entry for ``name``; an unknown name lists the valid ones."""
-    found = strategies().get(name) if isinstance(name, str) else None
+    found = all_strategies().get(name) if isinstance(name, str) else None
     if found is None:
         valid = names()
         raise ParamError(

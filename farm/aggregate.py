@@ -20,7 +20,7 @@ from scipy import stats
 
 from engine.metrics import METRICS
 from engine.params import PARAM_SPECS
-from engine.strategies import strategies
+from engine.strategies import all_strategies
 from farm.defaults import DEFAULT_BASELINE, DEFAULT_METRIC  # noqa: E402, F401 (re-exported)
 from farm.errors import UserError
 from farm.style import WORKLOAD_ORDER, strategy_order
@@ -29,7 +29,7 @@ from farm.style import WORKLOAD_ORDER, strategy_order
 def series_params() -> dict[str, str]:
     """Strategy -> the parameter that picks the series (line) of its rows rather than their case
     (panel), from the registry."""
-    return {n: s.series_param for n, s in strategies().items() if s.series_param}
+    return {n: s.series_param for n, s in all_strategies().items() if s.series_param}
 
 
 def _not_case() -> set[str]:
@@ -192,7 +192,7 @@ def _series_labels(df: pd.DataFrame) -> list[str]:
     """Per row: the strategy, or ``strategy (label)`` split by its series parameter (from the
     registry): ``pool (N=2)`` always, ``ptdesc-dyn (desc=64 B)`` when the table varies it."""
     opt = _series_option_column(df)
-    registry = strategies()
+    registry = all_strategies()
     split = {
         name: s.series_always or int(opt[df["strategy"] == name].nunique()) > 1
         for name, s in registry.items()

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from engine import LaneEvents, Params, get_strategy, simulate, simulate_lanes, strategies
+from engine import LaneEvents, Params, all_strategies, get_strategy, simulate, simulate_lanes
 from engine.workloads import generate
 
 
@@ -53,7 +53,7 @@ def engine_bench(
     blocks = {lanes: churn_events(lanes, ticks, n_slots) for lanes in lane_counts}
     ref_events = churn_events(1, ref_ticks, n_slots)
     out: dict[str, dict[str, float]] = {}
-    for name in names or list(strategies()):
+    for name in names or list(all_strategies()):
         info = get_strategy(name)
         geometry = {} if info.fragments else {"page_size": 4096, "table_size": 2048}
         base = Params(name, n_slots, grace=grace, pool_pages=2, **geometry)

@@ -15,12 +15,12 @@ import matplotlib.colors as mcolors
 import matplotlib.pyplot as plt
 import seaborn as sns
 
-from engine.strategies import strategies
+from engine.strategies import all_strategies
 
 
 def strategy_order() -> tuple[str, ...]:
     """Strategies in table and legend order (the registry's)."""
-    return tuple(strategies())
+    return tuple(all_strategies())
 
 
 # Workloads in the order of FARM.md section 4 (panels and table sections follow it).
@@ -68,7 +68,7 @@ _SPARE: tuple[SeriesStyle, ...] = (
 
 
 def _base_style(strategy: str) -> SeriesStyle:
-    registry = strategies()
+    registry = all_strategies()
     declared = registry[strategy].style if strategy in registry else None
     if declared is not None:
         return SeriesStyle(declared.color, declared.marker, declared.dashes, declared.hatch)

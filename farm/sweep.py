@@ -24,7 +24,7 @@ import yaml
 
 from engine.errors import ParamError
 from engine.params import PARAM_SPECS, applies
-from engine.strategies import closest, get_strategy, strategies
+from engine.strategies import all_strategies, closest, get_strategy
 from farm.errors import UserError
 from farm.identity import ENGINE_KEYS, canonical_name, point_id, row_seed
 
@@ -460,7 +460,7 @@ def _resolve(a: dict[str, tuple[V, str]], path: str, problems: _Problems,
     def not_applying(key: str) -> str | None:
         """None when ``key`` applies to this point, else why not."""
         if key in PARAM_SPECS and not applies(key, strategy.name):
-            users = [s for s in strategies() if applies(key, s)]
+            users = [s for s in all_strategies() if applies(key, s)]
             return f"strategy {strategy.name} (it applies to {', '.join(users)} only)"
         if key == "ticks" and not workload.uses_ticks:
             return f"workload {workload.name} (a replayed trace has its own length)"

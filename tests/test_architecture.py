@@ -14,7 +14,7 @@ import test_engine_equivalence
 from toy_strategy import NAME as TOY
 
 import farm
-from engine import ParamError, Params, get_strategy, simulate, strategies
+from engine import ParamError, Params, all_strategies, get_strategy, simulate
 from engine.params import PARAM_SPECS
 from farm.backends import BACKENDS, backend_factory
 from farm.cli import main
@@ -76,7 +76,7 @@ def test_registry__toy_strategy_in_the_sweep_validator():
 
 def test_registry__toy_strategy_gets_a_style_of_its_own():
     toy = strategy_style(TOY)
-    others = [strategy_style(s) for s in strategies() if s != TOY]
+    others = [strategy_style(s) for s in all_strategies() if s != TOY]
     assert toy.color not in {s.color for s in others}
     assert toy.marker not in {s.marker for s in others}
 

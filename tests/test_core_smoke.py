@@ -10,7 +10,7 @@ from engine.core import InvariantError, run_lanes
 from engine.events import DEFER, EXIT, FAULT, FREE, NO_SLOT, RCU_FREE, LaneEvents
 from engine.metrics import INT_METRICS, METRICS
 from engine.params import Params
-from engine.strategies import strategies
+from engine.strategies import all_strategies
 
 F, X, R, D = FAULT, FREE, RCU_FREE, DEFER
 
@@ -180,10 +180,10 @@ def test_run_lanes__lane_equals_lane_run_alone() -> None:
             assert together[m][i] == alone[m], (i, m)
 
 
-@pytest.mark.parametrize("name", list(strategies()))
+@pytest.mark.parametrize("name", list(all_strategies()))
 def test_run_lanes__debug_mode_is_clean_and_agrees_with_fast_path(name: str) -> None:
     rng = np.random.default_rng(11)
-    f = strategies()[name].fragments or 4
+    f = all_strategies()[name].fragments or 4
     streams = [random_stream(rng, 300, 20) for _ in range(4)]
     params = [Params(name, n_slots=20, grace=g, table_size=4096 // f, pool_pages=2)
               for g in (0, 1, 5, 40)]  # fmt: skip

@@ -9,7 +9,7 @@ import sys
 
 CHECK = r"""
 import json, numpy as np
-from engine import METRICS, Params, simulate, strategies
+from engine import METRICS, Params, simulate, all_strategies
 from engine.events import FAULT, FREE, RCU_FREE, DEFER, EXIT
 rng = np.random.default_rng(5)
 ops, slots, mapped = [], [], set()
@@ -23,7 +23,7 @@ for _ in range(3000):
     ops.append([FREE, RCU_FREE, RCU_FREE, DEFER][int(rng.integers(0, 4))]); slots.append(s)
 ops, slots = np.array(ops, np.int8), np.array(slots, np.int32)
 bad, seen = [], set()
-for name in strategies():
+for name in all_strategies():
     p = Params(name, 200, grace=9, pool_pages=2, ptlock_bytes=64)
     got = simulate(p, ops, slots)
     if got != simulate(p, ops, slots, reference=True):

@@ -1,37 +1,62 @@
 """The vectorized core against the scalar reference: every metric equal, every strategy.
 
-Traces are random but valid (all five ops, several mms per lane); parameters cover grace from 0
-to beyond 2^31, the three geometries, pool sizes 1/2/4 and lock objects of 0 and 64 bytes.
+Traces are random but valid: tens to hundreds of events over up to 64 slots, mostly faults so
+that pages fill and lists form, every other op, and exits rare (a new mm now and then). Grace runs
+from 0 to beyond the trace's length (and past 2^31); every geometry meets every pool size, and
+lock objects of 0 and 64 bytes. Examples are drawn deterministically (``derandomize``), and the
+test fails when a named rule path (counted by the reference, ``engine.reference.base.REACHED``)
+is reached by fewer examples than its floor in :data:`PATH_FLOORS`.
 """
 
 from __future__ import annotations
+
+from collections import Counter, defaultdict
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import METRICS, LaneEvents, Params, simulate_lanes, strategies
+from engine import METRICS, LaneEvents, Params, all_strategies, simulate_lanes
 from engine.events import DEFER, EXIT, FAULT, FREE, NO_SLOT, RCU_FREE
 from engine.reference import run as reference_run
+from engine.reference.base import REACHED
 
 GEOMETRIES = [(4096, 2048), (4096, 1024), (65536, 4096)]
 GRACES = [0, 1, 2, 3, 5, 17, 2**31 + 7, 2**40]
-# op choices, weighted towards faults so that tables accumulate
-KINDS = [FAULT] * 4 + [FREE, RCU_FREE, RCU_FREE, DEFER, EXIT]
+# op choices, weighted towards faults so that tables accumulate; EXIT is drawn apart (rare)
+KINDS = [FAULT] * 6 + [FREE, RCU_FREE, RCU_FREE, DEFER, DEFER]
+EXAMPLES = 150
+
+# Examples (of EXAMPLES) that must reach each rule path; the toy strategy of tests/ has none.
+PATH_FLOORS: dict[str, dict[str, int]] = {
+    "whole-page": {"completion before the drain": 40},
+    "s390-v6.4": {"completion before the drain": 40, "s390: head page busy, new page": 30},
+    "s390-v6.6": {"completion before the drain": 40, "s390: head page busy, new page": 20,
+                  "s390-v6.6: Active page released by a further completion": 30},
+    "ppc-frag": {"completion before the drain": 40, "ppc: cursor used up at F >= 16": 10,
+                 "ppc: Active page released by a further completion": 30},
+    "pairs": {"completion before the drain": 40, "pairs: fault in a group with a live page": 40,
+              "pairs: group page released by a completion": 40},
+    "pool": {"completion before the drain": 40, "pool: a pool of K >= 4 filled": 20,
+             "pool: defer waits for a head": 15, "pool: head re-armed for every waiter": 10},
+    "ptdesc-dyn": {"completion before the drain": 40, "pool: a pool of K >= 4 filled": 20},
+}  # fmt: skip
+REACH: defaultdict[str, Counter[str]] = defaultdict(Counter)
 
 
 def decode(n_slots: int, steps: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
-    """A valid stream from raw draws: a free of nothing mapped becomes a fault."""
+    """A valid stream from raw draws: a free of nothing mapped becomes a fault; a kind draw of
+    0 is an exit (1 in 256)."""
     mapped: set[int] = set()
     ops, slots = [], []
     for kind_draw, slot_draw in steps:
-        op = KINDS[kind_draw % len(KINDS)]
-        if op == EXIT:
+        if kind_draw == 0:
             mapped.clear()
             ops.append(EXIT)
             slots.append(NO_SLOT)
             continue
+        op = KINDS[kind_draw % len(KINDS)]
         if op != FAULT and not mapped:
             op = FAULT
         if op == FAULT:
@@ -45,15 +70,15 @@ def decode(n_slots: int, steps: list[tuple[int, int]]) -> tuple[np.ndarray, np.n
     return np.array(ops, dtype=np.int8), np.array(slots, dtype=np.int32)
 
 
-def random_params(draw: st.DrawFn, strategy: str, n_slots: int) -> Params:
-    if strategies()[strategy].fragments == 2:
+def random_params(draw: st.DrawFn, strategy: str, n_slots: int, length: int) -> Params:
+    if all_strategies()[strategy].fragments == 2:
         page_size, table_size = 4096, 2048
     else:
         page_size, table_size = draw(st.sampled_from(GEOMETRIES))
     return Params(
         strategy,
         n_slots,
-        grace=draw(st.sampled_from(GRACES) | st.integers(0, 40)),
+        grace=draw(st.sampled_from(GRACES) | st.integers(0, 2 * length + 2)),
         page_size=page_size,
         table_size=table_size,
         pool_pages=draw(st.sampled_from([1, 2, 4])),
@@ -64,10 +89,11 @@ def random_params(draw: st.DrawFn, strategy: str, n_slots: int) -> Params:
 
 @st.composite
 def cases(draw: st.DrawFn, strategy: str) -> tuple[Params, np.ndarray, np.ndarray]:
-    n_slots = draw(st.integers(1, 12))
-    steps = draw(st.lists(st.tuples(st.integers(0, 255), st.integers(0, 255)), max_size=80))
+    n_slots = draw(st.integers(1, 64))
+    steps = draw(st.lists(st.tuples(st.integers(0, 255), st.integers(0, 1 << 16)),
+                          min_size=20, max_size=400))  # fmt: skip
     ops, slots = decode(n_slots, steps)
-    return random_params(draw, strategy, n_slots), ops, slots
+    return random_params(draw, strategy, n_slots, len(ops)), ops, slots
 
 
 def core_run(params: Params, ops: np.ndarray, slots: np.ndarray) -> dict[str, int | float]:
@@ -75,14 +101,31 @@ def core_run(params: Params, ops: np.ndarray, slots: np.ndarray) -> dict[str, in
     return {m: out[m][0].item() for m in METRICS}
 
 
-@pytest.mark.parametrize("strategy", list(strategies()))
-@settings(max_examples=150, deadline=None)
-@given(data=st.data())
-def test_core__matches_reference_on_random_traces(strategy, data):
-    params, ops, slots = data.draw(cases(strategy))
+def compare(strategy: str, params: Params, ops: np.ndarray, slots: np.ndarray) -> None:
+    """Core and reference agree on every metric (both checking invariants); count the rule
+    paths the example reached."""
+    before = Counter(REACHED)
     want = reference_run(params, ops, slots, debug=True)
+    REACH[strategy].update(p for p in REACHED if REACHED[p] > before[p])
+    REACH[strategy]["(examples)"] += 1
     got = core_run(params, ops, slots)
     assert got == want, (params, ops.tolist(), slots.tolist())
+
+
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True)
+@given(data=st.data())
+def check_random_traces(strategy: str, data: st.DataObject) -> None:
+    compare(strategy, *data.draw(cases(strategy)))
+
+
+@pytest.mark.parametrize("strategy", list(all_strategies()))
+def test_core__matches_reference_on_random_traces(strategy):
+    REACH[strategy].clear()
+    check_random_traces(strategy)
+    reached = REACH[strategy]
+    low = {path: reached[path] for path, floor in PATH_FLOORS.get(strategy, {}).items()
+           if reached[path] < floor}  # fmt: skip
+    assert not low, f"rule paths reached by too few of {reached['(examples)']} examples: {low}"
 
 
 def long_stream(
@@ -98,7 +141,7 @@ def long_stream(
     return decode(n_slots, steps)
 
 
-@pytest.mark.parametrize("strategy", list(strategies()))
+@pytest.mark.parametrize("strategy", list(all_strategies()))
 def test_core__matches_reference_on_long_traces_with_growth(strategy):
     # Thousands of events over hundreds of slots and a grace longer than the trace: capacities
     # (pages, completions in flight) must grow past any initial size without losing state.
@@ -109,7 +152,7 @@ def test_core__matches_reference_on_long_traces_with_growth(strategy):
         assert core_run(params, ops, slots) == reference_run(params, ops, slots)
 
 
-@pytest.mark.parametrize("strategy", list(strategies()))
+@pytest.mark.parametrize("strategy", list(all_strategies()))
 def test_core__lane_result_does_not_depend_on_neighbours(strategy):
     rng = np.random.default_rng(99)
     streams = [long_stream(rng, 64, int(rng.integers(0, 600))) for _ in range(9)]
@@ -128,7 +171,7 @@ def test_core__lane_result_does_not_depend_on_neighbours(strategy):
 
 
 def test_core__empty_trace_gives_zero_metrics():
-    for strategy in strategies():
+    for strategy in all_strategies():
         got = core_run(Params(strategy, 4), np.zeros(0, np.int8), np.zeros(0, np.int32))
         assert got["ticks"] == 0 and got["pages_peak"] == 0 and got["bytes_mean"] == 0.0
         assert got == reference_run(

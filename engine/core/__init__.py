@@ -28,7 +28,7 @@ from engine.core.base import (
 from engine.events import LaneEvents
 from engine.metrics import INT_METRICS, MEAN_METRICS, METRICS
 from engine.params import Params
-from engine.strategies import get_strategy, strategies
+from engine.strategies import all_strategies, get_strategy
 
 assert set(INT_COLUMNS) == set(INT_METRICS) and set(MEAN_COLUMNS) == set(MEAN_METRICS)
 
@@ -116,6 +116,6 @@ def compile_kernel(name: str, debug: bool = False) -> None:
 
 def compile_all() -> None:
     """Compile (or load from the cache) every kernel, debug variants included."""
-    for name in strategies():
+    for name in all_strategies():
         for debug in (False, True):
             compile_kernel(name, debug)
