@@ -1,8 +1,8 @@
 """``farm bench`` measurements of the engine: lane-events per second of the vectorized core (at
 several lane counts, best reported) and of the scalar reference, on one core, compile time apart.
 
-The stream is the ``churn`` workload (mmap/munmap churn around a target occupancy), the pattern
-the sweeps are made of.
+The stream has every op: ``khugepaged`` segments (mmap/munmap churn with ``free``, ``rcu_free``
+and collapses by ``defer``) of :data:`SEGMENT` events, each ending in an ``exit`` (a new mm).
 """
 
 from __future__ import annotations
@@ -15,10 +15,50 @@ import numpy as np
 from engine import LaneEvents, Params, all_strategies, get_strategy, simulate, simulate_lanes
 from engine.workloads import generate
 
+SEGMENT = 10_000  # events of one mm before its exit
 
-def churn_events(lanes: int, ticks: int, n_slots: int) -> LaneEvents:
-    seeds = np.arange(1, lanes + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-    return generate("churn", {}, n_slots, ticks, seeds)
+
+def bench_events(lanes: int, ticks: int, n_slots: int) -> LaneEvents:
+    """``ticks`` events per lane: khugepaged segments, each followed by an exit (every segment is
+    a valid stream from an empty mm, so the concatenation is valid)."""
+    from engine.events import EXIT, NO_SLOT
+
+    per = SEGMENT - 1
+    segments = -(-ticks // SEGMENT)
+    seeds = (np.arange(1, lanes * segments + 1, dtype=np.uint64)
+             * np.uint64(0x9E3779B97F4A7C15))  # fmt: skip
+    block = generate("khugepaged", {}, n_slots, per, seeds)
+    ops = np.full((lanes, segments * SEGMENT), EXIT, dtype=np.int8)
+    slots = np.full((lanes, segments * SEGMENT), NO_SLOT, dtype=np.int32)
+    for i in range(lanes):
+        for k in range(segments):
+            o, s = block.lane(i * segments + k)
+            ops[i, k * SEGMENT : k * SEGMENT + per] = o
+            slots[i, k * SEGMENT : k * SEGMENT + per] = s
+    return LaneEvents(ops[:, :ticks], slots[:, :ticks], np.full(lanes, ticks, dtype=np.int64))
+
+
+def op_mix(events: LaneEvents) -> dict[str, float]:
+    """Fraction of each op (and of hits: faults on a mapped slot) in the events."""
+    from engine.events import FAULT, OP_NAMES
+
+    counts = {name: 0 for name in OP_NAMES}
+    hits = 0
+    for i in range(events.lanes):
+        ops, slots = events.lane(i)
+        for code, name in enumerate(OP_NAMES):
+            counts[name] += int((ops == code).sum())
+        mapped = np.zeros(int(slots.max()) + 1 if len(slots) else 1, dtype=bool)
+        for o, s in zip(ops.tolist(), slots.tolist(), strict=True):
+            if o == FAULT:
+                hits += bool(mapped[s])
+                mapped[s] = True
+            elif s >= 0:
+                mapped[s] = False
+            else:
+                mapped[:] = False
+    total = max(1, int(events.lengths.sum()))
+    return {**{k: v / total for k, v in counts.items()}, "hit": hits / total}
 
 
 def best_time(fn: Callable[[], object], repeats: int) -> float:
@@ -50,8 +90,8 @@ def engine_bench(
     lane_counts = [1, 16, 64] if quick else [1, 4, 16, 64, 256]
     ref_ticks = 5_000 if quick else 20_000
     repeats = 2 if quick else 3
-    blocks = {lanes: churn_events(lanes, ticks, n_slots) for lanes in lane_counts}
-    ref_events = churn_events(1, ref_ticks, n_slots)
+    blocks = {lanes: bench_events(lanes, ticks, n_slots) for lanes in lane_counts}
+    ref_events = bench_events(1, ref_ticks, n_slots)
     out: dict[str, dict[str, float]] = {}
     for name in names or list(all_strategies()):
         info = get_strategy(name)
@@ -77,4 +117,5 @@ def engine_bench(
         if progress:
             progress(f"{name}: {vec / 1e6:.1f} M/s vectorized, {ref / 1e6:.2f} M/s reference")
     out["_compile"] = {"seconds": compile_s}  # type: ignore[assignment]
+    out["_mix"] = op_mix(bench_events(1, ticks, n_slots))  # type: ignore[assignment]
     return out

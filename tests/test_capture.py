@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,14 @@ from engine.events import EXIT, FAULT
 from engine.trace import load_trace
 from farm import capture, cli
 from farm.errors import UserError
+
+# Every test here reads a real process's page map: without /proc/PID/pagemap (a kernel built
+# without CONFIG_PROC_PAGE_MONITOR) they cannot run, and say so.
+pytestmark = pytest.mark.skipif(
+    not Path("/proc/self/pagemap").exists(),
+    reason="/proc/self/pagemap is missing (kernel without CONFIG_PROC_PAGE_MONITOR): "
+    "capture needs it",
+)
 
 SPAN = 1 << 20
 ALIGN = 16

@@ -29,7 +29,11 @@ for name in all_strategies():
     if got != simulate(p, ops, slots, reference=True):
         bad.append(name)
     seen.add(json.dumps(got, sort_keys=True))
-print(json.dumps({"bad": bad, "distinct": len(seen)}))
+import engine.core as core
+stats = [k.stats for k in core._KERNELS.values()]
+print(json.dumps({"bad": bad, "distinct": len(seen), "kernels": len(stats),
+                  "hits": sum(sum(s.cache_hits.values()) for s in stats),
+                  "misses": sum(sum(s.cache_misses.values()) for s in stats)}))
 """
 
 
@@ -44,3 +48,5 @@ def test_core__kernels_from_the_disk_cache_stay_apart():
     for result in (first, second):
         assert result["bad"] == []
         assert result["distinct"] == 7  # the seven strategies really differ on this trace
+    assert second["kernels"] == 7
+    assert (second["hits"], second["misses"]) == (7, 0)  # loaded from the cache, not compiled

@@ -1,5 +1,5 @@
-"""`farm bench --farm`: the bench sweep's size and the report's numbers (quick mode: a smoke
-test of the measurement, not a measurement)."""
+"""`farm bench --farm`: the bench sweep's shape, and the report checked against the results it
+left behind (quick mode: a smoke test of the measurement, not a measurement)."""
 
 from __future__ import annotations
 
@@ -7,26 +7,34 @@ import json
 import subprocess
 import sys
 
-from farm.bench_farm import bench_sweep_text
+import pytest
+
+import farm
+from farm.bench_farm import N_SLOTS, REPLICATES, WORKLOADS, bench_sweep_text
 from farm.sweep import parse_sweep
 
 
-def test_farm_bench__sweep_has_exactly_the_requested_distinct_points():
-    for n in (10000, 37):
-        sweep = parse_sweep(bench_sweep_text(n, 1000), "bench.yaml")
-        assert len(sweep.points) == n
-        assert len({p.id for p in sweep.points}) == n
+def test_farm_bench__sweep_is_shaped_like_the_shipped_ones():
+    sweep = parse_sweep(bench_sweep_text(10_000, 1000), "bench.yaml")
+    rows = sweep.rows()
+    assert 10_000 <= len(rows) < 10_000 + 8 * 4 * 2 * 4  # one grace step too many at most
+    assert {p.params["workload"] for p in sweep.points} == set(WORKLOADS)
+    assert {p.params["n_slots"] for p in sweep.points} == set(N_SLOTS)
+    assert len({seed for _, _, seed in rows}) == len(WORKLOADS) * len(N_SLOTS) * REPLICATES
+    assert {p.params["strategy"] for p in sweep.points} == {
+        "whole-page", "s390-v6.4", "s390-v6.6", "ppc-frag", "pairs", "pool", "ptdesc-dyn"}
 
 
-def test_farm_bench__quick_reports_rates_for_one_and_two_workers():
-    code = ("import json; from farm.bench_farm import farm_bench; "
-            "print(json.dumps(farm_bench(points=400, quick=True)))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                         check=True).stdout
+def test_farm_bench__quick_report_matches_the_results_it_wrote(tmp_path):
+    code = ("import json, sys; from farm.bench_farm import farm_bench; "
+            "print(json.dumps(farm_bench(rows=300, quick=True, root=sys.argv[1])))")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
+                         text=True, timeout=600, check=True).stdout  # fmt: skip
     result = json.loads(out.strip().splitlines()[-1])
-    assert result["points"] == 400 and result["lane_events"] == 400 * result["ticks"]
     assert [r["workers"] for r in result["runs"]] == [1, 2]
-    assert all(r["points_per_s"] > 0 and r["seconds"] > 0 for r in result["runs"])
-    assert result["points_per_s"] == result["runs"][1]["points_per_s"]
-    one, two = result["runs"]
-    assert result["speedup_1_to_2"] == one["seconds"] / two["seconds"]
+    for run in result["runs"]:
+        df = farm.load(tmp_path / f"w{run['workers']}" / "bench-farm")
+        assert run["rows"] == len(df) >= 300 and (df["_status"] == "ok").all()
+        assert run["hit_fraction"] == df["hits"].sum() / df["ticks"].sum()
+        assert 0 < run["hit_fraction"] < 1
+        assert run["lane_events_per_s"] * run["seconds"] == pytest.approx(df["ticks"].sum())
