@@ -36,6 +36,17 @@ def simulate_lanes(
     return run_lanes(params, events, debug=debug)
 
 
+MAX_TIME = 2**60  # ENGINE.md section 3
+
+
+def check_times(times: np.ndarray, n: int) -> None:
+    """Event times must be one per event, in [0, 2^60], never decreasing."""
+    if times.shape != (n,):
+        raise ParamError(f"times must hold one time per event ({n}), got shape {times.shape}")
+    if n and (times[0] < 0 or times[-1] > MAX_TIME or (np.diff(times) < 0).any()):
+        raise ParamError("event times must be in [0, 2^60] and never go backwards")
+
+
 def lane_bytes(params: Params, events: int) -> int:
     """About the memory one lane needs, from its first event: the slot table (8 bytes a slot,
     plus the group and block counts), a generator's per-slot state (8 bytes a slot) and the
@@ -51,13 +62,19 @@ def simulate(
     ops: np.ndarray,
     slots: np.ndarray,
     *,
+    times: np.ndarray | None = None,
     reference: bool = False,
     debug: bool = False,
 ) -> dict[str, int | float]:
-    """Metrics of one lane; ``reference=True`` uses the scalar reference instead of the core."""
+    """Metrics of one lane; ``times`` (int64 microseconds, one per event) makes it a timed
+    stream; ``reference=True`` uses the scalar reference instead of the core."""
+    if times is not None:
+        times = np.asarray(times, dtype=np.int64)
+        check_times(times, len(ops))
     if reference:
         from engine.reference import run
 
-        return run(params, ops, slots, debug=debug)
-    out = simulate_lanes([params], LaneEvents.from_streams([(ops, slots)]), debug=debug)
+        return run(params, ops, slots, debug=debug, times=times)
+    events = LaneEvents.from_streams([(ops, slots)], [times])
+    out = simulate_lanes([params], events, debug=debug)
     return {m: (int(out[m][0]) if m in INT_METRICS else float(out[m][0])) for m in METRICS}

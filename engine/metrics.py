@@ -22,3 +22,9 @@ METRICS: tuple[str, ...] = (
 )
 MEAN_METRICS: tuple[str, ...] = tuple(m for m in METRICS if m.endswith("_mean"))
 INT_METRICS: tuple[str, ...] = tuple(m for m in METRICS if m not in MEAN_METRICS)
+
+
+def time_mean(integral: int, end: int) -> float:
+    """A time-weighted mean: the exact integral over the window [0, end) divided by end
+    (correctly rounded: Python's int / int), 0.0 for an empty window."""
+    return int(integral) / int(end) if end else 0.0

@@ -75,10 +75,7 @@ def _empty_metrics(n: int) -> dict[str, np.ndarray]:
 
 
 def _select(block: LaneEvents, index: Sequence[int]) -> LaneEvents:
-    idx = np.asarray(index, dtype=np.int64)
-    lengths = block.lengths[idx]
-    t_max = int(lengths.max()) if len(idx) else 0
-    return LaneEvents(block.ops[idx, :t_max], block.slots[idx, :t_max], lengths)
+    return block.select(list(index))
 
 
 def _message(e: BaseException) -> str:

@@ -13,24 +13,31 @@ from collections.abc import Sequence
 import numpy as np
 
 from engine.core.base import (
+    A_HI as HI,
+)
+from engine.core.base import (
+    H_DESCS,
+    H_PAGES,
     INT_COLUMNS,
     LP_COUNT,
     MEAN_COLUMNS,
     O_COUNT,
-    O_TICKS,
     RULES,
     S_COUNT,
+    S_END,
     Kernel,
+    LaneParams,
     Rules,
     lane_constants,
     make_kernel,
 )
 from engine.events import LaneEvents
-from engine.metrics import INT_METRICS, MEAN_METRICS, METRICS
+from engine.metrics import INT_METRICS, MEAN_METRICS, METRICS, time_mean
 from engine.params import Params
 from engine.strategies import all_strategies, get_strategy
 
-assert set(INT_COLUMNS) == set(INT_METRICS) and set(MEAN_COLUMNS) == set(MEAN_METRICS)
+assert set(INT_COLUMNS) == set(INT_METRICS)
+assert set(MEAN_COLUMNS) | {"bytes_mean"} == set(MEAN_METRICS)
 
 _KERNELS: dict[tuple[str, bool], Kernel] = {}
 
@@ -72,13 +79,17 @@ def run_lanes(
     """Run lane ``i`` with ``params[i]`` on ``events.lane(i)``; one array per metric (METRICS).
 
     All lanes share strategy, n_slots, page_size and table_size. ``debug`` checks ENGINE.md
-    section 6 after every tick and raises :class:`InvariantError` naming lane, tick and rule.
+    section 6 after every event and raises :class:`InvariantError` naming lane, event and rule.
+    Means are exact: the kernel integrates counts in two int64 words, and the integrals (bytes
+    derived from pages and descriptors) are divided here with Python's correctly rounded
+    int / int.
     """
     lanes = events.lanes
     if len(params) != lanes:
         raise ValueError(f"{len(params)} parameter sets for {lanes} lanes")
     ints = np.zeros((lanes, O_COUNT), dtype=np.int64)
     sums = np.zeros((lanes, S_COUNT), dtype=np.int64)
+    lp = lane_params(params)
     if lanes:
         name = params[0].strategy
         run = kernel(name, debug)
@@ -86,21 +97,32 @@ def run_lanes(
         ops = np.ascontiguousarray(events.ops, dtype=np.int8)
         slots = np.ascontiguousarray(events.slots, dtype=np.int32)
         lengths = np.ascontiguousarray(events.lengths, dtype=np.int64)
-        run(ops, slots, lengths, lane_params(params), ints, sums, err)
+        if events.times is None or events.timed is None:
+            times = np.zeros((lanes, 0), dtype=np.int64)
+            timed = np.zeros(lanes, dtype=np.int8)
+        else:
+            times = np.ascontiguousarray(events.times, dtype=np.int64)
+            timed = np.ascontiguousarray(events.timed, dtype=np.int8)
+        run(ops, slots, times, timed, lengths, lp, ints, sums, err)
         bad = np.flatnonzero(err[:, 0])
         if bad.size:
             i = int(bad[0])
             message = rules(name).messages()[int(err[i, 0])]
             raise InvariantError(f"{name}: lane {i}, tick {int(err[i, 1])}: {message}")
-    ticks = ints[:, O_TICKS]
-    out: dict[str, np.ndarray] = {}
-    for m in METRICS:
-        if m in INT_COLUMNS:
-            out[m] = ints[:, INT_COLUMNS[m]].copy()
-        else:  # a mean: the int64 sum over ticks / T, 0.0 when T = 0
-            total = sums[:, MEAN_COLUMNS[m]].astype(np.float64)
-            out[m] = np.divide(total, ticks, out=np.zeros(lanes), where=ticks > 0)
-    return out
+    out: dict[str, np.ndarray] = {m: ints[:, INT_COLUMNS[m]].copy() for m in INT_COLUMNS}
+    for m in MEAN_METRICS:
+        out[m] = np.zeros(lanes)
+    page_bytes = lp[:, LaneParams._fields.index("page_bytes")]
+    desc_bytes = lp[:, LaneParams._fields.index("desc_bytes")]
+    for i in range(lanes):
+        row = [int(x) for x in sums[i]]
+        end = row[S_END]
+        integral = [row[k] + (row[HI + k] << 31) for k in range(HI)]
+        for m, k in MEAN_COLUMNS.items():
+            out[m][i] = time_mean(integral[k], end)
+        held_bytes = integral[H_PAGES] * int(page_bytes[i]) + integral[H_DESCS] * int(desc_bytes[i])
+        out["bytes_mean"][i] = time_mean(held_bytes, end)
+    return {m: out[m] for m in METRICS}
 
 
 def compile_kernel(name: str, debug: bool = False) -> None:

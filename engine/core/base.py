@@ -71,8 +71,13 @@ Q_B = 3
 O_TICKS, O_FAULTS, O_HITS, O_MAPPED_PEAK, O_PAGES_PEAK, O_IDLE_PEAK, O_BYTES_PEAK = range(7)
 O_ALLOCS, O_FREES, O_WASTED, O_COMPL, O_LEAKED = range(7, 12)
 O_COUNT = 12
-S_MAPPED, S_PAGES, S_IDLE, S_BYTES = range(4)
-S_COUNT = 4
+# Held quantities integrated over time (bytes are derived from pages and descriptors after the
+# run, exactly: their integral can pass 2^63). sums columns: the integral of each, as
+# lo + hi * 2^31, then the window's end.
+H_MAPPED, H_PAGES, H_IDLE, H_DESCS = range(4)
+H_COUNT = 4
+S_END = 2 * H_COUNT
+S_COUNT = S_END + 1
 INT_COLUMNS: dict[str, int] = {
     "ticks": O_TICKS, "faults": O_FAULTS, "hits": O_HITS, "mapped_peak": O_MAPPED_PEAK,
     "pages_peak": O_PAGES_PEAK, "idle_pages_peak": O_IDLE_PEAK, "bytes_peak": O_BYTES_PEAK,
@@ -80,9 +85,17 @@ INT_COLUMNS: dict[str, int] = {
     "completions": O_COMPL, "leaked_pages": O_LEAKED,
 }  # fmt: skip
 MEAN_COLUMNS: dict[str, int] = {
-    "mapped_mean": S_MAPPED, "pages_mean": S_PAGES, "idle_pages_mean": S_IDLE,
-    "bytes_mean": S_BYTES,
-}  # fmt: skip
+    "mapped_mean": H_MAPPED, "pages_mean": H_PAGES, "idle_pages_mean": H_IDLE,
+}  # fmt: skip (bytes_mean: from H_PAGES and H_DESCS)
+
+# --- the sampling accumulator of a lane (acc): integrals, the sample in force, peaks ----------
+A_HI = H_COUNT  # acc[k] + acc[A_HI + k] * 2^31: the integral of held quantity k so far
+A_LAST = 2 * H_COUNT  # the values of the sample in force
+A_PEAK = 3 * H_COUNT  # peaks of mapped, pages, idle
+A_PEAK_BYTES = A_PEAK + 3  # peak of bytes (A_PEAK + 0..2: mapped, pages, idle)
+A_LAST_T = A_PEAK_BYTES + 1  # the time of the sample in force
+ACC_COUNT = A_LAST_T + 1
+LOW31 = (1 << 31) - 1
 
 BLOCK = 16  # slots per block of the mapped-slot counts (exit scans only non-empty blocks)
 INITIAL_UNITS = 64
@@ -377,6 +390,50 @@ def list_reset(c: np.ndarray, un: np.ndarray) -> None:
     c[C_LTAIL] = -1
 
 
+@njit(inline="always")
+def add_held(acc: np.ndarray, k: int, v: int, dt: int) -> None:
+    """Integral of held quantity k += v * dt, exactly: the part that could overflow spills into
+    acc[A_HI + k] (units of 2^31; v < 2^31, dt < 2^62)."""
+    if dt <= LOW31:
+        acc[k] += v * dt
+    else:
+        acc[k] += v * (dt & LOW31)
+        acc[A_HI + k] += v * (dt >> 31)
+    if acc[k] >= 1 << 62:
+        acc[A_HI + k] += acc[k] >> 31
+        acc[k] &= LOW31
+
+
+@njit(inline="always")
+def sample(p: LaneParams, c: np.ndarray, acc: np.ndarray, at: int) -> None:
+    """A sample at time ``at``: the previous one held from its time until now; peaks."""
+    dt = at - acc[A_LAST_T]
+    add_held(acc, H_MAPPED, acc[A_LAST + H_MAPPED], dt)
+    add_held(acc, H_PAGES, acc[A_LAST + H_PAGES], dt)
+    add_held(acc, H_IDLE, acc[A_LAST + H_IDLE], dt)
+    add_held(acc, H_DESCS, acc[A_LAST + H_DESCS], dt)
+    m = c[C_MAPPED]
+    pg = c[C_PAGES]
+    idle = c[C_IDLE]
+    acc[A_LAST + H_MAPPED] = m
+    acc[A_LAST + H_PAGES] = pg
+    acc[A_LAST + H_IDLE] = idle
+    acc[A_LAST + H_DESCS] = c[C_DESCS]
+    acc[A_LAST_T] = at
+    acc[A_PEAK + H_MAPPED] = max(acc[A_PEAK + H_MAPPED], m)
+    acc[A_PEAK + H_PAGES] = max(acc[A_PEAK + H_PAGES], pg)
+    acc[A_PEAK + H_IDLE] = max(acc[A_PEAK + H_IDLE], idle)
+    acc[A_PEAK_BYTES] = max(acc[A_PEAK_BYTES], pg * p.page_bytes + c[C_DESCS] * p.desc_bytes)
+
+
+@njit
+def close_window(acc: np.ndarray, end: int) -> None:
+    """The last sample holds until the window's end (before the first, nothing is held)."""
+    dt = end - acc[A_LAST_T]
+    for k in range(H_COUNT):
+        add_held(acc, k, acc[A_LAST + k], dt)
+
+
 @njit
 def nothing(
     p: LaneParams, c: np.ndarray, un: np.ndarray, fr: np.ndarray, q: np.ndarray, sf: np.ndarray
@@ -563,6 +620,8 @@ def run_lanes_loop(
     debug: bool,
     ops: np.ndarray,
     slots: np.ndarray,
+    times: np.ndarray,
+    timed: np.ndarray,
     lengths: np.ndarray,
     lp: np.ndarray,
     ints: np.ndarray,
@@ -575,7 +634,7 @@ def run_lanes_loop(
 
 @overload(run_lanes_loop)
 def _run_lanes_loop(
-    name: Any, debug: Any, ops: Any, slots: Any, lengths: Any, lp: Any,
+    name: Any, debug: Any, ops: Any, slots: Any, times: Any, timed: Any, lengths: Any, lp: Any,
     ints: Any, sums: Any, err: Any,
 ) -> Callable[..., None] | None:  # fmt: skip
     if not isinstance(name, types.StringLiteral) or not isinstance(debug, types.BooleanLiteral):
@@ -642,26 +701,26 @@ def _run_lanes_loop(
 
     @jit(_nrt=checking)
     def run_events(
-        p: LaneParams, c: A, un: A, fr: A, q: A, sf: A, ops: A, slots: A, t: int, n: int,
-        acc: A, err: A,
+        p: LaneParams, c: A, un: A, fr: A, q: A, sf: A, ops: A, slots: A, times: A, timed: bool,
+        t: int, n: int, acc: A, err: A,
     ) -> int:  # fmt: skip
-        # Ticks t, t+1, ... until the end or until an event needs a bigger array (returns that
-        # tick, not applied yet). The arrays are never replaced or allocated in here, so (but for
-        # the debug checks) this loop and exit_mm compile without numba's reference counting
+        # Events t, t+1, ... until the end or until an event needs a bigger array (returns that
+        # event, not applied yet). The arrays are never replaced or allocated in here, so (but
+        # for the debug checks) this loop and exit_mm compile without numba's reference counting
         # (_nrt=False): the inlined rules would otherwise pay atomic increfs on every call.
-        s_mapped = acc[S_MAPPED]
-        s_pages = acc[S_PAGES]
-        s_idle = acc[S_IDLE]
-        s_bytes = acc[S_BYTES]
-        pk_mapped = acc[S_COUNT + S_MAPPED]
-        pk_pages = acc[S_COUNT + S_PAGES]
-        pk_idle = acc[S_COUNT + S_IDLE]
-        pk_bytes = acc[S_COUNT + S_BYTES]
         while t < n:
-            c[C_NOW] = t
+            now = times[t] if timed else t
+            # (0) completions due before now, batch by batch at their own due time (a timed
+            # stream only: in an untimed one everything due before t ran at t - 1)
+            while c[C_QLEN] > 0 and q[c[C_QHEAD], Q_DUE] < now:
+                due = q[c[C_QHEAD], Q_DUE]
+                c[C_NOW] = due
+                run_due(p, c, un, fr, q, sf, due, False)
+                sample(p, c, acc, due)
+            c[C_NOW] = now
             op = ops[t]
             s = np.int64(slots[t])
-            if op == FAULT:
+            if op == FAULT:  # (1)
                 if sf[s] >= 0:
                     c[C_HITS] += 1
                 else:
@@ -688,50 +747,30 @@ def _run_lanes_loop(
                     defer(p, c, un, fr, q, sf, s, f)
                 else:
                     rcu_free(p, c, un, fr, q, sf, s, f)
-            if c[C_QLEN] > 0 and q[c[C_QHEAD], Q_DUE] <= t:
-                run_due(p, c, un, fr, q, sf, t, False)
+            if c[C_QLEN] > 0 and q[c[C_QHEAD], Q_DUE] <= now:  # (2)
+                run_due(p, c, un, fr, q, sf, now, False)
             if checking:
                 code = full_check(p, LaneState(sf, c, un, fr, q))
                 if code != 0:
                     err[0] = code
                     err[1] = t
                     break
-            # sample
-            m = c[C_MAPPED]
-            pg = c[C_PAGES]
-            idle = c[C_IDLE]
-            by = pg * p.page_bytes + c[C_DESCS] * p.desc_bytes
-            s_mapped += m
-            s_pages += pg
-            s_idle += idle
-            s_bytes += by
-            pk_mapped = max(pk_mapped, m)
-            pk_pages = max(pk_pages, pg)
-            pk_idle = max(pk_idle, idle)
-            pk_bytes = max(pk_bytes, by)
+            sample(p, c, acc, now)  # (3)
             t += 1
-        acc[S_MAPPED] = s_mapped
-        acc[S_PAGES] = s_pages
-        acc[S_IDLE] = s_idle
-        acc[S_BYTES] = s_bytes
-        acc[S_COUNT + S_MAPPED] = pk_mapped
-        acc[S_COUNT + S_PAGES] = pk_pages
-        acc[S_COUNT + S_IDLE] = pk_idle
-        acc[S_COUNT + S_BYTES] = pk_bytes
         return t
 
     @jit()
     def run_lane(
-        p: LaneParams, ops: A, slots: A, n: int, out: A, sums: A, err: A
+        p: LaneParams, ops: A, slots: A, times: A, timed: bool, n: int, out: A, sums: A, err: A
     ) -> None:  # fmt: skip
         st = new_state(p, unit_cols, cnt_len)
         c = st.cnt
         new_mm(p, c, st.unit, st.frag, st.queue, st.slot_frag)
-        acc = np.zeros(2 * S_COUNT, dtype=np.int64)
+        acc = np.zeros(ACC_COUNT, dtype=np.int64)
         t = 0
         while True:
-            t = run_events(p, c, st.unit, st.frag, st.queue, st.slot_frag, ops, slots, t, n,
-                           acc, err)  # fmt: skip
+            t = run_events(p, c, st.unit, st.frag, st.queue, st.slot_frag, ops, slots, times,
+                           timed, t, n, acc, err)  # fmt: skip
             if err[0] != 0:
                 return
             if t == n:
@@ -740,12 +779,14 @@ def _run_lanes_loop(
                 st = grow_units(st)
             if queue_short(c, st.queue, c[C_MAPPED] + 1):
                 st = grow_queue(st, c[C_MAPPED] + 1)
-        # implicit exit at tick n, then the drain (not sampled)
+        end = (times[n - 1] + 1 if timed else n) if n > 0 else 0
+        close_window(acc, end)
+        # implicit exit at time end, then the drain (not sampled)
         if queue_short(c, st.queue, c[C_MAPPED] + 1):
             st = grow_queue(st, c[C_MAPPED] + 1)
-        c[C_NOW] = n
+        c[C_NOW] = end
         exit_mm(p, c, st.unit, st.frag, st.queue, st.slot_frag)
-        run_due(p, c, st.unit, st.frag, st.queue, st.slot_frag, n, True)
+        run_due(p, c, st.unit, st.frag, st.queue, st.slot_frag, end, True)
         if checking:
             code = full_check(p, st)
             if code == 0 and c[C_PAGES] != 0:
@@ -757,24 +798,26 @@ def _run_lanes_loop(
         out[O_TICKS] = n
         out[O_FAULTS] = c[C_FAULTS]
         out[O_HITS] = c[C_HITS]
-        out[O_MAPPED_PEAK] = acc[S_COUNT + S_MAPPED]
-        out[O_PAGES_PEAK] = acc[S_COUNT + S_PAGES]
-        out[O_IDLE_PEAK] = acc[S_COUNT + S_IDLE]
-        out[O_BYTES_PEAK] = acc[S_COUNT + S_BYTES]
+        out[O_MAPPED_PEAK] = acc[A_PEAK + H_MAPPED]
+        out[O_PAGES_PEAK] = acc[A_PEAK + H_PAGES]
+        out[O_IDLE_PEAK] = acc[A_PEAK + H_IDLE]
+        out[O_BYTES_PEAK] = acc[A_PEAK_BYTES]
         out[O_ALLOCS] = c[C_ALLOCS]
         out[O_FREES] = c[C_FREES]
         out[O_WASTED] = c[C_WASTED]
         out[O_COMPL] = c[C_COMPL]
         out[O_LEAKED] = c[C_PAGES]
-        sums[:] = acc[:S_COUNT]
+        sums[: 2 * H_COUNT] = acc[: 2 * H_COUNT]
+        sums[S_END] = end
 
     def impl(
-        name: Any, debug: Any, ops: Any, slots: Any, lengths: Any, lp: Any,
-        ints: Any, sums: Any, err: Any,
+        name: Any, debug: Any, ops: Any, slots: Any, times: Any, timed: Any, lengths: Any,
+        lp: Any, ints: Any, sums: Any, err: Any,
     ) -> None:  # fmt: skip
         for i in range(ops.shape[0]):
             p = LaneParams(*to_fixed_tuple(lp[i], LP_COUNT))
-            run_lane(p, ops[i], slots[i], lengths[i], ints[i], sums[i], err[i])
+            run_lane(p, ops[i], slots[i], times[i], timed[i] != 0, lengths[i], ints[i], sums[i],
+                     err[i])  # fmt: skip
 
     return impl
 
@@ -833,15 +876,17 @@ def _jit_as(name: str, debug: bool) -> Callable[..., Callable[[Callable[..., Any
 
 def make_kernel(name: str, debug: bool) -> Kernel:
     """The cached numba kernel of strategy ``name`` (its rules must be registered):
-    ``kernel(ops, slots, lengths, lp, ints, sums, err)`` fills ``ints`` (lanes, O_COUNT),
-    ``sums`` (lanes, S_COUNT) and ``err`` (lanes, 2: error code, tick; debug only)."""
+    ``kernel(ops, slots, times, timed, lengths, lp, ints, sums, err)`` fills ``ints`` (lanes,
+    O_COUNT), ``sums`` (lanes, S_COUNT) and ``err`` (lanes, 2: error code, event; debug only).
+    ``times`` (lanes, t_max or 0) int64 holds the event times of the lanes whose ``timed``
+    (lanes,) int8 is 1; the others are untimed (event t at time t)."""
     key = (SOURCE_STAMP, _rules_stamp(RULES[name]), name, debug)
 
     def kernel(
-        ops: np.ndarray, slots: np.ndarray, lengths: np.ndarray, lp: np.ndarray,
-        ints: np.ndarray, sums: np.ndarray, err: np.ndarray,
+        ops: np.ndarray, slots: np.ndarray, times: np.ndarray, timed: np.ndarray,
+        lengths: np.ndarray, lp: np.ndarray, ints: np.ndarray, sums: np.ndarray, err: np.ndarray,
     ) -> None:  # fmt: skip
         key  # noqa: B018  (a closure cell: numba hashes it into the cache key)
-        run_lanes_loop(name, debug, ops, slots, lengths, lp, ints, sums, err)
+        run_lanes_loop(name, debug, ops, slots, times, timed, lengths, lp, ints, sums, err)
 
     return _jit_as(name, debug)(cache=True)(kernel)

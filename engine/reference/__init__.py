@@ -14,11 +14,13 @@ from engine.strategies import get_strategy
 
 
 def run(
-    params: Params, ops: np.ndarray, slots: np.ndarray, debug: bool = False
+    params: Params, ops: np.ndarray, slots: np.ndarray, debug: bool = False,
+    times: np.ndarray | None = None,
 ) -> dict[str, int | float]:
-    """Metrics of one lane (ENGINE.md section 5); ``debug`` checks invariants every tick."""
+    """Metrics of one lane (ENGINE.md section 5); ``debug`` checks invariants every event;
+    ``times`` makes it a timed stream."""
     lane: Lane = get_strategy(params.strategy).reference(params)
-    return lane.run(np.asarray(ops), np.asarray(slots), debug)
+    return lane.run(np.asarray(ops), np.asarray(slots), debug, times)
 
 
 __all__ = ["InvariantError", "run"]

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from engine.events import DEFER, EXIT, FAULT, FREE, RCU_FREE
+from engine.metrics import time_mean
 from engine.params import Params
 
 
@@ -179,23 +180,47 @@ class Lane(ABC):
     def bytes_now(self) -> int:
         return self.pages_held * self.p.page_size + self.extra_bytes()
 
-    def run(self, ops: np.ndarray, slots: np.ndarray, debug: bool = False) -> dict[str, int | float]:
+    def run(self, ops: np.ndarray, slots: np.ndarray, debug: bool = False,
+            times: np.ndarray | None = None) -> dict[str, int | float]:  # fmt: skip
+        """ENGINE.md sections 2 and 5. ``times``: the event times of a timed stream (None:
+        event t at time t)."""
         T = len(ops)
-        sums = dict(mapped=0, pages=0, idle_pages=0, bytes=0)
+        when = list(range(T)) if times is None else [int(x) for x in times]
+        end = when[-1] + 1 if T else 0  # the window is [0, end)
+        integral = dict(mapped=0, pages=0, idle_pages=0, bytes=0)
         peaks = dict(mapped=0, pages=0, idle_pages=0, bytes=0)
-        for t, (op, slot) in enumerate(zip(ops.tolist(), slots.tolist(), strict=True)):
-            self.now = t
-            self.apply(op, slot)
-            self.run_due()
-            sample = dict(mapped=len(self.mapped), pages=self.pages_held,
+        last: tuple[int, dict[str, int]] | None = None  # the sample in force: (time, values)
+
+        def sample(at: int) -> None:
+            nonlocal last
+            values = dict(mapped=len(self.mapped), pages=self.pages_held,
                           idle_pages=self.idle_pages, bytes=self.bytes_now())  # fmt: skip
-            for k, v in sample.items():
-                sums[k] += v
+            if last is not None:  # before the first sample the lane holds nothing
+                for k, v in last[1].items():
+                    integral[k] += v * (at - last[0])
+            for k, v in values.items():
                 peaks[k] = max(peaks[k], v)
+            last = (at, values)
+
+        for t, (op, slot) in enumerate(zip(ops.tolist(), slots.tolist(), strict=True)):
+            now = when[t]
+            # (0) every completion due before now, batch by batch at its own due time
+            while self.queue and self.queue[0][0] < now:
+                self.now = self.queue[0][0]
+                self.reach("completion between events of a timed stream")
+                self.run_due()
+                sample(self.now)
+            self.now = now
+            self.apply(op, slot)  # (1)
+            self.run_due()  # (2)
+            sample(now)  # (3)
             if debug:
                 self.check_invariants(t)
-        # The drain: an implicit exit at tick T, then every outstanding completion.
-        self.now = T
+        if last is not None:
+            for k, v in last[1].items():
+                integral[k] += v * (end - last[0])
+        # The drain: an implicit exit at time end, then every outstanding completion.
+        self.now = end
         self.exit()
         while self.queue:
             self.now = max(self.now, self.queue[0][0])
@@ -206,7 +231,7 @@ class Lane(ABC):
                                        "hits": self.counts["hits"]}  # fmt: skip
         for k in ("mapped", "pages", "idle_pages", "bytes"):
             out[f"{k}_peak"] = peaks[k]
-            out[f"{k}_mean"] = float(sums[k]) / T if T else 0.0
+            out[f"{k}_mean"] = time_mean(integral[k], end)
         for k in ("page_allocs", "page_frees", "wasted_allocs", "completions"):
             out[k] = self.counts[k]
         out["leaked_pages"] = self.pages_held
