@@ -1,9 +1,11 @@
 """Trace files (ENGINE.md section 3): load with exact validation, check streams, write.
 
 A trace is UTF-8 CSV, gzip-compressed when the name ends in ``.gz``. Blank lines and lines whose
-first non-blank character is ``#`` are ignored anywhere; the first other line is the header
-``op,slot``; every later line is ``op,slot`` with a lower-case op and a decimal slot (empty for
-``exit``). The loader names the first bad line by its 1-based number and says what is wrong.
+first non-blank character is ``#`` are ignored anywhere; the first other line is the header,
+``op,slot`` (untimed) or ``op,slot,time_us`` (timed); every later line has as many fields: a
+lower-case op, a decimal slot (empty for ``exit``) and, when timed, the event's time in
+microseconds (decimal, at most 2^60, never less than the line before's). The loader names the
+first bad line by its 1-based number and says what is wrong.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from engine.events import EXIT, NO_SLOT, OP_CODES, OP_NAMES
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _DIGITS = re.compile(r"[0-9]+")
 HEADER = "op,slot"
+TIMED_HEADER = "op,slot,time_us"
+MAX_TIME = 2**60
 
 
 @dataclass(frozen=True)
@@ -30,11 +34,13 @@ class Trace:
 
     ops:   (T,) int8   op codes (``engine.events``)
     slots: (T,) int32  slot of each event, ``NO_SLOT`` for exit
+    times: (T,) int64  time of each event in microseconds; None for an untimed trace
     """
 
     path: str
     ops: np.ndarray
     slots: np.ndarray
+    times: np.ndarray | None = None
 
     @property
     def min_slots(self) -> int:
@@ -69,23 +75,36 @@ def parse_trace(text: str, path: str = "<trace>", n_slots: int | None = None) ->
     """Parse and validate trace text; ``n_slots=None`` accepts any slot >= 0."""
     ops: list[int] = []
     slots: list[int] = []
+    times: list[int] = []
     mapped: set[int] = set()
-    seen_header = False
+    header: list[str] | None = None
     for number, line in enumerate(_LINE_BREAK.split(text), start=1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
         fields = [f.strip() for f in line.split(",")]
-        if not seen_header:
-            if fields != ["op", "slot"]:
-                raise TraceError(path, number, f"expected the header {HEADER!r}, got {stripped!r}")
-            seen_header = True
+        if header is None:
+            if fields not in (["op", "slot"], ["op", "slot", "time_us"]):
+                raise TraceError(path, number, f"expected the header {HEADER!r} or "
+                                 f"{TIMED_HEADER!r}, got {stripped!r}")  # fmt: skip
+            header = fields
             continue
-        if len(fields) != 2:
-            raise TraceError(
-                path, number, f"expected 2 comma-separated fields (op,slot), got {len(fields)}"
-            )
-        op_name, slot_text = fields
+        if len(fields) != len(header):
+            raise TraceError(path, number, f"expected {len(header)} comma-separated fields "
+                             f"({','.join(header)}), got {len(fields)}")  # fmt: skip
+        if len(header) == 3:
+            time_text = fields[2]
+            if not time_text:
+                raise TraceError(path, number, "no time: a timed trace needs time_us on every line")
+            if not _DIGITS.fullmatch(time_text):
+                raise TraceError(path, number, f"time_us must be decimal digits, got {time_text!r}")
+            when = int(time_text)
+            if when > MAX_TIME:
+                raise TraceError(path, number, f"time_us {when} is more than 2^60")
+            if times and when < times[-1]:
+                raise TraceError(path, number, f"time goes backwards: {when} after {times[-1]}")
+            times.append(when)
+        op_name, slot_text = fields[0], fields[1]
         if op_name not in OP_CODES:
             raise TraceError(
                 path, number, f"unknown op {op_name!r}; allowed: {', '.join(OP_NAMES)}"
@@ -115,9 +134,20 @@ def parse_trace(text: str, path: str = "<trace>", n_slots: int | None = None) ->
             mapped.add(slot)
         ops.append(op)
         slots.append(slot)
-    if not seen_header:
-        raise TraceError(path, None, f"no header line {HEADER!r} (the file has no content)")
-    return Trace(path, np.array(ops, dtype=np.int8), np.array(slots, dtype=np.int32))
+    if header is None:
+        raise TraceError(path, None, f"no header line {HEADER!r} or {TIMED_HEADER!r} "
+                         "(the file has no content)")  # fmt: skip
+    timed = np.array(times, dtype=np.int64) if len(header) == 3 else None
+    return Trace(path, np.array(ops, dtype=np.int8), np.array(slots, dtype=np.int32), timed)
+
+
+def is_timed_file(path: str | Path) -> bool:
+    """Whether a trace file's header is the timed one (the rest of the file is not checked)."""
+    for line in _LINE_BREAK.split(_read_text(Path(path))):
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            return [f.strip() for f in stripped.split(",")] == ["op", "slot", "time_us"]
+    return False
 
 
 def load_trace(path: str | Path, n_slots: int | None = None) -> Trace:
@@ -148,21 +178,26 @@ def check_stream(ops: np.ndarray, slots: np.ndarray, n_slots: int) -> str | None
     return None
 
 
-def format_trace(ops: np.ndarray, slots: np.ndarray, comments: Iterable[str] = ()) -> str:
-    """Trace text for a stream; each comment becomes a ``# ...`` line before the header."""
+def format_trace(ops: np.ndarray, slots: np.ndarray, comments: Iterable[str] = (),
+                 times: np.ndarray | None = None) -> str:  # fmt: skip
+    """Trace text for a stream (timed when ``times`` is given); each comment becomes a ``# ...``
+    line before the header."""
     lines = [f"# {c}" for c in comments]
-    lines.append(HEADER)
-    for op, slot in zip(ops.tolist(), slots.tolist(), strict=True):
-        lines.append("exit," if op == EXIT else f"{OP_NAMES[op]},{slot}")
-    return "\n".join(lines) + "\n"
+    lines.append(HEADER if times is None else TIMED_HEADER)
+    body = ["exit," if op == EXIT else f"{OP_NAMES[op]},{slot}"
+            for op, slot in zip(ops.tolist(), slots.tolist(), strict=True)]  # fmt: skip
+    if times is not None:
+        body = [f"{b},{t}" for b, t in zip(body, np.asarray(times).tolist(), strict=True)]
+    return "\n".join(lines + body) + "\n"
 
 
 def write_trace(
-    path: str | Path, ops: np.ndarray, slots: np.ndarray, comments: Iterable[str] = ()
+    path: str | Path, ops: np.ndarray, slots: np.ndarray, comments: Iterable[str] = (),
+    times: np.ndarray | None = None,
 ) -> None:
     """Write a trace file atomically (gzip when the name ends in ``.gz``)."""
     path = Path(path)
-    data = format_trace(ops, slots, comments).encode("utf-8")
+    data = format_trace(ops, slots, comments, times).encode("utf-8")
     if path.name.endswith(".gz"):
         data = gzip.compress(data, mtime=0)
     tmp = path.with_name(path.name + ".tmp")

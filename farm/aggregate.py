@@ -93,12 +93,36 @@ class Prepared:
     series_strategy: dict[str, str]  # label -> strategy
     series_variant: dict[str, tuple[int, int]]  # label -> (variant index, number of variants)
     cases: list[str]  # ordered case labels
-    graces: list[int]
+    graces: list[int]  # in each row's own unit (events, or microseconds when timed)
     n_error: int
+    timed_cases: frozenset[str] = frozenset()  # cases whose streams are timed
 
     def style_args(self, label: str) -> tuple[str, int, int]:
         """(strategy, variant, n_variants) for ``farm.style.strategy_style``."""
         return (self.series_strategy[label], *self.series_variant[label])
+
+    def case_graces(self, case: str) -> list[int]:
+        """The grace periods of one case, in its stream's unit."""
+        return sorted(int(g) for g in self.frame.loc[self.frame["_case"] == case, "grace"].unique())
+
+    def grace_unit(self, case: str) -> str:
+        """``ms`` for a timed case (grace is shown in milliseconds), else ``ticks`` (events)."""
+        return "ms" if case in self.timed_cases else "ticks"
+
+    def grace_shown(self, case: str, grace: float) -> float:
+        """A grace period as shown for ``case``: milliseconds when timed, else ticks."""
+        return grace / 1000.0 if case in self.timed_cases else grace
+
+    def grace_text(self, case: str, grace: float) -> str:
+        shown = self.grace_shown(case, grace)
+        number = f"{shown:g}" if case in self.timed_cases else str(int(shown))
+        return f"{number} {self.grace_unit(case)}"
+
+    def grace_caption(self, grace: float) -> str:
+        """A grace period in a title that spans every case: in their unit when they share one."""
+        if len({self.grace_unit(c) for c in self.cases}) == 1:
+            return self.grace_text(self.cases[0], grace)
+        return f"{int(grace)} (ticks; microseconds where timed)"
 
 
 def prepare(raw: pd.DataFrame) -> Prepared:
@@ -115,6 +139,9 @@ def prepare(raw: pd.DataFrame) -> Prepared:
         raise UserError("the results table has no rows with status ok: nothing to draw")
     df = df.reset_index(drop=True)
     df["grace"] = df["grace"].astype("int64")
+    timed = (df["_timed"].fillna(False).astype(bool) if "_timed" in df.columns
+             else pd.Series(False, index=df.index))  # fmt: skip
+    mixed = set(df.loc[timed, "workload"]) & set(df.loc[~timed, "workload"])
     for name, (num, den, scale) in DERIVED.items():
         if {num, den} <= set(df.columns):
             d = df[den].astype("float64")
@@ -159,14 +186,17 @@ def prepare(raw: pd.DataFrame) -> Prepared:
             varies = within.loc[values["workload"]]
             parts += [f"{c}={_fmt_value(values[c])}" for c in others if varies[c] > 1]
         case_labels.append(", ".join(parts))
-    df["_case"] = case_labels
+    # a workload run both timed and untimed: apart, each with its own grace unit
+    df["_case"] = [c + (", timed" if t else ", untimed") if w in mixed else c
+                   for c, t, w in zip(case_labels, timed, df["workload"], strict=True)]  # fmt: skip
     case_rows = df.assign(_w_order=df["workload"].map(_workload_rank)).drop_duplicates("_case")
     case_rows = case_rows.sort_values(
         ["_w_order", *geometry, *others, "_case"], na_position="first"
     )
     cases = list(case_rows["_case"])
     graces = sorted(int(g) for g in df["grace"].unique())
-    return Prepared(df, series, strategy_of, variants, cases, graces, n_error)
+    timed_cases = frozenset(df.loc[timed, "_case"])
+    return Prepared(df, series, strategy_of, variants, cases, graces, n_error, timed_cases)
 
 
 def _strategy_rank(name: str) -> int:

@@ -127,7 +127,8 @@ def _row(point: Point, rep: int, seed: int, result: TaskResult, i: int) -> dict[
         elif m not in point.params:
             row[m] = None
     row["overhead"] = overhead(row["bytes_mean"], row["mapped_mean"], point.params["table_size"])
-    row.update(_point_id=point.id, _name=point.name, _status="error" if error else "ok",
+    row.update(_point_id=point.id, _name=point.name, _timed=point.timed,
+               _status="error" if error else "ok",
                _error=error, _wall_s=result.wall_s / len(result.rows), _host=result.host)
     return row
 

@@ -86,7 +86,8 @@ def _message(e: BaseException) -> str:
 # and pool size of a sweep replays the same streams, so tasks after the first reuse them instead
 # of generating them again (a stream is a pure function of its key: reuse changes no result).
 STREAM_CACHE_BYTES = 256 * 2**20
-_streams: OrderedDict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+_streams: OrderedDict[tuple[Any, ...], tuple[np.ndarray, np.ndarray, np.ndarray | None]] = \
+    OrderedDict()  # fmt: skip
 _stream_bytes = 0
 
 
@@ -104,18 +105,25 @@ def generated_streams(task: Task, wanted: list[int]) -> LaneEvents:
                          np.array(missing, dtype=np.uint64))  # fmt: skip
         for i, seed in enumerate(missing):
             ops, slots = block.lane(i)
-            found[seed] = (ops.copy(), slots.copy())
+            times = block.lane_times(i)
+            found[seed] = (ops.copy(), slots.copy(), None if times is None else times.copy())
     for seed in wanted:
         key = (shape, seed)
         if key in _streams:
             _streams.move_to_end(key)
         else:
             _streams[key] = found[seed]  # type: ignore[assignment]
-            _stream_bytes += found[seed][0].nbytes + found[seed][1].nbytes  # type: ignore[index]
+            _stream_bytes += _nbytes(found[seed])  # type: ignore[arg-type]
     while _stream_bytes > STREAM_CACHE_BYTES and len(_streams) > 1:
-        _, (ops, slots) = _streams.popitem(last=False)
-        _stream_bytes -= ops.nbytes + slots.nbytes
-    return LaneEvents.from_streams([found[seed] for seed in wanted])  # type: ignore[misc]
+        _, stream = _streams.popitem(last=False)
+        _stream_bytes -= _nbytes(stream)
+    streams = [found[seed] for seed in wanted]
+    return LaneEvents.from_streams([(s[0], s[1]) for s in streams],  # type: ignore[index]
+                                   [s[2] for s in streams])  # type: ignore[index]  # fmt: skip
+
+
+def _nbytes(stream: tuple[np.ndarray, np.ndarray, np.ndarray | None]) -> int:
+    return sum(a.nbytes for a in stream if a is not None)
 
 
 def run_task(task: Task, events: LaneEvents | None = None) -> TaskResult:

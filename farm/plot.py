@@ -58,19 +58,22 @@ def _grace_label(g: float) -> str:
     return str(g)
 
 
-def _grace_axis(ax: plt.Axes, graces: list[int]) -> None:
-    """Log x for grace periods, with 0 placed on a short linear stretch at the left."""
+def _grace_axis(ax: plt.Axes, prep: agg.Prepared, case: str) -> None:
+    """Log x for the case's grace periods (milliseconds when timed, else ticks), with 0 placed
+    on a short linear stretch at the left, at its true place."""
+    graces = [prep.grace_shown(case, g) for g in prep.case_graces(case)]
     positive = [g for g in graces if g > 0]
     if positive:
         ax.set_xscale("symlog", linthresh=min(positive), linscale=0.5)
     ax.xaxis.set_major_locator(FixedLocator(graces))
     ax.xaxis.set_minor_locator(NullLocator())
-    ax.set_xticks(graces, [_grace_label(g) for g in graces])
+    timed = prep.grace_unit(case) == "ms"
+    ax.set_xticks(graces, [f"{g:g}" if timed else _grace_label(g) for g in graces])
     if len(graces) > 1:
         lo, hi = graces[0], graces[-1]
         if positive:
             ax.set_xlim(lo - 0.25 * min(positive) if lo == 0 else lo / 1.6, hi * 1.6)
-    ax.set_xlabel(agg.LABELS["grace"])
+    ax.set_xlabel(f"grace period ({prep.grace_unit(case)})")
 
 
 def _auto_log_y(ax: plt.Axes, values: np.ndarray) -> None:
@@ -137,10 +140,10 @@ def _lines_vs_grace(prep: agg.Prepared, metrics: list[str], title: str) -> Figur
                 if s.empty or not s["mean"].notna().any():
                     continue
                 kw = strategy_style(*prep.style_args(label)).line_kwargs()
-                _errorbar(ax, s["grace"].to_numpy(), s, **kw)
+                _errorbar(ax, prep.grace_shown(case, s["grace"].to_numpy()), s, **kw)
                 if label not in shown:
                     shown.append(label)
-            _grace_axis(ax, prep.graces)
+            _grace_axis(ax, prep, case)
             _auto_log_y(ax, part["mean"].to_numpy())
             ax.set_title(case if len(metrics) == 1 or r == 0 else "")
             ax.set_ylabel(
@@ -219,7 +222,7 @@ def draw_pages(prep: agg.Prepared, baseline: str, metric: str) -> Figure:
         ax.grid(axis="x", visible=False)
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right upper", title="strategy", frameon=False)
-    fig.suptitle(f"Pages held at grace = {_grace_label(grace)} ticks (mean, 95% interval)")
+    fig.suptitle(f"Pages held at grace = {prep.grace_caption(grace)} (mean, 95% interval)")
     return fig
 
 
@@ -251,7 +254,7 @@ def draw_pool(prep: agg.Prepared, baseline: str, metric: str) -> Figure:
                     marker=SEQUENTIAL_MARKERS[k % len(SEQUENTIAL_MARKERS)],
                     markeredgecolor="black",
                     markeredgewidth=0.5,
-                    label=_grace_label(g),
+                    label=prep.grace_caption(g),
                 )
             ax.set_xscale("log", base=2)
             ax.set_xticks(sizes, [str(v) for v in sizes])
@@ -260,7 +263,7 @@ def draw_pool(prep: agg.Prepared, baseline: str, metric: str) -> Figure:
             ax.set_title(case if r == 0 or len(metrics) == 1 else "")
             ax.set_ylabel(agg.LABELS[m] if ax.get_subplotspec().is_first_col() else "")
     handles, labels = _panel(axes, cols, 0, 0, len(metrics)).get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside right upper", title="grace (ticks)", frameon=False)
+    fig.legend(handles, labels, loc="outside right upper", title="grace", frameon=False)
     fig.suptitle("pool: effect of the pool size (mean, 95% interval over replicates)")
     return fig
 
@@ -319,7 +322,7 @@ def draw_heatmap(prep: agg.Prepared, baseline: str, metric: str) -> Figure:
             linecolor="white",
             annot_kws={"fontsize": 8},
         )
-        ax.set_title(f"grace = {_grace_label(g)} ticks")
+        ax.set_title(f"grace = {prep.grace_caption(g)}")
         ax.set_xlabel("")
         ax.set_ylabel("" if k % cols else "strategy")
         ax.tick_params(axis="x", rotation=30)

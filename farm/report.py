@@ -106,7 +106,7 @@ def build_blocks(results_dir: Path, frame: pd.DataFrame, baseline: str) -> list[
     tables = {c: agg.compare(prep, c, base) for c, _, _ in columns}
     for case in prep.cases:
         blocks.append(Block("h2", f"Workload: {case}"))
-        for grace in prep.graces:
+        for grace in prep.case_graces(case):
             rows = []
             for series in prep.series:
                 hits = [_row(tables[col], case, grace, series) for col, _, _ in columns]
@@ -118,7 +118,7 @@ def build_blocks(results_dir: Path, frame: pd.DataFrame, baseline: str) -> list[
                 ]
                 rows.append([series, str(int(hits[0]["n"])), *cells])
             if rows:
-                blocks.append(Block("h3", f"grace = {grace} ticks"))
+                blocks.append(Block("h3", f"grace = {prep.grace_text(case, grace)}"))
                 blocks.append(
                     Block("table", header=["strategy", "n", *(h for _, h, _ in columns)], rows=rows)
                 )

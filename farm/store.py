@@ -4,7 +4,8 @@
 One row per point x replicate. Parameter columns are bare (null where a point does not have the
 parameter), then ``replicate``, ``seed`` (the lane seed as uint64, exactly as the engine's
 ``lane_seed`` gives it), every metric, ``overhead`` and the bookkeeping columns ``_point_id``,
-``_name``, ``_status`` ('ok'/'error'), ``_error``, ``_wall_s`` (the wall time of the row's task
+``_name``, ``_timed`` (grace is in microseconds), ``_status`` ('ok'/'error'), ``_error``,
+``_wall_s`` (the wall time of the row's task
 divided by its lanes) and ``_host``. ``ticks`` is both a parameter and a metric: the one column
 holds the metric (events the lane ran), which is the parameter for generated workloads and the
 trace length for replayed ones. A row is done when a row with the same
@@ -31,7 +32,8 @@ from farm.errors import UserError
 # Bare parameter columns: these first, then every other engine parameter (PARAM_SPECS order).
 _LEADING = ("strategy", "workload", "grace", "n_slots", "ticks")
 PARAM_COLUMNS: tuple[str, ...] = (*_LEADING, *(p for p in PARAM_SPECS if p not in _LEADING))
-BOOK_COLUMNS: tuple[str, ...] = ("_point_id", "_name", "_status", "_error", "_wall_s", "_host")
+BOOK_COLUMNS: tuple[str, ...] = ("_point_id", "_name", "_timed", "_status", "_error", "_wall_s",
+                                 "_host")  # fmt: skip
 RESULTS, MANIFEST, SWEEP, LOCK = "results.parquet", "manifest.json", "sweep.yaml", ".lock"
 
 RowKey = tuple[str, int, int]
@@ -65,6 +67,7 @@ def _schema_types() -> dict[str, Any]:
     types.update({m: pa.int64() if m in INT_METRICS else pa.float64() for m in METRICS})
     types.update({c: pa.string() for c in BOOK_COLUMNS})
     types["_wall_s"] = pa.float64()
+    types["_timed"] = pa.bool_()  # grace (and event_rate) are in microseconds
     return types
 
 

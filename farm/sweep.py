@@ -26,7 +26,7 @@ from engine.errors import ParamError
 from engine.params import PARAM_SPECS, applies
 from engine.strategies import all_strategies, closest, get_strategy
 from farm.errors import UserError
-from farm.identity import ENGINE_KEYS, canonical_name, point_id, row_seed
+from farm.identity import ENGINE_KEYS, canonical_name, grace_from_ms, point_id, row_seed
 
 TOP_KEYS: tuple[str, ...] = ("name", "description", "replicates", "seed", "base", "grid", "zip")
 MAX_REPORTED = 12  # distinct problems listed before "... and N more"
@@ -53,6 +53,7 @@ class Point:
     workload_params: dict[str, Any]
     id: str
     name: str
+    timed: bool = False  # its streams carry times: grace is in microseconds
 
     @property
     def shape(self) -> tuple:
@@ -190,7 +191,8 @@ def workload_param_names() -> dict[str, set[str]]:
 
 def parameter_names() -> list[str]:
     """Every name a sweep may set: engine parameters, workload, ticks, workload parameters."""
-    return [*ENGINE_KEYS, "workload", "ticks", *sorted(workload_param_names())]
+    return [*ENGINE_KEYS, "grace_ms", "workload", "ticks", *sorted(workload_param_names())]
+
 
 
 def _check_name(key: V, valid: Sequence[str], problems: _Problems) -> bool:
@@ -436,7 +438,7 @@ def _resolve(a: dict[str, tuple[V, str]], path: str, problems: _Problems,
              wl_names: Mapping[str, set[str]], cache: dict) -> dict[str, Any] | None:
     """The resolved parameter set of one assignment, or None after recording its problems."""
     from engine import Params
-    from engine.workloads import get_workload, resolve
+    from engine.workloads import get_workload, is_timed, resolve
 
     for required in ("strategy", "workload", "n_slots"):
         if required not in a:
@@ -482,6 +484,16 @@ def _resolve(a: dict[str, tuple[V, str]], path: str, problems: _Problems,
         return None
 
     engine_kw = {k: kept[k][0].value for k in ENGINE_KEYS if k in kept}
+    if "grace_ms" in kept:  # the same point as grace in microseconds: one id
+        ms = kept["grace_ms"][0]
+        if "grace" in kept:
+            problems.add(ms.where, "give grace (in the stream's unit) or grace_ms, not both")
+            return None
+        try:
+            engine_kw["grace"] = grace_from_ms(ms.value)
+        except ValueError as e:
+            problems.add(ms.where, f"parameter 'grace_ms': {e}")
+            return None
     try:
         params = Params(**engine_kw)
     except ParamError as e:
@@ -520,6 +532,16 @@ def _resolve(a: dict[str, tuple[V, str]], path: str, problems: _Problems,
             return None
         out["ticks"] = tv.value
     out.update(wl)
+    try:
+        timed = is_timed(workload.name, wl)
+    except ParamError as e:
+        problems.add(kept[e.param][0].where if e.param in kept else path, str(e))
+        return None
+    if "grace_ms" in kept and not timed:
+        problems.add(kept["grace_ms"][0].where, f"grace_ms for {strategy.name} on workload "
+                     f"{workload.name}: its stream is untimed (events, not microseconds); give "
+                     "event_rate (events per second), replay timed traces, or use grace")  # fmt: skip
+        return None
     return out
 
 
@@ -537,6 +559,8 @@ def load_sweep(path: str | Path, overrides: Sequence[str] = ()) -> Sweep:
 
 def parse_sweep(text: str, path: str = "<sweep>", overrides: Sequence[str] = ()) -> Sweep:
     """:func:`load_sweep` on text already read."""
+    from engine.workloads import is_timed
+
     problems = _Problems()
     d = _definition(_parse_yaml(text, path), path, problems)
     if d is not None:
@@ -571,6 +595,7 @@ def parse_sweep(text: str, path: str = "<sweep>", overrides: Sequence[str] = ())
             workload_params={k: p[k] for k in sorted(wk)},
             id=point_id(p),
             name=canonical_name(p, varying),
+            timed=is_timed(p["workload"], {k: p[k] for k in sorted(wk)}),
         )
         for p, wk in resolved
     ]

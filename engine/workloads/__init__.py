@@ -7,6 +7,12 @@ read it. ``n_slots`` and ``ticks`` (events per lane) are given to every generato
 
 Common random numbers: :func:`lane_seed` hashes (workload, its parameters, n_slots, ticks, base
 seed, replicate), so a lane's stream never depends on strategy, grace, packing or order.
+
+Time: every generated workload takes ``event_rate`` (events per second). Without it the stream
+is untimed (event t at time t); with it, event times are Poisson arrivals at that rate, drawn
+from the lane's seed by a stream of their own: the events are those of the untimed stream (the
+seed leaves ``event_rate`` out), so every strategy and every rate sees the same events, and a
+rate twice as high gives times exactly half as long (up to rounding to whole microseconds).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -28,7 +34,7 @@ class WorkloadParam:
     """One documented parameter of a workload."""
 
     name: str
-    default: Any
+    default: Any  # None: absent unless given (and then left out of the resolved parameters)
     kind: type  # int, float, str or bool
     doc: str
     low: float | None = None  # inclusive bounds for numbers
@@ -69,14 +75,31 @@ class Workload:
     uses_ticks: bool = True
     replay: bool = False
     doc: str = field(default="", compare=False)
+    timed: Callable[[Mapping[str, Any]], bool] | None = None  # None: when event_rate is given
 
+
+EVENT_RATE = WorkloadParam(
+    "event_rate", None, float,
+    "events per second: the stream becomes timed, with Poisson arrivals drawn from the lane's "
+    "seed (absent: untimed, event t at time t)", 1e-6, 1e12,
+)  # fmt: skip
+NOT_SEEDED = ("event_rate",)  # parameters the lane seed leaves out: the same events at any rate
 
 WORKLOADS: dict[str, Workload] = {}
 
 
 def register(workload: Workload) -> Workload:
+    """Add a workload; every generated one (it uses ``ticks``) also takes ``event_rate``."""
+    if workload.uses_ticks and EVENT_RATE not in workload.params_spec:
+        workload = replace(workload, params_spec=(*workload.params_spec, EVENT_RATE))
     WORKLOADS[workload.name] = workload
     return workload
+
+
+def is_timed(name: str, params: Mapping[str, Any]) -> bool:
+    """Whether the workload's streams are timed with these (resolved) parameters."""
+    w = get_workload(name)
+    return w.timed(params) if w.timed is not None else params.get("event_rate") is not None
 
 
 def get_workload(name: str) -> Workload:
@@ -106,7 +129,11 @@ def resolve(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
                 message=f"workload {name} has no parameter {key!r}{closest(key, tuple(spec))}; "
                 f"its parameters: {', '.join(spec) or '(none)'}"
             )
-    return {p.name: p.check(params.get(p.name, p.default)) for p in w.params_spec}
+    return {
+        p.name: p.check(params.get(p.name, p.default))
+        for p in w.params_spec
+        if p.name in params or p.default is not None
+    }
 
 
 def lane_seed(
@@ -121,7 +148,8 @@ def lane_seed(
     canonical = json.dumps(
         {
             "workload": workload,
-            "params": dict(sorted(resolve(workload, params).items())),
+            "params": {k: v for k, v in sorted(resolve(workload, params).items())
+                       if k not in NOT_SEEDED},  # fmt: skip
             "n_slots": n_slots,
             "ticks": ticks,
             "seed": base_seed,
@@ -154,8 +182,24 @@ def generate(
             replicates = np.asarray(replicates, dtype=np.int64)
             if replicates.shape != seeds.shape or (replicates < 0).any():
                 raise ParamError("replicates must be one non-negative integer per seed")
-        return w.generate(n_slots, ticks, resolved, seeds, replicates=replicates)
-    return w.generate(n_slots, ticks, resolved, seeds)
+        events = w.generate(n_slots, ticks, resolved, seeds, replicates=replicates)
+    else:
+        events = w.generate(n_slots, ticks, resolved, seeds)
+    rate = resolved.get("event_rate")
+    return events if rate is None else poisson_times(events, seeds, rate)
+
+
+def poisson_times(events: LaneEvents, seeds: np.ndarray, rate: float) -> LaneEvents:
+    """``events`` with Poisson arrival times at ``rate`` events per second: exponential gaps of
+    mean 1e6 / rate microseconds from a stream of each lane's own seed, summed and floored."""
+    times = np.zeros(events.ops.shape, dtype=np.int64)
+    for i, seed in enumerate(np.asarray(seeds, dtype=np.uint64).tolist()):
+        n = int(events.lengths[i])
+        gaps = np.random.default_rng([seed, 0x7E1E]).exponential(1.0, n)
+        times[i, :n] = np.floor(np.cumsum(gaps) * (1e6 / rate)).astype(np.int64)
+        times[i, n:] = times[i, n - 1] if n else 0
+    return LaneEvents(events.ops, events.slots, events.lengths, times,
+                      np.ones(events.lanes, dtype=bool))  # fmt: skip
 
 
 _LOADED = False

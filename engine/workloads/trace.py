@@ -27,7 +27,7 @@ import numpy as np
 
 from engine.errors import ParamError, TraceError
 from engine.events import EXIT, FAULT, NO_SLOT, LaneEvents
-from engine.trace import Trace, load_trace
+from engine.trace import Trace, is_timed_file, load_trace
 from engine.workloads import Workload, WorkloadParam, register
 from engine.workloads._jit import njit
 from engine.workloads._rng import below, new_block
@@ -89,7 +89,17 @@ def generate_trace(
     replicates: np.ndarray | None = None,
 ) -> LaneEvents:
     traces = _lane_traces(params["path"], n_slots, seeds, replicates)
-    return LaneEvents.from_streams([(tr.ops, tr.slots) for tr in traces])
+    return LaneEvents.from_streams([(tr.ops, tr.slots) for tr in traces],
+                                   [tr.times for tr in traces])  # fmt: skip
+
+
+def traces_timed(params: Mapping[str, Any]) -> bool:
+    """Whether the trace files of ``path`` are timed (their headers say; all must agree)."""
+    kinds = {is_timed_file(f) for f in trace_files(params["path"])}
+    if len(kinds) > 1:
+        raise ParamError(f"path {params['path']}: the folder mixes timed and untimed traces",
+                         param="path")  # fmt: skip
+    return kinds.pop()
 
 
 def captured_slots(trace: Trace) -> np.ndarray:
@@ -160,6 +170,7 @@ TRACE = register(
         uses_ticks=False,
         replay=True,
         doc=__doc__ or "",
+        timed=traces_timed,
     )
 )
 PROCMAPS = register(

@@ -44,6 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument(_flag(name), dest=name, type=spec.kind, default=DEFAULTS[name],
                        metavar=name.split("_")[0].upper(),
                        help=f"{spec.doc} ({'; '.join(notes)})")  # fmt: skip
+    p.add_argument("--grace-ms", type=float, default=None, metavar="MS",
+                   help="grace period in milliseconds, for a timed trace (op,slot,time_us): "
+                   "rounded to whole microseconds; instead of --grace")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print one JSON object (metric names as keys)")
     p.add_argument("--reference", action="store_true",
                    help="use the scalar reference instead of the vectorized core (same numbers)")  # fmt: skip
@@ -61,13 +64,27 @@ def replay(args: argparse.Namespace) -> int:
         raise UserError(f"--n-slots must be >= 1, got {args.n_slots}")
     trace = load_trace(args.trace, args.n_slots)
     values = {name: getattr(args, name) for name in PARAM_SPECS if name not in _SPECIAL}
+    if args.grace_ms is not None:
+        from farm.identity import grace_from_ms
+
+        if trace.times is None:
+            raise UserError(f"{args.trace}: --grace-ms needs a timed trace (header "
+                            "op,slot,time_us); this one is untimed: give --grace in events")  # fmt: skip
+        if args.grace != 0:
+            raise UserError("give --grace or --grace-ms, not both")
+        try:
+            values["grace"] = grace_from_ms(args.grace_ms)
+        except ValueError as e:
+            raise UserError(str(e)) from None
     n_slots = args.n_slots if args.n_slots is not None else trace.min_slots
     params = Params(args.strategy, n_slots, **values)
-    metrics = simulate(params, trace.ops, trace.slots, reference=args.reference, debug=args.debug)
+    metrics = simulate(params, trace.ops, trace.slots, times=trace.times,
+                       reference=args.reference, debug=args.debug)  # fmt: skip
     if args.json:
         print(json.dumps({"strategy": args.strategy, **metrics}))
         return 0
-    print(f"{args.trace}: {params.strategy}, n_slots={params.n_slots}, grace={params.grace}, "
+    unit = "us" if trace.times is not None else "ticks"
+    print(f"{args.trace}: {params.strategy}, n_slots={params.n_slots}, grace={params.grace} {unit}, "
           f"{params.page_size}/{params.table_size} (F={params.fragments})")  # fmt: skip
     width = max(map(len, METRICS))
     for name in METRICS:

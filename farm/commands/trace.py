@@ -67,7 +67,7 @@ def _gen(args: argparse.Namespace) -> int:
         f"seed {args.seed} (base), replicate {args.replicate}, lane seed {seed}",
     ]
     try:
-        write_trace(args.output, *events.lane(0), comments)
+        write_trace(args.output, *events.lane(0), comments, times=events.lane_times(0))
     except OSError as e:
         raise UserError(f"cannot write {args.output}: {e.strerror}") from None
     return 0
