@@ -11,6 +11,7 @@ is reached by fewer examples than its floor in :data:`PATH_FLOORS`.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -96,20 +97,36 @@ def cases(draw: st.DrawFn, strategy: str) -> tuple[Params, np.ndarray, np.ndarra
     return random_params(draw, strategy, n_slots, len(ops)), ops, slots
 
 
-def core_run(params: Params, ops: np.ndarray, slots: np.ndarray) -> dict[str, int | float]:
-    out = simulate_lanes([params], LaneEvents.from_streams([(ops, slots)]), debug=True)
+@st.composite
+def timed_cases(draw: st.DrawFn, strategy: str
+                ) -> tuple[Params, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """A random stream with times: bursts of equal times, gaps from 0 to 10^9 us, and a grace
+    from 0 to past 2^31 (often between the smallest and the largest gap)."""
+    params, ops, slots = draw(cases(strategy))
+    gaps = draw(st.lists(st.sampled_from([0, 0, 0, 1, 3, 50, 700, 10**4, 10**6, 10**9])
+                         | st.integers(0, 10**9), min_size=len(ops), max_size=len(ops)))  # fmt: skip
+    start = draw(st.sampled_from([0, 1, 12345]))
+    times = start + np.cumsum(np.array(gaps, dtype=np.int64))
+    grace = draw(st.sampled_from([0, 1, 2, 500, 10**4, 10**6, 2**31 + 7]) | st.integers(0, 10**7))
+    return replace(params, grace=grace), ops, slots, times
+
+
+def core_run(params: Params, ops: np.ndarray, slots: np.ndarray,
+             times: np.ndarray | None = None) -> dict[str, int | float]:  # fmt: skip
+    out = simulate_lanes([params], LaneEvents.from_streams([(ops, slots)], [times]), debug=True)
     return {m: out[m][0].item() for m in METRICS}
 
 
-def compare(strategy: str, params: Params, ops: np.ndarray, slots: np.ndarray) -> None:
+def compare(strategy: str, params: Params, ops: np.ndarray, slots: np.ndarray,
+            times: np.ndarray | None = None) -> None:  # fmt: skip
     """Core and reference agree on every metric (both checking invariants); count the rule
     paths the example reached."""
     before = Counter(REACHED)
-    want = reference_run(params, ops, slots, debug=True)
+    want = reference_run(params, ops, slots, debug=True, times=times)
     REACH[strategy].update(p for p in REACHED if REACHED[p] > before[p])
     REACH[strategy]["(examples)"] += 1
-    got = core_run(params, ops, slots)
-    assert got == want, (params, ops.tolist(), slots.tolist())
+    got = core_run(params, ops, slots, times)
+    assert got == want, (params, ops.tolist(), slots.tolist(), times)
 
 
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True)
@@ -118,14 +135,54 @@ def check_random_traces(strategy: str, data: st.DataObject) -> None:
     compare(strategy, *data.draw(cases(strategy)))
 
 
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True)
+@given(data=st.data())
+def check_random_timed_traces(strategy: str, data: st.DataObject) -> None:
+    compare(strategy, *data.draw(timed_cases(strategy)))
+
+
+def assert_reach(strategy: str, floors: dict[str, int]) -> None:
+    reached = REACH[strategy]
+    low = {path: reached[path] for path, floor in floors.items() if reached[path] < floor}
+    assert not low, f"rule paths reached by too few of {reached['(examples)']} examples: {low}"
+
+
 @pytest.mark.parametrize("strategy", list(all_strategies()))
 def test_core__matches_reference_on_random_traces(strategy):
     REACH[strategy].clear()
     check_random_traces(strategy)
-    reached = REACH[strategy]
-    low = {path: reached[path] for path, floor in PATH_FLOORS.get(strategy, {}).items()
-           if reached[path] < floor}  # fmt: skip
-    assert not low, f"rule paths reached by too few of {reached['(examples)']} examples: {low}"
+    assert_reach(strategy, PATH_FLOORS.get(strategy, {}))
+
+
+@pytest.mark.parametrize("strategy", list(all_strategies()))
+def test_core__matches_reference_on_random_timed_traces(strategy):
+    REACH[strategy].clear()
+    check_random_timed_traces(strategy)
+    assert_reach(strategy, {"completion between events of a timed stream": 40})
+
+
+@pytest.mark.parametrize("strategy", list(all_strategies()))
+def test_core__untimed_stream_equals_the_stream_timed_at_t(strategy):
+    rng = np.random.default_rng(7)
+    for grace in (0, 3, 40):
+        ops, slots = long_stream(rng, 40, 1500)
+        params = Params(strategy, 40, grace=grace, pool_pages=2, ptlock_bytes=8)
+        untimed = core_run(params, ops, slots)
+        assert core_run(params, ops, slots, np.arange(len(ops))) == untimed
+        assert reference_run(params, ops, slots, times=np.arange(len(ops))) == untimed
+
+
+@pytest.mark.parametrize("strategy", list(all_strategies()))
+def test_core__means_stay_exact_past_int64_integrals(strategy):
+    # Hundreds of tables held for 2^60 us: every integral passes 2^63 (the bytes one by far).
+    n = 300
+    ops = np.array([FAULT] * n + [RCU_FREE] * n + [FAULT], dtype=np.int8)
+    slots = np.array([*range(n), *range(n), 0], dtype=np.int32)
+    times = np.array([0] * n + [2**59] * n + [2**60], dtype=np.int64)
+    params = Params(strategy, n, grace=2**58, ptlock_bytes=64)
+    got, want = core_run(params, ops, slots, times), reference_run(params, ops, slots, times=times)
+    assert got == want
+    assert want["mapped_mean"] == pytest.approx(n * 2**59 / (2**60 + 1), rel=1e-12)
 
 
 def long_stream(
