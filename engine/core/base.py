@@ -699,6 +699,38 @@ def _run_lanes_loop(
         c[C_MM] += 1
         new_mm(p, c, un, fr, q, sf)
 
+    @jit(inline="always")
+    def apply_event(p: LaneParams, c: A, un: A, fr: A, q: A, sf: A, op: int, s: int) -> bool:
+        # Step (1) of an event; False (nothing done) when it needs a bigger array first.
+        if op == FAULT:
+            if sf[s] >= 0:
+                c[C_HITS] += 1
+            else:
+                if units_full(c, un):
+                    return False
+                c[C_FAULTS] += 1
+                sf[s] = alloc(p, c, un, fr, q, sf, s)
+                sf[block(p, s)] += 1
+                c[C_MAPPED] += 1
+        elif op == EXIT:
+            if queue_short(c, q, c[C_MAPPED] + 1):
+                return False
+            exit_mm(p, c, un, fr, q, sf)
+        else:
+            if queue_short(c, q, 1):
+                return False
+            f = sf[s]
+            sf[s] = -1
+            sf[block(p, s)] -= 1
+            c[C_MAPPED] -= 1
+            if op == FREE:
+                free(p, c, un, fr, q, sf, s, f)
+            elif op == DEFER:
+                defer(p, c, un, fr, q, sf, s, f)
+            else:
+                rcu_free(p, c, un, fr, q, sf, s, f)
+        return True
+
     @jit(_nrt=checking)
     def run_events(
         p: LaneParams, c: A, un: A, fr: A, q: A, sf: A, ops: A, slots: A, times: A, timed: bool,
@@ -708,56 +740,74 @@ def _run_lanes_loop(
         # event, not applied yet). The arrays are never replaced or allocated in here, so (but
         # for the debug checks) this loop and exit_mm compile without numba's reference counting
         # (_nrt=False): the inlined rules would otherwise pay atomic increfs on every call.
+        if timed:
+            while t < n:
+                now = times[t]
+                # (0) completions due before now, batch by batch at their own due time
+                while c[C_QLEN] > 0 and q[c[C_QHEAD], Q_DUE] < now:
+                    due = q[c[C_QHEAD], Q_DUE]
+                    c[C_NOW] = due
+                    run_due(p, c, un, fr, q, sf, due, False)
+                    sample(p, c, acc, due)
+                c[C_NOW] = now
+                if not apply_event(p, c, un, fr, q, sf, ops[t], np.int64(slots[t])):  # (1)
+                    break
+                if c[C_QLEN] > 0 and q[c[C_QHEAD], Q_DUE] <= now:  # (2)
+                    run_due(p, c, un, fr, q, sf, now, False)
+                if checking and not checked(p, c, un, fr, q, sf, t, err):
+                    break
+                sample(p, c, acc, now)  # (3)
+                t += 1
+            return t
+        # Untimed: event t at time t, so step (0) never runs anything and every sample holds for
+        # one tick: the integrals are plain sums, kept in registers.
+        s_mapped = acc[H_MAPPED]
+        s_pages = acc[H_PAGES]
+        s_idle = acc[H_IDLE]
+        s_descs = acc[H_DESCS]
+        pk_mapped = acc[A_PEAK + H_MAPPED]
+        pk_pages = acc[A_PEAK + H_PAGES]
+        pk_idle = acc[A_PEAK + H_IDLE]
+        pk_bytes = acc[A_PEAK_BYTES]
         while t < n:
-            now = times[t] if timed else t
-            # (0) completions due before now, batch by batch at their own due time (a timed
-            # stream only: in an untimed one everything due before t ran at t - 1)
-            while c[C_QLEN] > 0 and q[c[C_QHEAD], Q_DUE] < now:
-                due = q[c[C_QHEAD], Q_DUE]
-                c[C_NOW] = due
-                run_due(p, c, un, fr, q, sf, due, False)
-                sample(p, c, acc, due)
-            c[C_NOW] = now
-            op = ops[t]
-            s = np.int64(slots[t])
-            if op == FAULT:  # (1)
-                if sf[s] >= 0:
-                    c[C_HITS] += 1
-                else:
-                    if units_full(c, un):
-                        break
-                    c[C_FAULTS] += 1
-                    sf[s] = alloc(p, c, un, fr, q, sf, s)
-                    sf[block(p, s)] += 1
-                    c[C_MAPPED] += 1
-            elif op == EXIT:
-                if queue_short(c, q, c[C_MAPPED] + 1):
-                    break
-                exit_mm(p, c, un, fr, q, sf)
-            else:
-                if queue_short(c, q, 1):
-                    break
-                f = sf[s]
-                sf[s] = -1
-                sf[block(p, s)] -= 1
-                c[C_MAPPED] -= 1
-                if op == FREE:
-                    free(p, c, un, fr, q, sf, s, f)
-                elif op == DEFER:
-                    defer(p, c, un, fr, q, sf, s, f)
-                else:
-                    rcu_free(p, c, un, fr, q, sf, s, f)
-            if c[C_QLEN] > 0 and q[c[C_QHEAD], Q_DUE] <= now:  # (2)
-                run_due(p, c, un, fr, q, sf, now, False)
-            if checking:
-                code = full_check(p, LaneState(sf, c, un, fr, q))
-                if code != 0:
-                    err[0] = code
-                    err[1] = t
-                    break
-            sample(p, c, acc, now)  # (3)
+            c[C_NOW] = t
+            if not apply_event(p, c, un, fr, q, sf, ops[t], np.int64(slots[t])):
+                break
+            if c[C_QLEN] > 0 and q[c[C_QHEAD], Q_DUE] <= t:
+                run_due(p, c, un, fr, q, sf, t, False)
+            if checking and not checked(p, c, un, fr, q, sf, t, err):
+                break
+            m = c[C_MAPPED]
+            pg = c[C_PAGES]
+            idle = c[C_IDLE]
+            ds = c[C_DESCS]
+            s_mapped += m
+            s_pages += pg
+            s_idle += idle
+            s_descs += ds
+            pk_mapped = max(pk_mapped, m)
+            pk_pages = max(pk_pages, pg)
+            pk_idle = max(pk_idle, idle)
+            pk_bytes = max(pk_bytes, pg * p.page_bytes + ds * p.desc_bytes)
             t += 1
+        acc[H_MAPPED] = s_mapped
+        acc[H_PAGES] = s_pages
+        acc[H_IDLE] = s_idle
+        acc[H_DESCS] = s_descs
+        acc[A_PEAK + H_MAPPED] = pk_mapped
+        acc[A_PEAK + H_PAGES] = pk_pages
+        acc[A_PEAK + H_IDLE] = pk_idle
+        acc[A_PEAK_BYTES] = pk_bytes
+        acc[A_LAST_T] = t  # the window is closed already: the last sample's tick is counted
         return t
+
+    @jit()
+    def checked(p: LaneParams, c: A, un: A, fr: A, q: A, sf: A, t: int, err: A) -> bool:
+        code = full_check(p, LaneState(sf, c, un, fr, q))
+        if code != 0:
+            err[0] = code
+            err[1] = t
+        return code == 0
 
     @jit()
     def run_lane(
