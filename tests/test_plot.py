@@ -230,7 +230,7 @@ def test_prepare__case_names_only_parameters_that_vary_within_a_workload(tmp_pat
     ]
 
 
-@pytest.mark.parametrize("name", ["quickstart", "proposals", "pool-sizes", "grace", "ppc-64k"])
+@pytest.mark.parametrize("name", ["quickstart", "proposals", "pool-sizes", "grace", "ppc-64k", "timed"])
 def test_sweeps__each_file_loads_and_states_its_question(name):
     from farm.sweep import load_sweep
 
