@@ -182,7 +182,7 @@ def format_trace(ops: np.ndarray, slots: np.ndarray, comments: Iterable[str] = (
                  times: np.ndarray | None = None) -> str:  # fmt: skip
     """Trace text for a stream (timed when ``times`` is given); each comment becomes a ``# ...``
     line before the header."""
-    lines = [f"# {c}" for c in comments]
+    lines = [f"# {c}".replace("\r", "\\r").replace("\n", "\\n") for c in comments]  # one line each
     lines.append(HEADER if times is None else TIMED_HEADER)
     body = ["exit," if op == EXIT else f"{OP_NAMES[op]},{slot}"
             for op, slot in zip(ops.tolist(), slots.tolist(), strict=True)]  # fmt: skip

@@ -10,7 +10,7 @@ import sys
 from engine.errors import EngineInputError
 from farm.errors import UserError
 
-COMMANDS = ("run", "sweep", "plot", "report", "replay", "trace", "bench")
+COMMANDS = ("run", "sweep", "plot", "report", "replay", "trace", "grace", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,6 +9,7 @@ from typing import Any
 from engine.errors import ParamError
 from farm.errors import UserError
 
+DEFAULT_ALIGN_SPANS = 16  # farm.capture.DEFAULT_ALIGN, without importing numpy for --help
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 
@@ -83,6 +84,36 @@ def _capture(args: argparse.Namespace) -> int:
     return 0
 
 
+def _record(args: argparse.Namespace) -> int:
+    from farm.record import run_record
+
+    return run_record(args)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from farm.record import check
+
+    files = []
+    for item in args.files:
+        p = Path(item)
+        files += sorted(p.glob("*.csv*")) if p.is_dir() else [p]
+    if not files:
+        raise UserError("no recordings to check")
+    worst = 0.0
+    print(f"{'recording':<44} {'samples':>7} {'median err':>10} {'max err':>8} {'peak PTE':>8}")
+    for path in files:
+        r = check(path)
+        worst = max(worst, r.median_error)
+        print(f"{Path(r.path).name:<44} {r.samples:>7} {r.median_error:>10.1%} "
+              f"{r.max_error:>8.1%} {r.peak_tables:>8}")  # fmt: skip
+    if worst > args.tolerance:
+        print(f"median error above {args.tolerance:.0%} in at least one recording")
+        return 1
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from farm import capture
 
@@ -143,3 +174,43 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     c.add_argument("-o", "--output", required=True, help="FILE.csv or FILE.csv.gz")
     c.set_defaults(func=_capture)
+
+    r = tsub.add_parser(
+        "record",
+        help="record a real program over time as a timed trace (checked against VmPTE)",
+        description="Record the page-table activity of a running process (--pid) or of a command "
+        "(-- CMD ARGS) over time, as a timed trace: faults when a span first holds a present or "
+        "swapped page, rcu_free when no VMA overlaps it any more (or, where the kernel reclaims "
+        "empty tables on MADV_DONTNEED, when it is empty), exit at the end. Polls /proc/PID/maps, "
+        "pagemap and status every --interval-ms; VmPTE samples go into the file for `farm trace "
+        "check`. The recording ends when the process exits, at --duration, or on Ctrl-C (what was "
+        "recorded is written). See docs/recording.md.",
+    )
+    who = r.add_mutually_exclusive_group()
+    who.add_argument("--pid", type=int, help="a running process")
+    r.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]",
+                   help="a command to start and record")  # fmt: skip
+    r.add_argument("-o", "--output", required=True,
+                   help="FILE.csv.gz (with --follow-forks: a folder, one file per process)")  # fmt: skip
+    r.add_argument("--span", default="1M", help="bytes one PTE table maps: 1M (s390, default), 2M")
+    r.add_argument("--align", type=int, default=DEFAULT_ALIGN_SPANS,
+                   help="compaction block in spans (default 16), as farm trace capture")  # fmt: skip
+    r.add_argument("--interval-ms", type=float, default=10.0,
+                   help="polling period in ms (default 10): the time resolution")  # fmt: skip
+    r.add_argument("--duration", type=float, default=None, metavar="S",
+                   help="stop after S seconds (a command started here is then terminated)")  # fmt: skip
+    r.add_argument("--follow-forks", action="store_true",
+                   help="record every descendant too, one trace per address space, in a folder")  # fmt: skip
+    r.add_argument("--quiet", action="store_true", help="no progress lines")
+    r.set_defaults(func=_record)
+
+    k = tsub.add_parser(
+        "check",
+        help="hold recordings against the kernel's own page-table count (VmPTE)",
+        description="Replay each recording's live tables on x86 geometry (2 MiB per PTE table, "
+        "plus PMD and PUD tables over the same addresses) against the VmPTE samples in the file; "
+        "print the median and largest relative error. Exit 1 when a median is above --tolerance.",
+    )
+    k.add_argument("files", nargs="+", metavar="FILE|DIR", help="recordings, or folders of them")
+    k.add_argument("--tolerance", type=float, default=0.05, help="largest median error (0.05)")
+    k.set_defaults(func=_check)

@@ -1,0 +1,202 @@
+"""`farm trace record` / `check` / `grace` on real processes: a helper whose address space the
+test drives step by step (observed in-process at chosen times, no sleeping), a scheduled program
+recorded through the command line, the VmPTE check, and every user mistake."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.events import EXIT, FAULT, RCU_FREE
+from engine.trace import load_trace
+from farm.cli import main
+from farm.record import Recorder, check, pt_reclaim_active, write_recording
+
+HELPERS = Path(__file__).parent / "helpers"
+BASE_SPAN = 0x7E0000000000 >> 20  # the helper's BASE, in 1 MiB spans
+
+pytestmark = pytest.mark.skipif(
+    not Path("/proc/self/pagemap").exists(),
+    reason="/proc/self/pagemap is missing (kernel without CONFIG_PROC_PAGE_MONITOR): "
+    "recording needs it",
+)
+
+
+class Helper:
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, str(HELPERS / "mm_steps.py")],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+
+    def do(self, line: str) -> str:
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline().strip()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def helper():
+    h = Helper()
+    yield h
+    h.close()
+
+
+def ours(space) -> list[tuple[int, int, int]]:  # noqa: ANN001
+    """The helper's own events (spans from BASE) as (op, MiB from BASE, time); exits too."""
+    return [(op, s - BASE_SPAN if op != EXIT else -1, t) for op, s, t in space.events
+            if op == EXIT or 0 <= s - BASE_SPAN < 1024]  # fmt: skip
+
+
+def test_record__faults_frees_and_exit_at_the_observation_that_saw_them(helper):
+    reclaim = pt_reclaim_active()
+    rec = Recorder(helper.proc.pid, 1 << 20, reclaim=reclaim)
+    rec.observe(0)
+    assert helper.do("map 0 4") == "ok"
+    rec.observe(10)  # mapped, nothing touched: no table
+    helper.do("touch 0")
+    helper.do("touch 2")
+    rec.observe(20)
+    helper.do("touch 3")
+    helper.do("touch 2")  # a hit: the span has its table already
+    rec.observe(30)
+    helper.do("unmap 2 2")  # no VMA over spans 2 and 3 any more
+    rec.observe(40)
+    helper.do("dontneed 0 1")  # span 0 empty, its VMA still there
+    rec.observe(50)
+    helper.do("exit")
+    helper.proc.wait(timeout=10)
+    rec.observe(60)
+    (space,) = rec.spaces
+    want = [(FAULT, 0, 20), (FAULT, 2, 20), (FAULT, 3, 30), (RCU_FREE, 2, 40), (RCU_FREE, 3, 40)]
+    if reclaim:  # PT_RECLAIM: MADV_DONTNEED freed span 0's empty table
+        want.append((RCU_FREE, 0, 50))
+    assert ours(space) == [*want, (EXIT, -1, 60)]
+    assert not rec.live
+
+
+def test_record__follow_forks_gives_each_address_space_its_own_trace(helper, tmp_path):
+    rec = Recorder(helper.proc.pid, 1 << 20, follow_forks=True)
+    helper.do("map 0 2")
+    helper.do("touch 0")
+    rec.observe(0)
+    child = int(helper.do("fork 1").split()[1])  # the child touches span 1
+    rec.observe(5)
+    assert sorted(rec.live) == sorted([helper.proc.pid, child])
+    assert helper.do("release") == "ok"  # the child exits, the parent reaps it
+    rec.observe(9)
+    helper.do("exit")
+    helper.proc.wait(timeout=10)
+    rec.observe(12)
+    parent, kid = rec.spaces
+    assert (FAULT, 0, 0) in ours(parent) and ours(parent)[-1] == (EXIT, -1, 12)
+    # the child's tables: span 0 copied at fork, span 1 its own touch; then its exit
+    assert ours(kid) == [(FAULT, 0, 5), (FAULT, 1, 5), (EXIT, -1, 9)]
+    files = write_recording(rec, tmp_path / "tree", 16, ["test"])
+    assert [f.name for f in files] == [f"python3-{helper.proc.pid}.csv.gz", f"python3-{child}.csv.gz"] \
+        or len(files) == 2  # fmt: skip
+    for f in files:
+        t = load_trace(f)
+        assert t.times is not None and t.ops[-1] == EXIT
+
+
+def test_record__command_line_recording_matches_the_program_schedule(tmp_path, capfd):
+    out = tmp_path / "sched.csv.gz"
+    assert main(["trace", "record", "-o", str(out), "--interval-ms", "5", "--quiet", "--",
+                 sys.executable, str(HELPERS / "scheduled.py")]) == 0  # fmt: skip
+    printed = capfd.readouterr().out
+    schedule = dict(ast.literal_eval(next(ln for ln in printed.splitlines() if ln.startswith("[("))))
+    t = load_trace(out)
+    text = __import__("gzip").decompress(out.read_bytes()).decode()
+    address = {int(ln.split()[2]): int(ln.split()[3], 16) for ln in text.splitlines()
+               if ln.startswith("# slot ")}  # fmt: skip
+    base = {s for s, a in address.items() if a >> 20 == BASE_SPAN}
+    (slot0,) = base
+    events = [(int(o), -1 if o == EXIT else int(s) - slot0, int(w)) for o, s, w in zip(t.ops, t.slots, t.times,
+              strict=True) if o == EXIT or s >= slot0 and s - slot0 < 16]  # fmt: skip
+    kinds = [(o, s) for o, s, _ in events]
+    want = [(FAULT, 0), (FAULT, 2), (FAULT, 3), (RCU_FREE, 2), (RCU_FREE, 3)]
+    if "PT_RECLAIM: empty tables" in text:
+        want.append((RCU_FREE, 0))
+    assert kinds == [*want, (EXIT, -1)]
+    # times within the stated resolution: gaps between steps as the program saw them
+    header = next(ln for ln in text.splitlines() if "time resolution" in ln)
+    worst_ms = float(header.split("ms at most")[0].split(",")[-1].split()[-1])
+    seen = {"touch 0,2": events[0][2], "touch 3": events[2][2], "munmap 2-3": events[3][2]}
+    slack = 2 * worst_ms * 1000 + 20_000
+    for a, b in [("touch 0,2", "touch 3"), ("touch 3", "munmap 2-3")]:
+        assert abs((seen[b] - seen[a]) - (schedule[b] - schedule[a])) <= slack
+    assert check(out).median_error <= 0.05
+
+
+def test_check__recordings_hold_against_vmpte(tmp_path, capsys):
+    out = tmp_path / "py.csv.gz"
+    code = ("import numpy as np, time\nxs = [np.ones(1 << 18) for _ in range(40)]\n"
+            "time.sleep(0.2)\ndel xs[::2]\ntime.sleep(0.2)\n")
+    assert main(["trace", "record", "-o", str(out), "--quiet", "--", sys.executable, "-c",
+                 code]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["trace", "check", str(out)]) == 0
+    line = capsys.readouterr().out.splitlines()[1]
+    assert line.startswith("py.csv.gz") and float(line.split()[2].rstrip("%")) <= 5.0
+
+
+def test_record__mistakes_exit_2_and_write_nothing(tmp_path, capsys):
+    out = tmp_path / "x.csv.gz"
+    zombie = subprocess.Popen(["true"])
+    while Path(f"/proc/{zombie.pid}/stat").read_text().split(") ")[1][0] != "Z":
+        os.sched_yield()  # until it has exited (not reaped: a zombie)
+    cases = [
+        (["--pid", "999999999"], "no process with pid 999999999"),
+        (["--", "/nonexistent/program"], "cannot start /nonexistent/program"),
+        (["--pid", str(zombie.pid)], "ended before the first observation"),
+        ([], "give a running process with --pid PID, or a command after --"),
+        (["--span", "3K", "--", "true"], "--span must be a power of two"),
+    ]
+    for extra, words in cases:
+        assert main(["trace", "record", "-o", str(out), *extra]) == 2, extra
+        assert words in capsys.readouterr().err
+        assert not out.exists()
+    zombie.wait()
+
+
+SYSTEM_PYTHON = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run the recorder as another user")
+@pytest.mark.skipif(not SYSTEM_PYTHON.exists(), reason=f"no {SYSTEM_PYTHON} that user nobody may run")
+def test_record__another_users_process_is_refused_cleanly():
+    import tempfile
+
+    import numpy
+
+    folder = Path(tempfile.mkdtemp(prefix="ptf-nobody-", dir="/tmp"))
+    folder.chmod(0o777)
+    out = folder / "x.csv.gz"
+    root = Path(__file__).parent.parent
+    env = {**os.environ, "PYTHONPATH": f"{root}:{Path(numpy.__file__).parent.parent}",
+           "HOME": str(folder), "NUMBA_CACHE_DIR": str(folder)}  # fmt: skip
+    done = subprocess.run([str(SYSTEM_PYTHON), "-m", "farm.cli", "trace", "record", "--pid", "1",
+                           "-o", str(out)], capture_output=True, text=True, timeout=60, env=env,
+                          cwd=folder, preexec_fn=lambda: (os.setgid(65534), os.setuid(65534)))  # fmt: skip
+    folder_files = list(folder.iterdir())
+    assert done.returncode == 2, done.stderr
+    assert "permission denied" in done.stderr and "Traceback" not in done.stderr
+    assert not out.exists() and all(f.is_dir() for f in folder_files)
+
+
+def test_grace__prints_percentiles_and_a_line_to_paste(capsys):
+    assert main(["grace", "--samples", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "p50" in out and any(ln.startswith("grace_ms: ") for ln in out.splitlines())
+    assert main(["grace", "--samples", "5", "--json"]) == 0
+    got = __import__("json").loads(capsys.readouterr().out)
+    assert got["samples"] == 5 and 0 < got["min_ms"] <= got["p50_ms"] <= got["max_ms"]
