@@ -73,6 +73,13 @@ def load_results(results_dir: str | Path) -> pd.DataFrame:
     return load(path)
 
 
+def _case_part(name: str, value: object) -> str:
+    """``name=value`` in a case label; a trace path by its file or folder name alone."""
+    if name == "path" and isinstance(value, str):
+        return Path(value).name.split(".")[0]
+    return f"{name}={_fmt_value(value)}"
+
+
 def _fmt_value(value: object) -> str:
     """A parameter value as written in labels: 2 not 2.0."""
     if isinstance(value, float) and value.is_integer():
@@ -184,7 +191,10 @@ def prepare(raw: pd.DataFrame) -> Prepared:
             parts.append(f"{_fmt_value(values['page_size'])}/{_fmt_value(values['table_size'])} B")
         if within is not None:
             varies = within.loc[values["workload"]]
-            parts += [f"{c}={_fmt_value(values[c])}" for c in others if varies[c] > 1]
+            shown = [c for c in others if varies[c] > 1]
+            if "path" in shown:  # a replayed file: its name says it (ticks is its length)
+                shown = [c for c in shown if c != "ticks"]
+            parts += [_case_part(c, values[c]) for c in shown]
         case_labels.append(", ".join(parts))
     # a workload run both timed and untimed: apart, each with its own grace unit
     df["_case"] = [c + (", timed" if t else ", untimed") if w in mixed else c

@@ -105,7 +105,7 @@ def observe_spans(pid: int, span: int) -> tuple[set[int], set[int], int | None] 
     if maps is None or status is None:
         return None
     vmas = _vmas(maps)
-    if not vmas and "State:\tZ" in status:
+    if not vmas:  # exiting (its mm is being torn down) or a zombie
         return None
     page = os.sysconf("SC_PAGE_SIZE")
     covered: set[int] = set()
@@ -321,6 +321,23 @@ class CheckResult:
     max_error: float
     peak_tables: int  # PTE tables of the recording at x86 geometry, at most
     peak_vmpte_kb: int
+    errors: tuple[float, ...] = ()  # per sample
+
+
+def check_program(path: str | Path) -> tuple[CheckResult, list[CheckResult]]:
+    """A recording, or a folder of them (one program's process tree): the errors of every
+    sample of every file together, and each file's own result."""
+    p = Path(path)
+    files = sorted(p.glob("*.csv*")) if p.is_dir() else [p]
+    if not files:
+        raise UserError(f"{path}: no recordings")
+    parts = [check(f) for f in files]
+    errors = [e for r in parts for e in r.errors]
+    whole = CheckResult(str(path), sum(r.samples for r in parts),
+                        float(np.median(errors)) if errors else math.nan,
+                        max(errors) if errors else math.nan, max(r.peak_tables for r in parts),
+                        max(r.peak_vmpte_kb for r in parts))  # fmt: skip
+    return whole, parts
 
 
 def check(path: str | Path) -> CheckResult:
@@ -367,7 +384,7 @@ def check(path: str | Path) -> CheckResult:
             errors.append(abs(predicted - kb) / kb)
     return CheckResult(str(path), len(samples), float(np.median(errors)) if errors else math.nan,
                        max(errors) if errors else math.nan, peak,
-                       max(kb for _, kb in samples))  # fmt: skip
+                       max(kb for _, kb in samples), tuple(errors))  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- grace
@@ -401,6 +418,19 @@ def measure_grace(samples: int = 100) -> list[float]:
 # ---------------------------------------------------------------------------- the command
 
 
+def _await_exec(pid: int, seconds: float = 5.0) -> None:
+    """Until the started command has replaced our own program (its exec done: its command line
+    is no longer ours), so that the recording starts with the command's address space, not a
+    copy of ours."""
+    ours = _read(os.getpid(), "cmdline")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        theirs = _read(pid, "cmdline")
+        if theirs is None or (theirs and theirs != ours):
+            return
+        os.sched_yield()
+
+
 def run_record(args: argparse.Namespace) -> int:
     """``farm trace record``: the options of :mod:`farm.commands.trace`."""
     import platform
@@ -432,6 +462,7 @@ def run_record(args: argparse.Namespace) -> int:
         except OSError as e:
             raise UserError(f"cannot start {command[0]}: {e.strerror}") from None
         pid = proc.pid
+        _await_exec(pid)
     elif not Path(f"/proc/{pid}").is_dir():
         raise UserError(f"no process with pid {pid}")
     rec = Recorder(pid, span, follow, reclaim)
@@ -458,6 +489,7 @@ def run_record(args: argparse.Namespace) -> int:
                       f"{events} events", file=sys.stderr)  # fmt: skip
     except KeyboardInterrupt:
         pass
+    now += 1  # after the last observation (its VmPTE sample saw the process still running)
     rec.finish(now)
     if proc is not None and proc.poll() is None:
         proc.send_signal(signal.SIGTERM)

@@ -35,6 +35,14 @@ from engine.workloads._rng import below, new_block
 PATH = WorkloadParam(
     "path", "", str, "trace file, or folder of *.csv / *.csv.gz files (one per replicate)"
 )
+FOLDER = WorkloadParam(
+    "folder",
+    "each",
+    str,
+    "a folder of traces: `each` (replicate r replays file r) or `sequence` (every lane replays "
+    "all files one after another, each its own mm: a recorded process tree)",
+    choices=("each", "sequence"),
+)
 FAULT_ORDER = WorkloadParam(
     "fault_order",
     "address",
@@ -88,9 +96,39 @@ def generate_trace(
     seeds: np.ndarray,
     replicates: np.ndarray | None = None,
 ) -> LaneEvents:
+    if params.get("folder") == "sequence":
+        tree = _sequence(params["path"], n_slots)
+        return LaneEvents.from_streams([(tree.ops, tree.slots)] * len(seeds), [tree.times] * len(seeds))
     traces = _lane_traces(params["path"], n_slots, seeds, replicates)
     return LaneEvents.from_streams([(tr.ops, tr.slots) for tr in traces],
                                    [tr.times for tr in traces])  # fmt: skip
+
+
+def _sequence(path: str, n_slots: int) -> Trace:
+    """Every trace of ``path`` one after another (sorted names), each ending in an exit (added
+    where missing); a timed file starts where the one before ended."""
+    parts = []
+    for f in trace_files(path):
+        st = f.stat()
+        parts.append(_load(str(f), st.st_mtime_ns, st.st_size, n_slots))
+    timed = {p.times is not None for p in parts}
+    if len(timed) > 1:
+        raise ParamError(f"path {path}: the folder mixes timed and untimed traces", param="path")
+    ops, slots, times, offset = [], [], [], 0
+    for p in parts:
+        o, s = p.ops, p.slots
+        t = p.times if p.times is not None else np.arange(len(o), dtype=np.int64)
+        if not len(o) or o[-1] != EXIT:
+            o = np.append(o, np.int8(EXIT))
+            s = np.append(s, np.int32(NO_SLOT))
+            t = np.append(t, t[-1] if len(t) else 0)
+        start = int(t[0]) if len(t) else 0
+        ops.append(o)
+        slots.append(s)
+        times.append(t - start + offset)
+        offset = int(times[-1][-1]) + 1 if len(t) else offset
+    return Trace(path, np.concatenate(ops).astype(np.int8), np.concatenate(slots).astype(np.int32),
+                 np.concatenate(times) if timed == {True} else None)  # fmt: skip
 
 
 def traces_timed(params: Mapping[str, Any]) -> bool:
@@ -165,7 +203,7 @@ TRACE = register(
     Workload(
         name="trace",
         summary="replay trace files as they are (a file, or a folder: one file per replicate)",
-        params_spec=(PATH,),
+        params_spec=(PATH, FOLDER),
         generate=generate_trace,
         uses_ticks=False,
         replay=True,

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Record the corpus: six real programs, 1 MiB spans (s390 geometry), 10 ms polling.
+# Run from the repository root as root on a Debian 12 machine with the packages named in
+# corpus/README.md; every recording is then checked against VmPTE (farm trace check).
+set -euo pipefail
+FARM=${FARM:-.venv/bin/farm}
+PY=${PY:-.venv/bin/python}
+OUT=corpus
+WORK=$(mktemp -d /tmp/ptf-corpus.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+rec() { "$FARM" trace record --quiet --span 1M "$@"; }
+
+step() { [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" $1 "* ]]; }
+
+# 1. a phased Python data job (numpy, pandas)
+if step 1; then
+rec -o $OUT/python-data.csv.gz -- "$PY" $OUT/programs/data_job.py
+fi
+
+# 2. a compiler on a large file (the gcc driver, cc1 and as: one trace each)
+if step 2; then
+"$PY" $OUT/programs/gen_big_c.py 3000 > "$WORK/big.c"
+rm -rf $OUT/gcc-big; rec --follow-forks -o $OUT/gcc-big -- gcc -O2 -c "$WORK/big.c" -o "$WORK/big.o"
+fi
+
+# 3. a JavaScript runtime (node)
+if step 3; then
+rec -o $OUT/node-objects.csv.gz -- node $OUT/programs/js_objects.js
+fi
+
+# 4. a fork-heavy tree: make -j2 of 16 C files and a shared library
+if step 4; then
+mkdir -p "$WORK/tree"
+"$PY" - "$WORK/tree" <<'PYEOF'
+import sys
+d = sys.argv[1]
+for i in range(16):
+    body = [f"int u{i}_f{j}(int x) {{ int s = 0; for (int k = 0; k < x; k++) s += k * {j}; "
+            "return s; }" for j in range(300)]
+    open(f"{d}/u{i}.c", "w").write("\n".join(body) + "\n")
+objs = " ".join(f"u{i}.o" for i in range(16))
+open(f"{d}/Makefile", "w").write(f"all: {objs}\n\t$(CC) -shared -o libtree.so {objs}\n"
+                                 "%.o: %.c\n\t$(CC) -O2 -fPIC -c $< -o $@\n")
+PYEOF
+rm -rf $OUT/make-j2; rec --follow-forks -o $OUT/make-j2 -- make -s -j2 -C "$WORK/tree"
+fi
+
+# 5. redis under redis-benchmark (the server recorded for 12 s; the client drives it meanwhile)
+if step 5; then
+rec --duration 12 -o $OUT/redis-server.csv.gz -- redis-server --port 6391 --save "" \
+    --appendonly no --loglevel warning &
+sleep 1
+redis-benchmark -p 6391 -q -n 100000 -c 20 -r 100000 -t set,get,lpush,lpop -d 1024 > /dev/null
+wait
+fi
+
+# 6. PostgreSQL under pgbench (the postmaster and every backend: one trace each)
+if step 6; then
+chown postgres "$WORK"
+setpriv --reuid=postgres --regid=postgres --init-groups /usr/local/bin/initdb -D "$WORK/pg" -A trust > /dev/null
+rm -rf $OUT/postgres-pgbench
+rec --follow-forks --duration 12 -o $OUT/postgres-pgbench -- setpriv --reuid=postgres \
+    --regid=postgres --init-groups /usr/local/bin/postgres -D "$WORK/pg" -p 5499 -k "$WORK" &
+sleep 2
+pgbench -h "$WORK" -p 5499 -U postgres -i -s 5 postgres > /dev/null 2>&1
+pgbench -h "$WORK" -p 5499 -U postgres -c 4 -T 6 postgres > /dev/null 2>&1
+wait
+
+
+fi
+"$FARM" trace check $OUT/python-data.csv.gz $OUT/gcc-big $OUT/node-objects.csv.gz $OUT/make-j2 \
+    $OUT/redis-server.csv.gz $OUT/postgres-pgbench

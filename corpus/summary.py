@@ -1,0 +1,30 @@
+"""The corpus table of corpus/README.md, from the recordings themselves (run from the root)."""
+
+import gzip
+import re
+from pathlib import Path
+
+from engine.trace import load_trace
+from farm.record import check_program
+
+PROGRAMS = ["python-data.csv.gz", "gcc-big", "node-objects.csv.gz", "make-j2",
+            "redis-server.csv.gz", "postgres-pgbench"]
+print("| program | address spaces | duration (s) | events | peak PTE tables (2 MiB) | VmPTE "
+      "median error | VmPTE largest error | polling mean / largest (ms) |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for name in PROGRAMS:
+    path = Path("corpus") / name
+    whole, _ = check_program(path)
+    files = sorted(path.glob("*.csv*")) if path.is_dir() else [path]
+    events, end, periods = 0, 0, []
+    for f in files:
+        trace = load_trace(f)
+        events += len(trace.ops)
+        end = max(end, int(trace.times[-1]))
+        text = gzip.decompress(f.read_bytes()).decode()
+        m = re.search(r"observations every ([\d.]+) ms on average, ([\d.]+) ms at most", text)
+        periods.append((float(m.group(1)), float(m.group(2))))
+    mean = sum(p for p, _ in periods) / len(periods)
+    print(f"| {name.split('.')[0]} | {len(files)} | {end / 1e6:.1f} | {events} | "
+          f"{whole.peak_tables} | {whole.median_error:.1%} | {whole.max_error:.1%} | "
+          f"{mean:.1f} / {max(w for _, w in periods):.1f} |")
