@@ -70,7 +70,8 @@ def test_farm__column_names_are_the_contract(tmp_path):
     assert list(df.columns[:10]) == ["strategy", "workload", "grace", "n_slots", "ticks",
                                      "page_size", "table_size", "pool_pages", "desc_size",
                                      "ptlock_bytes"]
-    assert list(df.columns[-6:]) == ["_point_id", "_name", "_status", "_error", "_wall_s", "_host"]
+    assert list(df.columns[-7:]) == ["_point_id", "_name", "_timed", "_status", "_error", "_wall_s",
+                                     "_host"]  # fmt: skip
     assert {"replicate", "seed", "overhead", *METRICS} <= set(df.columns)
     assert str(df.seed.dtype) == "uint64"
     assert df.desc_size.isna().all()  # not a parameter of pool

@@ -90,7 +90,7 @@ BAD = [
     ("yaml-syntax", GOOD.replace("grace: [0, 100]", "grace: [0, 100"), "invalid YAML"),
     ("unknown-top-key", GOOD + "grdi: {}\n", ":15: unknown key 'grdi' (did you mean grid?)"),
     ("unknown-param", GOOD.replace("grace: [0, 100]", "gracee: [0, 100]"),
-     ":11: unknown parameter 'gracee' (did you mean grace?"),
+     ":11: unknown parameter 'gracee' (did you mean grace or grace_ms?"),
     ("unknown-strategy", GOOD.replace("[whole-page, ppc-frag]", "[whole-page, ppc-frg]"),
      ":10: unknown strategy 'ppc-frg' (did you mean ppc-frag?)"),
     ("unknown-workload", GOOD.replace("workload: churn", "workload: chrun"),
@@ -125,7 +125,7 @@ BAD = [
 ]
 BAD_OVERRIDES = [
     (["grace"], "an override is key=value"),
-    (["gracce=1"], "unknown parameter 'gracce' (did you mean grace?"),
+    (["gracce=1"], "unknown parameter 'gracce' (did you mean grace or grace_ms?"),
     (["grace=-1"], "command line override 'grace=-1': parameter 'grace': grace must be in"),
     (["strategy=nope"], "command line override 'strategy=nope': unknown strategy 'nope'"),
     (["n_slots="], "no value for 'n_slots'"),

@@ -135,10 +135,14 @@ def test_registry__every_parameter_is_documented_with_a_checked_default(workload
         "seed",
         "replicates",
         "replicate",
+        "grace_ms",
     }
     for p in w.params_spec:
         assert p.name not in reserved
         assert p.doc
+        if p.default is None:  # absent unless given (event_rate): a given value is checked
+            assert "absent" in p.doc and p.low is not None and p.check(p.low) == p.low
+            continue
         assert p.check(p.default) == p.default
         assert p.choices is not None or p.kind is str or (p.low is not None and p.high is not None)
 

@@ -653,7 +653,7 @@ def _run_lanes_loop(
     cnt_len = C_X0 + rules.mm_fields
     jit = _jit_as(name.literal_value, checking)
 
-    @jit(inline="always")
+    @jit(_nrt=checking)  # not inlined: one copy of the completion rules serves every caller
     def run_due(
         p: LaneParams, c: A, un: A, fr: A, q: A, sf: A, now: int, drain: bool
     ) -> None:  # fmt: skip
@@ -740,27 +740,9 @@ def _run_lanes_loop(
         # event, not applied yet). The arrays are never replaced or allocated in here, so (but
         # for the debug checks) this loop and exit_mm compile without numba's reference counting
         # (_nrt=False): the inlined rules would otherwise pay atomic increfs on every call.
-        if timed:
-            while t < n:
-                now = times[t]
-                # (0) completions due before now, batch by batch at their own due time
-                while c[C_QLEN] > 0 and q[c[C_QHEAD], Q_DUE] < now:
-                    due = q[c[C_QHEAD], Q_DUE]
-                    c[C_NOW] = due
-                    run_due(p, c, un, fr, q, sf, due, False)
-                    sample(p, c, acc, due)
-                c[C_NOW] = now
-                if not apply_event(p, c, un, fr, q, sf, ops[t], np.int64(slots[t])):  # (1)
-                    break
-                if c[C_QLEN] > 0 and q[c[C_QHEAD], Q_DUE] <= now:  # (2)
-                    run_due(p, c, un, fr, q, sf, now, False)
-                if checking and not checked(p, c, un, fr, q, sf, t, err):
-                    break
-                sample(p, c, acc, now)  # (3)
-                t += 1
-            return t
-        # Untimed: event t at time t, so step (0) never runs anything and every sample holds for
-        # one tick: the integrals are plain sums, kept in registers.
+        # One loop for both kinds of lane (the rules are inlined once): an untimed lane (event t
+        # at time t) never runs step (0), and each of its samples holds one tick, so its
+        # integrals are plain sums kept in registers; a timed lane samples into ``acc``.
         s_mapped = acc[H_MAPPED]
         s_pages = acc[H_PAGES]
         s_idle = acc[H_IDLE]
@@ -770,35 +752,48 @@ def _run_lanes_loop(
         pk_idle = acc[A_PEAK + H_IDLE]
         pk_bytes = acc[A_PEAK_BYTES]
         while t < n:
-            c[C_NOW] = t
-            if not apply_event(p, c, un, fr, q, sf, ops[t], np.int64(slots[t])):
+            now = t
+            if timed:
+                now = times[t]
+                # (0) completions due before now, batch by batch at their own due time
+                while c[C_QLEN] > 0 and q[c[C_QHEAD], Q_DUE] < now:
+                    due = q[c[C_QHEAD], Q_DUE]
+                    c[C_NOW] = due
+                    run_due(p, c, un, fr, q, sf, due, False)
+                    sample(p, c, acc, due)
+            c[C_NOW] = now
+            if not apply_event(p, c, un, fr, q, sf, ops[t], np.int64(slots[t])):  # (1)
                 break
-            if c[C_QLEN] > 0 and q[c[C_QHEAD], Q_DUE] <= t:
-                run_due(p, c, un, fr, q, sf, t, False)
+            if c[C_QLEN] > 0 and q[c[C_QHEAD], Q_DUE] <= now:  # (2)
+                run_due(p, c, un, fr, q, sf, now, False)
             if checking and not checked(p, c, un, fr, q, sf, t, err):
                 break
-            m = c[C_MAPPED]
-            pg = c[C_PAGES]
-            idle = c[C_IDLE]
-            ds = c[C_DESCS]
-            s_mapped += m
-            s_pages += pg
-            s_idle += idle
-            s_descs += ds
-            pk_mapped = max(pk_mapped, m)
-            pk_pages = max(pk_pages, pg)
-            pk_idle = max(pk_idle, idle)
-            pk_bytes = max(pk_bytes, pg * p.page_bytes + ds * p.desc_bytes)
+            if timed:  # (3)
+                sample(p, c, acc, now)
+            else:
+                m = c[C_MAPPED]
+                pg = c[C_PAGES]
+                idle = c[C_IDLE]
+                ds = c[C_DESCS]
+                s_mapped += m
+                s_pages += pg
+                s_idle += idle
+                s_descs += ds
+                pk_mapped = max(pk_mapped, m)
+                pk_pages = max(pk_pages, pg)
+                pk_idle = max(pk_idle, idle)
+                pk_bytes = max(pk_bytes, pg * p.page_bytes + ds * p.desc_bytes)
             t += 1
-        acc[H_MAPPED] = s_mapped
-        acc[H_PAGES] = s_pages
-        acc[H_IDLE] = s_idle
-        acc[H_DESCS] = s_descs
-        acc[A_PEAK + H_MAPPED] = pk_mapped
-        acc[A_PEAK + H_PAGES] = pk_pages
-        acc[A_PEAK + H_IDLE] = pk_idle
-        acc[A_PEAK_BYTES] = pk_bytes
-        acc[A_LAST_T] = t  # the window is closed already: the last sample's tick is counted
+        if not timed:
+            acc[H_MAPPED] = s_mapped
+            acc[H_PAGES] = s_pages
+            acc[H_IDLE] = s_idle
+            acc[H_DESCS] = s_descs
+            acc[A_PEAK + H_MAPPED] = pk_mapped
+            acc[A_PEAK + H_PAGES] = pk_pages
+            acc[A_PEAK + H_IDLE] = pk_idle
+            acc[A_PEAK_BYTES] = pk_bytes
+            acc[A_LAST_T] = t  # every sample's tick is counted: nothing left for close_window
         return t
 
     @jit()
