@@ -653,7 +653,7 @@ def _run_lanes_loop(
     cnt_len = C_X0 + rules.mm_fields
     jit = _jit_as(name.literal_value, checking)
 
-    @jit(_nrt=checking)  # not inlined: one copy of the completion rules serves every caller
+    @jit(inline="always")
     def run_due(
         p: LaneParams, c: A, un: A, fr: A, q: A, sf: A, now: int, drain: bool
     ) -> None:  # fmt: skip
@@ -670,6 +670,14 @@ def _run_lanes_loop(
             c[C_QHEAD] = (h + 1) & mask
             c[C_QLEN] -= 1
             complete(p, c, un, fr, q, sf, kind, a, b)
+
+    @jit(_nrt=checking)
+    def run_due_apart(
+        p: LaneParams, c: A, un: A, fr: A, q: A, sf: A, now: int, drain: bool
+    ) -> None:  # fmt: skip
+        # run_due, not inlined, for the rare callers (step 0 of a timed lane, the drain): the
+        # completion rules are inlined once into the hot step (2) and once here.
+        run_due(p, c, un, fr, q, sf, now, drain)
 
     @jit()
     def full_check(p: LaneParams, st: LaneState) -> int:
@@ -759,7 +767,7 @@ def _run_lanes_loop(
                 while c[C_QLEN] > 0 and q[c[C_QHEAD], Q_DUE] < now:
                     due = q[c[C_QHEAD], Q_DUE]
                     c[C_NOW] = due
-                    run_due(p, c, un, fr, q, sf, due, False)
+                    run_due_apart(p, c, un, fr, q, sf, due, False)
                     sample(p, c, acc, due)
             c[C_NOW] = now
             if not apply_event(p, c, un, fr, q, sf, ops[t], np.int64(slots[t])):  # (1)
@@ -831,7 +839,7 @@ def _run_lanes_loop(
             st = grow_queue(st, c[C_MAPPED] + 1)
         c[C_NOW] = end
         exit_mm(p, c, st.unit, st.frag, st.queue, st.slot_frag)
-        run_due(p, c, st.unit, st.frag, st.queue, st.slot_frag, end, True)
+        run_due_apart(p, c, st.unit, st.frag, st.queue, st.slot_frag, end, True)
         if checking:
             code = full_check(p, st)
             if code == 0 and c[C_PAGES] != 0:
