@@ -466,6 +466,12 @@ def run_record(args: argparse.Namespace) -> int:
     elif not Path(f"/proc/{pid}").is_dir():
         raise UserError(f"no process with pid {pid}")
     rec = Recorder(pid, span, follow, reclaim)
+    if not quiet:
+        print(f"recording pid {pid}{' and its descendants' if follow else ''} every "
+              f"{interval:g} ms; this kernel "
+              + ("frees empty tables on MADV_DONTNEED (PT_RECLAIM): recorded as rcu_free"
+                 if reclaim else "keeps empty tables of live mappings (no PT_RECLAIM)"),
+              file=sys.stderr)  # fmt: skip
     start = time.monotonic_ns()
     rec.observe(0)
     if not rec.spaces:
