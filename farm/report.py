@@ -219,6 +219,63 @@ def render_html(blocks: list[Block], title: str) -> str:
     return "\n".join(out) + "\n"
 
 
+TEXT_WIDTH = 80
+
+
+def render_text(results_dir: Path, frame: pd.DataFrame, baseline: str) -> str:
+    """The comparison as plain text of at most 80 columns, to paste into a mail (in the manner
+    of mmtests' compare-kernels): per workload and grace, two metrics side by side, one row per
+    strategy with the mean, the ratio to the baseline and the paired-test mark; a legend."""
+    prep = agg.prepare(frame)
+    base = agg.resolve_baseline(prep, baseline)
+    columns = [c for c in COLUMNS if c[0] in prep.frame.columns]
+    tables = {c: agg.compare(prep, c, base) for c, _, _ in columns}
+    name_w = min(max(12, *(len(s) for s in prep.series)) + 2, TEXT_WIDTH - 2 * 26)
+    cell_w = 23  # mean (10), ratio (8), mark (3), spaces
+
+    def cell(hit: pd.Series | None, scale: float, series: str) -> str:
+        if hit is None:
+            return ""
+        if series == base:
+            return f"{fmt_number(hit['mean'] * scale):>10}     base"
+        r = "—" if not math.isfinite(hit["ratio"]) else f"x{hit['ratio']:.3f}"
+        return f"{fmt_number(hit['mean'] * scale):>10}  {r:>8} {hit['mark']:<3}"
+
+    out = [f"ptfarm: {results_dir.name} (baseline {base})", ""]
+    for case in prep.cases:
+        for grace in prep.case_graces(case):
+            out.append(f"== {case}, grace = {prep.grace_text(case, grace)} ==")
+            for k in range(0, len(columns), 2):
+                pair = columns[k : k + 2]
+                out.append(" " * name_w + "   ".join(f"{h[:cell_w]:^{cell_w}}" for _, h, _ in pair))
+                for series in prep.series:
+                    hits = [_row(tables[c], case, grace, series) for c, _, _ in pair]
+                    if all(h is None for h in hits):
+                        continue
+                    cells = [cell(h, scale, series) for h, (_, _, scale) in zip(hits, pair,
+                                                                              strict=True)]  # fmt: skip
+                    out.append(f"{series[:name_w - 1]:<{name_w}}"
+                               + "   ".join(f"{c:<{cell_w}}" for c in cells))  # fmt: skip
+            out.append("")
+    out += [
+        "Each cell: the mean over replicates; the ratio of that mean to the baseline's over the",
+        f"same replicates; the mark of a {agg.TEST_NAME}:",
+        "* p < 0.05, ** p < 0.01, *** p < 0.001 (no correction for multiple comparisons).",
+        "overhead = bytes held / (mapped slots x table_size); KiB = bytes held / 1024.",
+    ]
+    return "\n".join(line.rstrip()[:TEXT_WIDTH] for line in out) + "\n"
+
+
+def write_text_report(results_dir: str | Path, baseline: str = agg.DEFAULT_BASELINE) -> Path:
+    """Write ``report.txt`` (:func:`render_text`)."""
+    results_dir = Path(results_dir)
+    path = results_dir / "report.txt"
+    tmp = path.with_name(".report.txt.tmp")
+    tmp.write_text(render_text(results_dir, agg.load_results(results_dir), baseline), "utf-8")
+    tmp.replace(path)
+    return path
+
+
 def write_report(
     results_dir: str | Path, baseline: str = agg.DEFAULT_BASELINE, draw_missing: bool = True
 ) -> tuple[Path, Path, list[str]]:

@@ -192,3 +192,46 @@ def test_report__unknown_baseline_is_a_user_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "not in this sweep" in err and "s390-v6.4" in err
     assert not (folder / "report.md").exists()
+
+
+def parse_text(text: str) -> dict[tuple[str, int], dict[str, dict[str, tuple[str, str, str]]]]:
+    """{(workload, grace): {strategy: {column header: (mean, ratio, mark)}}} from report.txt."""
+    out: dict = {}
+    key, headers = None, []
+    for line in text.splitlines():
+        if m := re.match(r"== (.+), grace = (\d+) ticks ==$", line):
+            key = (m.group(1), int(m.group(2)))
+        elif key and line.startswith(" ") and line.strip():
+            headers = [h.strip() for h in re.split(r"\s{3,}", line.strip())]
+        elif key and line.strip() and not line.startswith("Each"):
+            series, rest = line[:19].strip(), line[19:]
+            cells = re.findall(r"(\S+)\s+(base|x[\d.]+|—)\s*(\**)", rest)
+            for header, (mean, ratio, mark) in zip(headers, cells, strict=True):
+                out.setdefault(key, {}).setdefault(series, {})[header] = (mean, ratio, mark)
+        elif not line.strip():
+            key = None
+    return out
+
+
+def test_report__text_is_80_columns_with_the_numbers_of_report_md(tmp_path, capsys):
+    folder, _ = make_results(tmp_path)
+    assert main(["report", str(folder)]) == 0
+    assert main(["report", str(folder), "--format", "text"]) == 0
+    capsys.readouterr()
+    text = (folder / "report.txt").read_text(encoding="utf-8")
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "*** p < 0.001" in text
+    md = parse_tables((folder / "report.md").read_text(encoding="utf-8"))
+    txt = parse_text(text)
+    assert set(txt) == set(md) and len(txt) == 2 * 4
+    compared = 0
+    for key, rows in txt.items():
+        for series, cells in rows.items():
+            for header, (mean, ratio, mark) in cells.items():
+                want = CELL.match(md[key][series][header])
+                assert want["mean"] == mean, (key, series, header)
+                assert ratio == "base" if want["ratio"] is None else ratio in ("—", f"x{want['ratio']}")
+                assert mark == (want["mark"] or "")
+                compared += 1
+    # every cell of report.md (but its strategy and n columns) is in the text, and agrees
+    assert compared == sum(len(row) - 2 for rows in md.values() for row in rows.values()) == 512

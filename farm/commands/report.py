@@ -21,11 +21,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=DEFAULT_BASELINE,
         help=f"strategy (or series such as 'pool (N=2)') ratios are taken to (default {DEFAULT_BASELINE})",
     )
+    p.add_argument("--format", dest="fmt", default="md", choices=("md", "text"),
+                   help="md: report.md and report.html (default); text: report.txt, at most 80 "
+                   "columns, to paste into a mail, also printed")  # fmt: skip
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from farm.report import write_report
+    from farm.report import write_report, write_text_report
+
+    if args.fmt == "text":
+        path = write_text_report(args.results, baseline=args.baseline)
+        print(path.read_text(encoding="utf-8"), end="")
+        print(f"wrote {path}")
+        return 0
 
     md, page, notes = write_report(args.results, baseline=args.baseline)
     for note in notes:
