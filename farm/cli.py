@@ -11,7 +11,7 @@ import sys
 from engine.errors import EngineInputError
 from farm.errors import UserError
 
-COMMANDS = ("run", "sweep", "plot", "report", "replay", "trace", "grace", "bench")
+COMMANDS = ("run", "sweep", "plot", "report", "replay", "trace", "grace", "findings", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
