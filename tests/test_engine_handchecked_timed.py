@@ -11,11 +11,10 @@ Each case runs on both implementations.
 from __future__ import annotations
 
 import pytest
+from test_engine_handchecked import IMPLS, expect
 
 from engine import Params, simulate
 from engine.trace import parse_trace
-
-IMPLS = ["reference", "core"]
 
 
 def run(text: str, strategy: str, impl: str, **params: int) -> dict[str, int | float]:
@@ -27,15 +26,6 @@ def run(text: str, strategy: str, impl: str, **params: int) -> dict[str, int | f
     p = Params(strategy, trace.min_slots, **params)
     return simulate(p, trace.ops, trace.slots, times=trace.times,
                     reference=impl == "reference", debug=True)  # fmt: skip
-
-
-def expect(got: dict[str, int | float], **want: int | float) -> None:
-    for name, value in want.items():
-        if isinstance(value, float):
-            assert got[name] == pytest.approx(value, rel=1e-12, abs=0), name
-        else:
-            assert got[name] == value, name
-    assert got["leaked_pages"] == 0
 
 
 # ---- whole-page ---------------------------------------------------------------------------

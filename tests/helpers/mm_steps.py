@@ -7,15 +7,16 @@ import ctypes
 import os
 import sys
 
-libc = ctypes.CDLL(None, use_errno=True)
-libc.mmap.restype = ctypes.c_void_p
-libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
-                      ctypes.c_long]
-libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-BASE = 0x7E0000000000  # 1 TiB-aligned, far from everything else
-MB = 1 << 20
-MAP_PRIVATE, MAP_ANONYMOUS, MAP_FIXED_NOREPLACE, MADV_DONTNEED = 0x02, 0x20, 0x100000, 4
+from _mm import (
+    BASE,
+    MADV_DONTNEED,
+    MAP_ANONYMOUS,
+    MAP_FIXED_NOREPLACE,
+    MAP_PRIVATE,
+    MB,
+    libc,
+    touch,
+)
 
 
 def addr(mb: str) -> int:
@@ -29,7 +30,7 @@ for line in sys.stdin:
                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0)
         assert got == addr(args[0]), os.strerror(ctypes.get_errno())
     elif cmd == "touch":
-        ctypes.c_char.from_address(addr(args[0])).value = b"x"
+        touch(addr(args[0]))
     elif cmd == "unmap":
         assert libc.munmap(addr(args[0]), int(args[1]) * MB) == 0
     elif cmd == "dontneed":
@@ -39,7 +40,7 @@ for line in sys.stdin:
         pid = os.fork()
         if pid == 0:
             os.close(w)
-            ctypes.c_char.from_address(addr(args[0])).value = b"y"
+            touch(addr(args[0]), b"y")
             print(f"child {os.getpid()}", flush=True)
             os.read(r, 1)  # until the parent closes its end
             os._exit(0)

@@ -1,16 +1,11 @@
 """A program with a fixed schedule of address-space changes (1 MiB spans from BASE); prints, at
 the end, when each step happened (microseconds since it started)."""
 
-import ctypes
 import time
 
-libc = ctypes.CDLL(None, use_errno=True)
-libc.mmap.restype = ctypes.c_void_p
-libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
-                      ctypes.c_long]
-libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-BASE, MB = 0x7E0000000000, 1 << 20
+from _mm import BASE, MADV_DONTNEED, MAP_ANONYMOUS, MAP_FIXED_NOREPLACE, MAP_PRIVATE, MB, libc
+from _mm import touch as poke
+
 start = time.monotonic()
 log = []
 
@@ -21,11 +16,11 @@ def step(name: str) -> None:
 
 
 def touch(mb: int) -> None:
-    ctypes.c_char.from_address(BASE + mb * MB).value = b"x"
+    poke(BASE + mb * MB)
 
 
 time.sleep(0.1)
-assert libc.mmap(BASE, 4 * MB, 3, 0x22 | 0x100000, -1, 0) == BASE
+assert libc.mmap(BASE, 4 * MB, 3, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) == BASE
 touch(0)
 touch(2)
 step("touch 0,2")
@@ -33,6 +28,6 @@ touch(3)
 step("touch 3")
 libc.munmap(BASE + 2 * MB, 2 * MB)
 step("munmap 2-3")
-libc.madvise(BASE, MB, 4)
+libc.madvise(BASE, MB, MADV_DONTNEED)
 step("dontneed 0")
 print(log, flush=True)
