@@ -19,7 +19,7 @@ from engine.metrics import METRICS
 from farm.backends import Backend
 from farm.errors import UserError
 from farm.execute import Lane, TaskResult, plan_tasks, replay_block, select_seeds
-from farm.store import FolderLocked, ResultsStore, done_keys, now, read_table, run_entry
+from farm.store import FolderLocked, ResultsStore, done_keys, now, read_table, row_key, run_entry
 from farm.sweep import Point, Sweep, dump_definition
 
 FLUSH_EVERY_S = 2.0
@@ -71,7 +71,7 @@ def row_status(sweep: Sweep, folder: Path) -> dict[str, tuple[int, int]]:
     out: dict[str, tuple[int, int]] = {}
     for point, rep, seed in sweep.rows():
         ok, total = out.get(point.id, (0, 0))
-        out[point.id] = (ok + ((point.id, rep, seed) in done), total + 1)
+        out[point.id] = (ok + (row_key(point.id, rep, seed) in done), total + 1)
     return out
 
 
@@ -184,7 +184,7 @@ def run_sweep(
     folder = results_folder(sweep, root)
     rows = sweep.rows()
     done = set() if force else done_keys(read_table(folder))  # a damaged file stops here
-    todo = [i for i, (p, r, s) in enumerate(rows) if (p.id, r, s) not in done]
+    todo = [i for i, (p, r, s) in enumerate(rows) if row_key(p.id, r, s) not in done]
     lanes = _lanes(rows, todo)
     blocks = _replay_blocks(lanes)  # trace files are read (and checked) before anything is written
     check_memory(lanes, rows)
@@ -217,7 +217,7 @@ def _run_locked(sweep: Sweep, store: ResultsStore, rows: list[tuple[Point, int, 
     from tqdm import tqdm
 
     done = set() if force else done_keys(store.old)  # authoritative, under the lock
-    todo = [x.row for x in lanes if (rows[x.row][0].id, rows[x.row][1], rows[x.row][2]) not in done]
+    todo = [x.row for x in lanes if row_key(rows[x.row][0].id, *rows[x.row][1:]) not in done]
     summary = RunSummary(store.folder, len(rows), len(rows) - len(todo),
                          backend=engine.describe() if engine else "")
     store.begin(dump_definition(sweep), run_entry(argv, summary.backend, len(todo),

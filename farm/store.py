@@ -36,7 +36,12 @@ BOOK_COLUMNS: tuple[str, ...] = ("_point_id", "_name", "_timed", "_status", "_er
                                  "_host")  # fmt: skip
 RESULTS, MANIFEST, SWEEP, LOCK = "results.parquet", "manifest.json", "sweep.yaml", ".lock"
 
-RowKey = tuple[str, int, int]
+RowKey = tuple[str, int, int]  # (_point_id, replicate, seed): what makes a row done
+
+
+def row_key(point_id: str, replicate: int, seed: int) -> RowKey:
+    """The key of one row (point x replicate) in the results table."""
+    return (point_id, int(replicate), int(seed))
 
 
 def now() -> str:
@@ -138,7 +143,7 @@ def done_keys(table: Any | None) -> set[RowKey]:
         return set()
     cols = table.select(["_point_id", "replicate", "seed", "_status"]).to_pydict()
     return {
-        (p, r, s)
+        row_key(p, r, s)
         for p, r, s, st in zip(cols["_point_id"], cols["replicate"], cols["seed"], cols["_status"],
                                strict=True)
         if st == "ok"
