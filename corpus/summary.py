@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 from engine.trace import load_trace
-from farm.record import check_program
+from farm.record import check, check_program
 
 PROGRAMS = ["python-data.csv.gz", "gcc-big", "node-objects.csv.gz", "make-j2",
             "redis-server.csv.gz", "postgres-pgbench"]
@@ -28,3 +28,18 @@ for name in PROGRAMS:
     print(f"| {name.split('.')[0]} | {len(files)} | {end / 1e6:.1f} | {events} | "
           f"{whole.peak_tables} | {whole.median_error:.1%} | {whole.max_error:.1%} | "
           f"{mean:.1f} / {max(w for _, w in periods):.1f} |")
+
+# Where the samples with more than 5% error are: first or last observation of an address space
+# (caught in the middle of an exec, a fork or an exit) or elsewhere.
+print()
+print("| program | samples > 5% error | of them, an address space's first or last observation |")
+print("| --- | ---: | ---: |")
+for name in PROGRAMS:
+    path = Path("corpus") / name
+    total = edge = 0
+    for f in sorted(path.glob("*.csv*")) if path.is_dir() else [path]:
+        errors = check(f).errors
+        big = [i for i, e in enumerate(errors) if e > 0.05]
+        total += len(big)
+        edge += sum(1 for i in big if i in (0, len(errors) - 1))
+    print(f"| {name.split('.')[0]} | {total} | {edge} |")
