@@ -91,12 +91,12 @@ def synthetic_section(prep: agg.Prepared) -> list[str]:
                ("idle_pages_mean", "idle pages", 1.0), ("allocs_per_kfault", "allocs / 1k faults",
                1.0), ("wasted_allocs", "wasted allocs", 1.0)]  # fmt: skip
     tables = {m: agg.compare(prep, m, BASE) for m, _, _ in metrics}
-    ci = agg.summarize(prep.frame, "bytes_mean", ["_case", "grace", "_series"])
+    cis = {m: agg.summarize(prep.frame, m, ["_case", "grace", "_series"]) for m, _, _ in metrics}
     out = ["## Synthetic patterns in real time", "",
            "`sweeps/timed.yaml`: streams timed as Poisson arrivals at 20,000 events/s, 3 "
            "replicates. Each cell: the mean, then the ratio to "
            f"{BASE} over the same replicates with the mark of a {agg.TEST_NAME} (* p < 0.05, "
-           "** p < 0.01, *** p < 0.001); KiB mean also with its 95% interval. Figures: "
+           "** p < 0.01, *** p < 0.001), then the 95% interval of the mean. Figures: "
            "`results/timed/figures/`. Regenerate: `farm run sweeps/timed.yaml`, `farm findings`.",
            ""]  # fmt: skip
     for case in prep.cases:
@@ -114,12 +114,11 @@ def synthetic_section(prep: agg.Prepared) -> list[str]:
                     if c is None:
                         cells.append("")
                         continue
-                    text = f"{fmt_number(c['mean'] * scale)} ({_ratio(c, s == BASE)})"
-                    if m == "bytes_mean":
-                        row = ci[(ci["_case"] == case) & (ci["grace"] == g) & (ci["_series"] == s)]
-                        lo, hi = float(row["lo"].iloc[0]) * scale, float(row["hi"].iloc[0]) * scale
-                        text += f" [{fmt_number(lo)}, {fmt_number(hi)}]"
-                    cells.append(text)
+                    ci = cis[m]
+                    row = ci[(ci["_case"] == case) & (ci["grace"] == g) & (ci["_series"] == s)]
+                    lo, hi = float(row["lo"].iloc[0]) * scale, float(row["hi"].iloc[0]) * scale
+                    cells.append(f"{fmt_number(c['mean'] * scale)} ({_ratio(c, s == BASE)}) "
+                                 f"[{fmt_number(lo)}, {fmt_number(hi)}]")  # fmt: skip
                 out.append(f"| {s} | " + " | ".join(cells) + " |")
                 c = _cell(tables["bytes_mean"], case, g, s)
                 if s in OPTIONS and c is not None and not c["mark"]:

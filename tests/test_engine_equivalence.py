@@ -234,3 +234,15 @@ def test_core__empty_trace_gives_zero_metrics():
         assert got == reference_run(
             Params(strategy, 4), np.zeros(0, np.int8), np.zeros(0, np.int32)
         )
+
+
+@pytest.mark.parametrize("strategy", list(all_strategies()))
+def test_core__timed_and_untimed_lanes_mix_in_one_call(strategy):
+    rng = np.random.default_rng(3)
+    streams = [long_stream(rng, 32, int(rng.integers(50, 400))) for _ in range(6)]
+    times = [None if i % 2 else np.cumsum(rng.integers(0, 900, len(s[0]))) for i, s in
+             enumerate(streams)]  # fmt: skip
+    params = [Params(strategy, 32, grace=int(g), pool_pages=2) for g in rng.integers(0, 3000, 6)]
+    mixed = simulate_lanes(params, LaneEvents.from_streams(streams, times))
+    for i, ((ops, slots), when, p) in enumerate(zip(streams, times, params, strict=True)):
+        assert {m: mixed[m][i].item() for m in METRICS} == core_run(p, ops, slots, when)
