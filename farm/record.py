@@ -454,6 +454,9 @@ def run_record(args: argparse.Namespace) -> int:
         raise UserError(f"{out.parent}: no such folder for the output")
     follow, duration = args.follow_forks, args.duration
     quiet = args.quiet
+    if follow and out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"{out} exists and is not an empty folder: a process tree's traces would "
+                        "mix with what is there; give a new folder")  # fmt: skip
     reclaim = pt_reclaim_active()
     proc = None
     if command is not None:

@@ -166,6 +166,9 @@ def test_record__mistakes_exit_2_and_write_nothing(tmp_path, capsys):
         assert words in capsys.readouterr().err
         assert not out.exists()
     zombie.wait()
+    (tmp_path / "old.csv.gz").write_text("")  # a tree must not mix with what is there
+    assert main(["trace", "record", "-o", str(tmp_path), "--follow-forks", "--", "true"]) == 2
+    assert "is not an empty folder" in capsys.readouterr().err
 
 
 SYSTEM_PYTHON = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
