@@ -162,7 +162,12 @@ LIMITS = """## What the model leaves out
   prints their spread); the engine uses one constant value per run, so completions keep queue
   order.
 - **Lock-object and descriptor sizes are parameters**, not measured from a kernel build; the
-  sensitivity table shows how much they move the answer.
+  sensitivity table shows how much they move the answer. In particular `ptdesc-dyn`'s extra
+  memory over a pool of one page is its descriptors, `desc_size` (64 B by default) per table
+  held: its constant ratio on the real programs is that choice, not a measurement.
+- **`pairs` and `pool` fill a page with tables of neighbouring slots**, and the recordings'
+  slots keep the address order (`farm trace capture`'s compaction): how well `pairs` does
+  depends on that layout, which on s390 would be that of an s390 process.
 - **s390 rules are followed for any workload**, including x86-shaped recordings replayed at
   s390's 1 MiB spans: the address layout of an s390 process differs, so absolute numbers are
   those of these programs on this machine, and the ratios are the transferable part.
