@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 from engine.trace import load_trace
-from farm.record import check, check_program
+from recorder.check import check, check_program
 
 PROGRAMS = ["python-data.csv.gz", "gcc-big", "node-objects.csv.gz", "make-j2",
             "redis-server.csv.gz", "postgres-pgbench"]

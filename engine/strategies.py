@@ -20,7 +20,7 @@ from engine.errors import ParamError
 
 @dataclass(frozen=True)
 class Style:
-    """How a strategy is drawn (data only; ``farm.style`` draws with it): a colour, a marker, a
+    """How a strategy is drawn (data only; ``farm.analysis.style`` draws with it): a colour, a marker, a
     dash pattern (``()`` solid) and a bar hatch, so that figures read in grey too."""
 
     color: str

@@ -10,6 +10,7 @@ import sys
 
 from engine.errors import EngineInputError
 from farm.errors import UserError
+from recorder.errors import RecorderError
 
 COMMANDS = ("run", "sweep", "plot", "report", "replay", "trace", "grace", "findings", "bench")
 
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (UserError, EngineInputError) as e:
+    except (UserError, EngineInputError, RecorderError) as e:
         print(f"farm {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

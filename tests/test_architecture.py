@@ -16,11 +16,11 @@ from toy_strategy import NAME as TOY
 import farm
 from engine import ParamError, Params, all_strategies, get_strategy, simulate
 from engine.params import PARAM_SPECS
-from farm.backends import BACKENDS, backend_factory
+from farm.run.backends import BACKENDS, backend_factory
 from farm.cli import main
-from farm.driver import check_memory, run_sweep
+from farm.run.driver import check_memory, run_sweep
 from farm.errors import UserError
-from farm.style import strategy_style
+from farm.analysis.style import strategy_style
 from farm.sweep import SweepError, parse_sweep
 
 SMALL = """\
@@ -252,7 +252,7 @@ def test_driver__a_lane_too_big_for_memory_is_refused_before_anything_runs(tmp_p
 
 
 def test_driver__memory_estimate_grows_with_slots_and_events():
-    from farm.driver import _lanes
+    from farm.run.driver import _lanes
 
     sweep = parse_sweep(SMALL, "small.yaml")
     rows = sweep.rows()

@@ -12,8 +12,9 @@ import pytest
 
 from engine.events import EXIT, FAULT
 from engine.trace import load_trace
-from farm import capture, cli
-from farm.errors import UserError
+from recorder import capture, procfs
+from farm import cli
+from recorder.errors import RecorderError as UserError
 
 # Every test here reads a real process's page map: without /proc/PID/pagemap (a kernel built
 # without CONFIG_PROC_PAGE_MONITOR) they cannot run, and say so.
@@ -182,14 +183,14 @@ def test_parse_size__rejects_junk_and_span_must_be_a_power_of_two():
         capture.capture(1, 3 * SPAN)
 
 
-def test_parse_maps__reads_ranges_and_names():
+def test_procfs__parse_maps_reads_ranges_permissions_and_names():
     text = (
         "55d0c0000000-55d0c0021000 r--p 00000000 08:01 123 /usr/bin/python3.11\n"
         "7ffd1a000000-7ffd1a021000 rw-p 00000000 00:00 0                          [stack]\n"
         "7f0000000000-7f0000001000 rw-p 00000000 00:00 0\n"
     )
-    assert capture.parse_maps(text) == [
-        (0x55D0C0000000, 0x55D0C0021000, "/usr/bin/python3.11"),
-        (0x7FFD1A000000, 0x7FFD1A021000, "[stack]"),
-        (0x7F0000000000, 0x7F0000001000, ""),
+    assert procfs.parse_maps(text) == [
+        (0x55D0C0000000, 0x55D0C0021000, "r--p", "/usr/bin/python3.11"),
+        (0x7FFD1A000000, 0x7FFD1A021000, "rw-p", "[stack]"),
+        (0x7F0000000000, 0x7F0000001000, "rw-p", ""),
     ]

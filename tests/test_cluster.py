@@ -23,8 +23,8 @@ import pytest
 
 import farm
 from engine.metrics import METRICS
-from farm.backends import backend_factory
-from farm.driver import run_sweep
+from farm.run.backends import backend_factory
+from farm.run.driver import run_sweep
 from farm.sweep import parse_sweep
 
 RAY = str(Path(sys.executable).with_name("ray"))

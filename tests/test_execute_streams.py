@@ -6,8 +6,8 @@ import numpy as np
 
 import engine.workloads
 from engine.workloads import lane_seed
-from farm import execute
-from farm.execute import Task, run_task
+from farm.run import tasks as execute
+from farm.run.tasks import Task, run_task
 
 
 def make_task(strategy: str, seeds: list[int]) -> Task:

@@ -10,9 +10,9 @@ import pytest
 
 import farm
 from engine.metrics import METRICS
-from farm.backends import backend_factory
+from farm.run.backends import backend_factory
 from farm.cli import main
-from farm.driver import run_sweep
+from farm.run.driver import run_sweep
 from farm.store import ResultsStore
 from farm.sweep import parse_sweep
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 import farm
-from farm.bench_farm import N_SLOTS, REPLICATES, WORKLOADS, bench_sweep_text
+from farm.bench.runs import N_SLOTS, REPLICATES, WORKLOADS, bench_sweep_text
 from farm.sweep import parse_sweep
 
 
@@ -26,7 +26,7 @@ def test_farm_bench__sweep_is_shaped_like_the_shipped_ones():
 
 
 def test_farm_bench__quick_report_matches_the_results_it_wrote(tmp_path):
-    code = ("import json, sys; from farm.bench_farm import farm_bench; "
+    code = ("import json, sys; from farm.bench.runs import farm_bench; "
             "print(json.dumps(farm_bench(rows=300, quick=True, root=sys.argv[1])))")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
                          text=True, timeout=600, check=True).stdout  # fmt: skip

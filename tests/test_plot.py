@@ -15,11 +15,11 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from farm import aggregate as agg  # noqa: E402
+from farm.analysis import aggregate as agg  # noqa: E402
 from farm import plot  # noqa: E402
 from farm.cli import main  # noqa: E402
 from farm.store import RESULTS  # noqa: E402
-from farm.style import strategy_order, strategy_style  # noqa: E402
+from farm.analysis.style import strategy_order, strategy_style  # noqa: E402
 
 # Known per-strategy factors: bytes held = factor * ideal bytes (+ per-replicate noise).
 FACTORS = {

@@ -19,7 +19,7 @@ import pytest  # noqa: E402
 from scipy import stats  # noqa: E402
 from test_plot import make_results  # noqa: E402
 
-from farm import aggregate as agg  # noqa: E402
+from farm.analysis import aggregate as agg  # noqa: E402
 from farm.cli import main  # noqa: E402
 from farm.store import RESULTS  # noqa: E402
 

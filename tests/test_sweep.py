@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from farm.cli import main
-from farm.identity import point_id
+from farm.sweep.identity import point_id
 from farm.sweep import SweepError, parse_sweep
 
 GOOD = """\

@@ -15,9 +15,9 @@ from engine import Params, TraceError, load_trace, simulate
 from engine.events import EXIT, FAULT
 from engine.trace import parse_trace, write_trace
 from engine.workloads import generate, lane_seed
-from farm.backends import backend_factory
+from farm.run.backends import backend_factory
 from farm.cli import main
-from farm.driver import run_sweep
+from farm.run.driver import run_sweep
 from farm.sweep import SweepError, parse_sweep
 
 TIMED = """\
@@ -118,7 +118,7 @@ def test_farm__timed_sweep_serial_equals_embedded_ray_and_shows_ms(tmp_path, ray
 
 
 def test_farm__figures_label_timed_grace_in_ms(tmp_path):
-    from farm import aggregate as agg
+    from farm.analysis import aggregate as agg
 
     sweep = parse_sweep(TIMED, "t.yaml")
     run_sweep(sweep, tmp_path, backend_factory("serial"), progress=False)
@@ -129,7 +129,7 @@ def test_farm__figures_label_timed_grace_in_ms(tmp_path):
 
 
 def test_farm__a_workload_run_timed_and_untimed_gets_two_panels(tmp_path):
-    from farm import aggregate as agg
+    from farm.analysis import aggregate as agg
 
     text = """\
 name: mixed

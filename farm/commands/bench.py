@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def bench(args: argparse.Namespace) -> int:
     from engine.strategies import get_strategy
-    from farm.bench import engine_bench
+    from farm.bench.engine import engine_bench
 
     for name in args.strategies or []:
         get_strategy(name)
@@ -46,11 +46,11 @@ def bench(args: argparse.Namespace) -> int:
     result["op_mix"] = engine.pop("_mix")
     result["strategies"] = engine
     if not args.no_workloads:
-        from farm.bench_workloads import workload_bench
+        from farm.bench.workloads import workload_bench
 
         result["workloads"] = workload_bench(quick=args.quick)
     if args.farm:
-        from farm.bench_farm import farm_bench
+        from farm.bench.runs import farm_bench
 
         result["farm"] = farm_bench(rows=args.rows, quick=args.quick)
     if args.json:
@@ -73,7 +73,7 @@ def bench(args: argparse.Namespace) -> int:
             print(f"  {name:<12} {row['generation_lane_events_per_s'] / 1e6:>15.1f} "
                   f"{row['simulation_lane_events_per_s'] / 1e6:>15.1f} {row['ratio']:>14.2f}")  # fmt: skip
     if "farm" in result:
-        from farm.bench_farm import format_report
+        from farm.bench.runs import format_report
 
         print(format_report(result["farm"]))  # type: ignore[arg-type]
     return 0

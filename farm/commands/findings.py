@@ -24,8 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from farm.analysis.findings import generate, with_headline
     from farm.errors import UserError
-    from farm.findings import generate, with_headline
 
     text, headline = generate(Path(args.results))
     docs, readme = Path(args.docs), Path(args.readme)
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         tmp.write_text(content, encoding="utf-8")
         tmp.replace(path)
         print(f"wrote {path}")
-    from farm.plot import plot_all
+    from farm.analysis.plot import plot_all
 
     figure = Path(args.results) / "real" / "figures" / "overhead_vs_grace.png"
     if not figure.exists():

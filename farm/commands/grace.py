@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from farm.errors import UserError
-    from farm.record import measure_grace
+    from recorder.grace import measure_grace
 
     if args.samples < 1:
         raise UserError(f"--samples must be >= 1, got {args.samples}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from farm.defaults import DEFAULT_BASELINE, DEFAULT_METRIC
+from farm.analysis.defaults import DEFAULT_BASELINE, DEFAULT_METRIC
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from farm.plot import plot_all
+    from farm.analysis.plot import plot_all
 
     written, notes = plot_all(
         args.results, baseline=args.baseline, fmt=args.fmt, metric=args.metric

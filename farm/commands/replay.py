@@ -65,7 +65,7 @@ def replay(args: argparse.Namespace) -> int:
     trace = load_trace(args.trace, args.n_slots)
     values = {name: getattr(args, name) for name in PARAM_SPECS if name not in _SPECIAL}
     if args.grace_ms is not None:
-        from farm.identity import grace_from_ms
+        from farm.sweep.identity import grace_from_ms
 
         if trace.times is None:
             raise UserError(f"{args.trace}: --grace-ms needs a timed trace (header "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from farm.defaults import DEFAULT_BASELINE
+from farm.analysis.defaults import DEFAULT_BASELINE
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from farm.report import write_report, write_text_report
+    from farm.analysis.report import write_report, write_text_report
 
     if args.fmt == "text":
         path = write_text_report(args.results, baseline=args.baseline)

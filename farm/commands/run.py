@@ -12,8 +12,8 @@ from farm.errors import UserError
 
 
 def _run(args: argparse.Namespace) -> int:
-    from farm.backends import backend_factory
-    from farm.driver import run_sweep
+    from farm.run.backends import backend_factory
+    from farm.run.driver import run_sweep
     from farm.sweep import load_sweep
 
     if args.dry_run:

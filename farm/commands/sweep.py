@@ -44,7 +44,7 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
 
 def show(sweep_file: str, overrides: list[str], results: str) -> int:
     """Print the expanded points and their status; nothing is written."""
-    from farm.driver import results_folder, row_status
+    from farm.run.driver import results_folder, row_status
     from farm.sweep import load_sweep
 
     sweep = load_sweep(sweep_file, overrides)

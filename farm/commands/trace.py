@@ -1,5 +1,5 @@
 """``farm trace gen`` (export a generated lane as a trace file) and ``farm trace capture``
-(snapshot a real process's page-table occupancy, see :mod:`farm.capture`)."""
+(snapshot a real process's page-table occupancy, see :mod:`recorder.capture`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from engine.errors import ParamError
 from farm.errors import UserError
 
-DEFAULT_ALIGN_SPANS = 16  # farm.capture.DEFAULT_ALIGN, without importing numpy for --help
+DEFAULT_ALIGN_SPANS = 16  # recorder.capture.DEFAULT_ALIGN, without importing numpy for --help
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 
@@ -75,7 +75,7 @@ def _gen(args: argparse.Namespace) -> int:
 
 
 def _capture(args: argparse.Namespace) -> int:
-    from farm import capture
+    from recorder import capture
 
     addr_range = capture.parse_range(args.range) if args.range else None
     cap = capture.capture(args.pid, capture.parse_size(args.span), args.align, addr_range)
@@ -85,15 +85,60 @@ def _capture(args: argparse.Namespace) -> int:
 
 
 def _record(args: argparse.Namespace) -> int:
-    from farm.record import run_record
+    import os
+    import sys
+    from pathlib import Path
 
-    return run_record(args)
+    from recorder.capture import parse_size
+    from recorder.poll import Poller, pt_reclaim_active
+    from recorder.record import header, record, start_command, write_recording
+
+    command = [c for c in args.command or [] if c != "--"] or None
+    pid = args.pid
+    if (pid is None) == (command is None):
+        raise UserError("give a running process with --pid PID, or a command after --")
+    span = parse_size(args.span)
+    page = os.sysconf("SC_PAGE_SIZE")
+    if span < page or span & (span - 1):
+        raise UserError(f"--span must be a power of two of at least the page size {page}")
+    if args.align < 1 or args.interval_ms <= 0:
+        raise UserError("--align must be >= 1 and --interval-ms > 0")
+    out = Path(args.output)
+    if not out.parent.is_dir():
+        raise UserError(f"{out.parent}: no such folder for the output")
+    if args.follow_forks and out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"{out} exists and is not an empty folder: a process tree's traces would "
+                        "mix with what is there; give a new folder")  # fmt: skip
+    reclaim = pt_reclaim_active()
+    proc = start_command(command) if command is not None else None
+    if proc is not None:
+        pid = proc.pid
+    elif not Path(f"/proc/{pid}").is_dir():
+        raise UserError(f"no process with pid {pid}")
+    source = Poller(pid, span, args.follow_forks, reclaim)
+    if not args.quiet:
+        print(f"recording pid {pid}{' and its descendants' if args.follow_forks else ''} every "
+              f"{args.interval_ms:g} ms; this kernel "
+              + ("frees empty tables on MADV_DONTNEED (PT_RECLAIM): recorded as rcu_free"
+                 if reclaim else "keeps empty tables of live mappings (no PT_RECLAIM)"),
+              file=sys.stderr)  # fmt: skip
+    end = record(source, args.interval_ms, args.duration, proc, args.quiet)
+    try:
+        written = write_recording(source, out, args.align, header(source, args.align))
+    except OSError as e:
+        raise UserError(f"cannot write {out}: {e.strerror}") from None
+    events = sum(len(s.events) for s in source.spaces)
+    mean = source.resolution_us()[0]
+    print(f"recorded {len(source.spaces)} address space(s), {events} events in {end / 1e6:.1f} s "
+          f"(every {mean / 1000:.1f} ms) -> {', '.join(map(str, written[:3]))}"
+          + (f" and {len(written) - 3} more" if len(written) > 3 else ""))  # fmt: skip
+    return 0
 
 
 def _check(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from farm.record import check_program
+    from recorder.check import check_program
 
     worst = 0.0
     print(f"{'recording':<44} {'samples':>7} {'median err':>10} {'max err':>8} {'peak PTE':>8}")
@@ -112,7 +157,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from farm import capture
+    from recorder import capture
 
     p = sub.add_parser(
         "trace",

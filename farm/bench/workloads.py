@@ -11,7 +11,7 @@ import numpy as np
 
 from engine import Params, simulate_lanes
 from engine.workloads import generate
-from farm.bench import best_time
+from farm.bench.engine import best_time
 
 GENERATED = ("dense", "sparse", "stride", "churn", "khugepaged", "fork-exit")
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,153 +25,12 @@ import yaml
 from engine.errors import ParamError
 from engine.params import PARAM_SPECS, applies
 from engine.strategies import all_strategies, closest, get_strategy
-from farm.errors import UserError
-from farm.identity import ENGINE_KEYS, canonical_name, grace_from_ms, point_id, row_seed
+from farm.sweep.identity import ENGINE_KEYS, canonical_name, grace_from_ms, point_id
+from farm.sweep.points import Point, Sweep
+from farm.sweep.source import Problems, SweepError, V, parse_yaml, plain
 
 TOP_KEYS: tuple[str, ...] = ("name", "description", "replicates", "seed", "base", "grid", "zip")
-MAX_REPORTED = 12  # distinct problems listed before "... and N more"
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-
-
-class SweepError(UserError):
-    """A sweep that cannot run: every problem found, one per line, each with its location."""
-
-
-@dataclass(frozen=True)
-class V:
-    """A value read from YAML or the command line, with where it came from (``file:line``)."""
-
-    value: Any
-    where: str
-
-
-@dataclass(frozen=True)
-class Point:
-    """One resolved parameter set: ``params`` holds only the parameters this point has."""
-
-    params: dict[str, Any]
-    workload_params: dict[str, Any]
-    id: str
-    name: str
-    timed: bool = False  # its streams carry times: grace is in microseconds
-
-    @property
-    def shape(self) -> tuple:
-        """What lanes of one engine call (and one event block) must share."""
-        p = self.params
-        return (
-            p["strategy"],
-            p["n_slots"],
-            p["page_size"],
-            p["table_size"],
-            p["workload"],
-            tuple(sorted(self.workload_params.items())),
-            p.get("ticks"),
-        )
-
-    def engine_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of ``engine.Params`` for this point."""
-        return {k: self.params[k] for k in ENGINE_KEYS if k in self.params}
-
-
-@dataclass(frozen=True)
-class Sweep:
-    """A validated sweep: its points in file order, and the resolved definition as run."""
-
-    name: str
-    description: str
-    replicates: int
-    seed: int
-    points: list[Point]
-    definition: dict[str, Any]  # plain data: a sweep file equivalent to file + overrides
-    source: str
-    overrides: tuple[str, ...] = ()
-    varying: tuple[str, ...] = field(default=())
-
-    def rows(self) -> list[tuple[Point, int, int]]:
-        """Every (point, replicate, seed) of the sweep, in order."""
-        return [
-            (p, r, row_seed(p.params, p.workload_params, self.seed, r))
-            for p in self.points
-            for r in range(self.replicates)
-        ]
-
-
-# ----------------------------------------------------------------------------- YAML with lines
-
-
-class _Problems:
-    """Distinct problems, in the order found."""
-
-    def __init__(self) -> None:
-        self.items: dict[str, None] = {}
-
-    def add(self, where: str, message: str) -> None:
-        self.items.setdefault(f"{where}: {message}" if where else message)
-
-    def raise_if_any(self) -> None:
-        if self.items:
-            lines = list(self.items)
-            extra = len(lines) - MAX_REPORTED
-            text = "\n  ".join(lines[:MAX_REPORTED])
-            if extra > 0:
-                text += f"\n  ... and {extra} more"
-            raise SweepError(text if len(lines) == 1 else f"{len(lines)} problems:\n  {text}")
-
-
-def _to_v(node: yaml.Node, path: str, constructor: yaml.SafeLoader, problems: _Problems) -> V:
-    """A node tree as nested :class:`V` (dict / list / scalar), each with its line."""
-    where = f"{path}:{node.start_mark.line + 1}"
-    if isinstance(node, yaml.MappingNode):
-        out: dict[str, V] = {}
-        keys: dict[str, V] = {}
-        for knode, vnode in node.value:
-            key = _to_v(knode, path, constructor, problems)
-            if not isinstance(key.value, str):
-                problems.add(key.where, f"keys must be names, got {key.value!r}")
-                continue
-            if key.value in out:
-                problems.add(key.where, f"duplicate key {key.value!r} (also at {keys[key.value].where})")
-                continue
-            keys[key.value] = key
-            out[key.value] = _to_v(vnode, path, constructor, problems)
-        return V(out, where)
-    if isinstance(node, yaml.SequenceNode):
-        return V([_to_v(n, path, constructor, problems) for n in node.value], where)
-    return V(constructor.construct_object(node), where)
-
-
-def _parse_yaml(text: str, path: str) -> V | None:
-    problems = _Problems()
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        where = f"{path}:{mark.line + 1}" if mark else path
-        raise SweepError(f"{where}: invalid YAML: {e.problem or e.context}") from None
-    except yaml.YAMLError as e:
-        raise SweepError(f"{path}: invalid YAML: {e}") from None
-    if node is None:
-        return None
-    try:
-        root = _to_v(node, path, yaml.SafeLoader(""), problems)
-    except yaml.constructor.ConstructorError as e:
-        mark = e.problem_mark
-        where = f"{path}:{mark.line + 1}" if mark else path
-        raise SweepError(f"{where}: invalid value: {e.problem}") from None
-    problems.raise_if_any()
-    return root
-
-
-def _plain(v: Any) -> Any:
-    """A :class:`V` tree as plain Python data."""
-    if isinstance(v, V):
-        return _plain(v.value)
-    if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_plain(x) for x in v]
-    return v
 
 
 # ----------------------------------------------------------------------------- names
@@ -195,7 +54,7 @@ def parameter_names() -> list[str]:
 
 
 
-def _check_name(key: V, valid: Sequence[str], problems: _Problems) -> bool:
+def _check_name(key: V, valid: Sequence[str], problems: Problems) -> bool:
     if key.value in valid:
         return True
     problems.add(
@@ -238,14 +97,14 @@ class _Definition:
         return out
 
 
-def _scalar(v: V, what: str, problems: _Problems) -> bool:
+def _scalar(v: V, what: str, problems: Problems) -> bool:
     if isinstance(v.value, dict | list):
-        problems.add(v.where, f"{what} must be a single value, got a {type(_plain(v)).__name__}")
+        problems.add(v.where, f"{what} must be a single value, got a {type(plain(v)).__name__}")
         return False
     return True
 
 
-def _axis(key: V, raw: V, valid: Sequence[str], problems: _Problems, section: str) -> list[V] | None:
+def _axis(key: V, raw: V, valid: Sequence[str], problems: Problems, section: str) -> list[V] | None:
     """The list of values of one grid/zip key (a scalar counts as a one-value list)."""
     if not _check_name(key, valid, problems):
         return None
@@ -257,7 +116,7 @@ def _axis(key: V, raw: V, valid: Sequence[str], problems: _Problems, section: st
     return values if ok else None
 
 
-def _definition(root: V | None, path: str, problems: _Problems) -> _Definition | None:
+def _definition(root: V | None, path: str, problems: Problems) -> _Definition | None:
     where0 = f"{path}:1"
     if root is None:
         problems.add(path, "the sweep file is empty")
@@ -284,11 +143,11 @@ def _definition(root: V | None, path: str, problems: _Problems) -> _Definition |
     if isinstance(replicates.value, bool) or not isinstance(replicates.value, int) \
             or not 1 <= replicates.value <= 1_000_000:
         problems.add(replicates.where, f"replicates must be an integer >= 1, got "
-                     f"{_plain(replicates)!r}")
+                     f"{plain(replicates)!r}")
     seed = top.get("seed", V(0, where0))
     if isinstance(seed.value, bool) or not isinstance(seed.value, int) \
             or not 0 <= seed.value < 2**63:
-        problems.add(seed.where, f"seed must be an integer in [0, 2^63), got {_plain(seed)!r}")
+        problems.add(seed.where, f"seed must be an integer in [0, 2^63), got {plain(seed)!r}")
 
     base: dict[str, V] = {}
     if "base" in top:
@@ -349,7 +208,7 @@ def _definition(root: V | None, path: str, problems: _Problems) -> _Definition |
 # ----------------------------------------------------------------------------- overrides
 
 
-def _parse_override(text: str, valid: Sequence[str], problems: _Problems) -> tuple[str, list[V]] | None:
+def _parse_override(text: str, valid: Sequence[str], problems: Problems) -> tuple[str, list[V]] | None:
     where = f"command line override {text!r}"
     key, sep, rest = text.partition("=")
     key = key.strip()
@@ -374,7 +233,7 @@ def _parse_override(text: str, valid: Sequence[str], problems: _Problems) -> tup
     return key, values
 
 
-def _apply_overrides(d: _Definition, overrides: Sequence[str], problems: _Problems) -> None:
+def _apply_overrides(d: _Definition, overrides: Sequence[str], problems: Problems) -> None:
     """``key=value`` sets a key everywhere; ``key=a,b,c`` replaces its list where it is in the
     grid or zip, or crosses the whole grid with it when it is only in base or nowhere."""
     valid = parameter_names()
@@ -434,7 +293,7 @@ def _blame(error: ParamError, a: Mapping[str, tuple[V, str]], fallback: str) -> 
     return (a[key][0].where, key) if key in a else ("", key)
 
 
-def _resolve(a: dict[str, tuple[V, str]], path: str, problems: _Problems,
+def _resolve(a: dict[str, tuple[V, str]], path: str, problems: Problems,
              wl_names: Mapping[str, set[str]], cache: dict) -> dict[str, Any] | None:
     """The resolved parameter set of one assignment, or None after recording its problems."""
     from engine import Params
@@ -561,8 +420,8 @@ def parse_sweep(text: str, path: str = "<sweep>", overrides: Sequence[str] = ())
     """:func:`load_sweep` on text already read."""
     from engine.workloads import is_timed
 
-    problems = _Problems()
-    d = _definition(_parse_yaml(text, path), path, problems)
+    problems = Problems()
+    d = _definition(parse_yaml(text, path), path, problems)
     if d is not None:
         _apply_overrides(d, overrides, problems)
     problems.raise_if_any()

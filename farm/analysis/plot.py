@@ -26,9 +26,9 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FixedLocator, NullLocator  # noqa: E402
 
-from farm import aggregate as agg  # noqa: E402
+from farm.analysis import aggregate as agg  # noqa: E402
+from farm.analysis.style import SEQUENTIAL_MARKERS, apply_theme, sequential_colors, strategy_style  # noqa: E402
 from farm.errors import UserError  # noqa: E402
-from farm.style import SEQUENTIAL_MARKERS, apply_theme, sequential_colors, strategy_style  # noqa: E402
 
 FORMATS = ("png", "svg", "pdf")
 FIGURES_DIR = "figures"

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from engine.events import LaneEvents
 from farm.errors import UserError
-from farm.execute import Task, TaskResult, failed_result, run_task
+from farm.run.tasks import Task, TaskResult, failed_result, run_task
 
 Job = tuple[Task, LaneEvents | None]
 MAX_RETRIES = 3  # Ray resubmits a task whose worker process or node died this many times

@@ -21,9 +21,9 @@ from scipy import stats
 from engine.metrics import METRICS
 from engine.params import PARAM_SPECS
 from engine.strategies import all_strategies
-from farm.defaults import DEFAULT_BASELINE, DEFAULT_METRIC  # noqa: E402, F401 (re-exported)
+from farm.analysis.defaults import DEFAULT_BASELINE, DEFAULT_METRIC  # noqa: E402, F401 (re-exported)
+from farm.analysis.style import WORKLOAD_ORDER, strategy_order
 from farm.errors import UserError
-from farm.style import WORKLOAD_ORDER, strategy_order
 
 
 def series_params() -> dict[str, str]:

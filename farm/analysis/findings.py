@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from farm import aggregate as agg
+from farm.analysis import aggregate as agg
+from farm.analysis.report import fmt_number
 from farm.errors import UserError
-from farm.report import fmt_number
 
 SWEEPS = ("real", "timed", "sensitivity")
 BASE = "s390-v6.6"  # what shipped before v6.7 gave up sharing

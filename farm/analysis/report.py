@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from farm import aggregate as agg
-from farm.plot import FIGURES_DIR, STANDARD
+from farm.analysis import aggregate as agg
+from farm.analysis.plot import FIGURES_DIR, STANDARD
 
 # Report columns: (column, header, scale applied to the mean for display).
 COLUMNS: tuple[tuple[str, str, float], ...] = (
@@ -281,7 +281,7 @@ def write_report(
 ) -> tuple[Path, Path, list[str]]:
     """Write ``report.md`` and ``report.html``; draws the figures first when there are none.
     Returns (markdown path, html path, notes)."""
-    from farm.plot import plot_all
+    from farm.analysis.plot import plot_all
 
     results_dir = Path(results_dir)
     frame = agg.load_results(results_dir)

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from engine.metrics import METRICS
-from farm.backends import Backend
 from farm.errors import UserError
-from farm.execute import Lane, TaskResult, plan_tasks, replay_block, select_seeds
+from farm.run.backends import Backend
+from farm.run.tasks import Lane, TaskResult, plan_tasks, replay_block, select_seeds
 from farm.store import FolderLocked, ResultsStore, done_keys, now, read_table, row_key, run_entry
 from farm.sweep import Point, Sweep, dump_definition
 
