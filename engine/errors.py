@@ -27,3 +27,8 @@ class TraceError(EngineInputError):
         self.reason = message
         where = f"{path}:{line}" if line is not None else path
         super().__init__(f"{where}: {message}")
+
+
+class InvariantError(AssertionError):
+    """An ENGINE.md section 6 invariant broke (debug mode, reference or core): names the lane or
+    strategy, the tick and the rule."""

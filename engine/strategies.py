@@ -20,8 +20,8 @@ from engine.errors import ParamError
 
 @dataclass(frozen=True)
 class Style:
-    """How a strategy is drawn (data only; ``farm.analysis.style`` draws with it): a colour, a marker, a
-    dash pattern (``()`` solid) and a bar hatch, so that figures read in grey too."""
+    """How a strategy is drawn (data only; ``farm.analysis.style`` draws with it): a colour, a
+    marker, a dash pattern (``()`` solid) and a bar hatch, so that figures read in grey too."""
 
     color: str
     marker: str
@@ -40,6 +40,7 @@ class Strategy:
     series_param: the parameter that splits its series in figures and reports (pool sizes),
                   labelled ``name (series_label)``; split always, or only when it varies
     style:        how figures draw it (None: a style is chosen from those left over)
+    baseline:     the default baseline of figures and reports (one strategy declares it)
     """
 
     name: str
@@ -53,6 +54,7 @@ class Strategy:
     series_always: bool = False
     style: Style | None = None
     order: int = field(default=1000, compare=False)  # place in tables and legends
+    baseline: bool = False
 
 
 _REGISTRY: dict[str, Strategy] = {}
@@ -88,6 +90,12 @@ def all_strategies() -> dict[str, Strategy]:
     """Every registered strategy by name, in table order."""
     _load_all()
     return dict(sorted(_REGISTRY.items(), key=lambda kv: (kv[1].order, kv[0])))
+
+
+def default_baseline() -> str:
+    """The strategy that declares itself the default baseline (else the first in table order)."""
+    table = all_strategies()
+    return next((s.name for s in table.values() if s.baseline), next(iter(table)))
 
 
 def names() -> tuple[str, ...]:

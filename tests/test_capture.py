@@ -12,8 +12,8 @@ import pytest
 
 from engine.events import EXIT, FAULT
 from engine.trace import load_trace
-from recorder import capture, procfs
 from farm import cli
+from recorder import capture, procfs
 from recorder.errors import RecorderError as UserError
 
 # Every test here reads a real process's page map: without /proc/PID/pagemap (a kernel built

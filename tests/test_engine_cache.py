@@ -29,7 +29,7 @@ for name in all_strategies():
     if got != simulate(p, ops, slots, reference=True):
         bad.append(name)
     seen.add(json.dumps(got, sort_keys=True))
-import engine.core as core
+import engine.core.kernel as core
 stats = [k.stats for k in core._KERNELS.values()]
 print(json.dumps({"bad": bad, "distinct": len(seen), "kernels": len(stats),
                   "hits": sum(sum(s.cache_hits.values()) for s in stats),

@@ -10,8 +10,8 @@ import pytest
 
 import farm
 from engine.metrics import METRICS
-from farm.run.backends import backend_factory
 from farm.cli import main
+from farm.run.backends import backend_factory
 from farm.run.driver import run_sweep
 from farm.store import ResultsStore
 from farm.sweep import parse_sweep

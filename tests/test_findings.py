@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from farm.run.backends import backend_factory
-from farm.cli import main
-from farm.run.driver import run_sweep
 from farm.analysis.findings import SWEEPS
+from farm.cli import main
+from farm.run.backends import backend_factory
+from farm.run.driver import run_sweep
 from farm.sweep import load_sweep
 
 ROOT = Path(__file__).parent.parent

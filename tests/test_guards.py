@@ -13,11 +13,19 @@ from hypothesis import strategies as st
 from numba import njit
 from test_engine_equivalence import EXAMPLES, cases, compare
 
+import engine.core.rules as core_rules
 import engine.strategies as registry
 from engine import Params, simulate
 from engine.core import InvariantError as CoreInvariantError
-from engine.core import base as core_base
-from engine.core.base import C_LHEAD, LaneParams, add_alloc, list_insert, new_unit
+from engine.core.layout import (
+    C_LHEAD,
+    LaneParams,
+)
+from engine.core.ops import (
+    add_alloc,
+    list_insert,
+    new_unit,
+)
 from engine.core.s390_v64 import BITS
 from engine.events import FAULT, RCU_FREE
 from engine.reference.base import InvariantError
@@ -176,8 +184,8 @@ def s390_alloc_keeps_listed(p: LaneParams, c: np.ndarray, un: np.ndarray, fr: np
 
 def test_guards__core_debug_mode_names_the_broken_rule():
     name = "mutant-s390-keeps-listed"
-    rules = replace(core_base.RULES["s390-v6.4"], alloc=s390_alloc_keeps_listed)
-    core_base.register(name, rules)
+    rules = replace(core_rules.rules("s390-v6.4"), alloc=s390_alloc_keeps_listed)
+    core_rules.RULES[name] = rules
     registry.register(Strategy(name, "test only", S390V64, core=__name__, fragments=2))
     try:
         ops = np.array([FAULT, FAULT], dtype=np.int8)
@@ -188,4 +196,4 @@ def test_guards__core_debug_mode_names_the_broken_rule():
         simulate(Params(name, 4), ops, slots)  # without debug nothing is checked
     finally:
         registry._REGISTRY.pop(name)
-        core_base.RULES.pop(name)
+        core_rules.RULES.pop(name)

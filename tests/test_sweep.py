@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from farm.cli import main
-from farm.sweep.identity import point_id
 from farm.sweep import SweepError, parse_sweep
+from farm.sweep.identity import point_id
 
 GOOD = """\
 name: demo

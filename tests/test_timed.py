@@ -15,8 +15,8 @@ from engine import Params, TraceError, load_trace, simulate
 from engine.events import EXIT, FAULT
 from engine.trace import parse_trace, write_trace
 from engine.workloads import generate, lane_seed
-from farm.run.backends import backend_factory
 from farm.cli import main
+from farm.run.backends import backend_factory
 from farm.run.driver import run_sweep
 from farm.sweep import SweepError, parse_sweep
 

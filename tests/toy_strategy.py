@@ -10,16 +10,21 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from engine.core.base import (
+from engine.core.checks import (
+    check_alloc_is_mapped,
+)
+from engine.core.layout import (
     LaneParams,
     LaneState,
-    Rules,
+)
+from engine.core.ops import (
     add_alloc,
-    check_alloc_is_mapped,
     new_unit,
     push,
-    register,
     release,
+)
+from engine.core.rules import (
+    Rules,
 )
 from engine.reference.base import Lane, Unit
 from engine.strategies import Strategy
@@ -67,7 +72,8 @@ def check(p: LaneParams, st: LaneState) -> int:
     return check_alloc_is_mapped(p, st)
 
 
-register(NAME, Rules(alloc=alloc, free=free, rcu_free=free, defer=free, complete=complete,
-                     check=check, unit_fragments=lambda f, n: 1))  # fmt: skip
+RULES = Rules(alloc=alloc, free=free, rcu_free=free, defer=free, complete=complete, check=check,
+              constants=lambda p: {"k": 1})
 register_strategy(Strategy(NAME, "test only: one page per table, every free after a grace",
-                           ToyLazy, core=__name__, uses=frozenset({"pool_pages"})))  # fmt: skip
+                           ToyLazy, core=__name__, uses=frozenset({"pool_pages"}),
+                           series_param="pool_pages", series_label="N={}"))  # fmt: skip

@@ -6,24 +6,29 @@ group]``) gives each group's live page. Every fragment of a live group page coun
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit
 
-from engine.core.base import (
-    C_NEXT_ID,
+from engine.core.checks import (
     E_X0,
+    mapped_per_unit,
+)
+from engine.core.layout import (
+    C_NEXT_ID,
     U_ALLOC,
     U_HELD,
     U_X0,
+    A,  # fmt: skip
     LaneParams,
     LaneState,
-    Rules,
-    mapped_per_unit,
+)
+from engine.core.ops import (
     new_unit,
     push,
-    register,
     release,
     set_alloc,
+)
+from engine.core.rules import (
+    Rules,
 )
 
 MAPPED = U_X0  # unit column: mapped slots of the group
@@ -33,7 +38,6 @@ RELEASE = 0  # completion: release page a
 
 E_PAIRS = E_X0  # debug: the group table does not match the mapped slots
 
-A = np.ndarray  # the state arrays c, un, fr, q, sf (see base.LaneState)
 
 
 @njit(inline="always")
@@ -106,9 +110,7 @@ def check(p: LaneParams, st: LaneState) -> int:
     return E_PAIRS if live != 0 else 0
 
 
-RULES = register(
-    "pairs",
-    Rules(alloc=alloc, free=free, rcu_free=rcu_free, defer=rcu_free, complete=complete,
-          check=check, aux_len=lambda n_slots, f: (n_slots + f - 1) // f, unit_fields=2,
-          errors=("pairs: group table does not match the mapped slots",)),
-)  # fmt: skip
+RULES = Rules(alloc=alloc, free=free, rcu_free=rcu_free, defer=rcu_free, complete=complete,
+              check=check, unit_fields=2,
+              constants=lambda p: {"n_aux": (p.n_slots + p.fragments - 1) // p.fragments},  # groups
+              errors=("pairs: group table does not match the mapped slots",))  # fmt: skip

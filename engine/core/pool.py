@@ -8,33 +8,40 @@ rcu_heads. Per mm: the ordered list of pools that have a free fragment (base lis
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
+
 from numba import njit
 
-from engine.core.base import (
+from engine.core.checks import (
+    E_X0,
+    check_list_links,
+    mapped_per_unit,
+)
+from engine.core.layout import (
     C_DESCS,
     C_LHEAD,
     C_MM,
     C_NEXT_ID,
-    E_X0,
     U_ALLOC,
     U_HELD,
     U_LISTED,
     U_MM,
     U_X0,
+    A,  # fmt: skip
     LaneParams,
     LaneState,
-    Rules,
+)
+from engine.core.ops import (
     add_alloc,
-    check_list_links,
     list_insert,
     list_reset,
     list_unlink,
-    mapped_per_unit,
     new_unit,
     push,
-    register,
     release,
+)
+from engine.core.rules import (
+    Rules,
 )
 
 FREE_FRAG = 0  # fragment states
@@ -57,7 +64,6 @@ E_FRAG, E_POOL_LIST, E_DESCS = range(E_X0, E_X0 + len(ERRORS))
 FRAG_FREE = 0  # completion: fragment b of pool a becomes free
 HEAD = 1  # completion: a head of pool a frees its batch (linked from fragment b), then re-arms
 
-A = np.ndarray  # the state arrays c, un, fr, q, sf (see base.LaneState)
 
 
 @njit(inline="always")
@@ -223,9 +229,11 @@ def check(p: LaneParams, st: LaneState) -> int:
     return 0
 
 
-RULES = register(
-    "pool",
-    Rules(alloc=alloc, free=free, rcu_free=rcu_free, defer=defer, complete=complete, check=check,
-          new_mm=new_mm, unit_pages=lambda pool_pages: pool_pages,
-          unit_fragments=lambda f, n: n * f, frag_state=True, unit_fields=5, errors=ERRORS),
-)  # fmt: skip
+def _constants(p: Any) -> dict[str, int]:
+    """A unit is a pool of ``pool_pages`` pages, N*F fragments with per-fragment state."""
+    k = p.pool_pages * p.fragments
+    return {"n": p.pool_pages, "k": k, "ks": k}
+
+
+RULES = Rules(alloc=alloc, free=free, rcu_free=rcu_free, defer=defer, complete=complete,
+              check=check, new_mm=new_mm, constants=_constants, unit_fields=5, errors=ERRORS)  # fmt: skip

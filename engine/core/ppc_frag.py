@@ -6,25 +6,30 @@ fragment index) in the base counters. Freed fragments are never reused.
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit
 
-from engine.core.base import (
+from engine.core.checks import (
+    E_X0,
+    check_alloc_is_mapped,
+)
+from engine.core.layout import (
     C_NEXT_ID,
     C_X0,
-    E_X0,
     U_ALLOC,
     U_HELD,
     U_X0,
+    A,  # fmt: skip
     LaneParams,
     LaneState,
-    Rules,
+)
+from engine.core.ops import (
     add_alloc,
-    check_alloc_is_mapped,
     new_unit,
     push,
-    register,
     release,
+)
+from engine.core.rules import (
+    Rules,
 )
 
 REF = U_X0  # unit column: refcount
@@ -37,7 +42,6 @@ E_PPC_REF = E_X0  # debug: refcount out of range
 DROP = 0  # completion: drop page a
 RELEASE = 1  # completion: release page a
 
-A = np.ndarray  # the state arrays c, un, fr, q, sf (see base.LaneState)
 
 
 @njit(inline="always")
@@ -135,9 +139,6 @@ def check(p: LaneParams, st: LaneState) -> int:
     return check_alloc_is_mapped(p, st)
 
 
-RULES = register(
-    "ppc-frag",
-    Rules(alloc=alloc, free=free, rcu_free=rcu_free, defer=defer, complete=complete, check=check,
-          exit_hook=exit_hook, new_mm=new_mm, unit_fields=2, mm_fields=2,
-          errors=("ppc-frag: refcount out of range",)),
-)  # fmt: skip
+RULES = Rules(alloc=alloc, free=free, rcu_free=rcu_free, defer=defer, complete=complete,
+              check=check, exit_hook=exit_hook, new_mm=new_mm, unit_fields=2, mm_fields=2,
+              errors=("ppc-frag: refcount out of range",))  # fmt: skip

@@ -7,12 +7,19 @@ pages plus live descriptors (allocated or pending fragments), and no separate lo
 
 from __future__ import annotations
 
-from engine.core.base import Rules, register
-from engine.core.pool import ERRORS, alloc, check, complete, free, new_mm, rcu_free
+from typing import Any
 
-RULES = register(
-    "ptdesc-dyn",
-    Rules(alloc=alloc, free=free, rcu_free=rcu_free, defer=rcu_free, complete=complete,
-          check=check, new_mm=new_mm, frag_state=True, descriptors=True, unit_fields=5,
-          errors=ERRORS),
-)  # fmt: skip
+from engine.core.pool import ERRORS, alloc, check, complete, free, new_mm, rcu_free
+from engine.core.rules import (
+    Rules,
+)
+
+
+def _constants(p: Any) -> dict[str, int]:
+    """Per-fragment state; bytes count live descriptors (each with its lock), pages bare."""
+    return {"ks": p.fragments, "page_bytes": p.page_size,
+            "desc_bytes": p.desc_size + p.ptlock_bytes}  # fmt: skip
+
+
+RULES = Rules(alloc=alloc, free=free, rcu_free=rcu_free, defer=rcu_free, complete=complete,
+              check=check, new_mm=new_mm, constants=_constants, unit_fields=5, errors=ERRORS)  # fmt: skip

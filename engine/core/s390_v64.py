@@ -16,31 +16,36 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 from numba import njit
 
-from engine.core.base import (
+from engine.core.checks import (
+    E_ALLOC,
+    E_X0,
+    check_alloc_is_mapped,
+    check_list_links,
+)
+from engine.core.layout import (
     C_LHEAD,
     C_MM,
     C_NEXT_ID,
-    E_ALLOC,
-    E_X0,
     U_HELD,
     U_LISTED,
     U_MM,
     U_X0,
+    A,  # fmt: skip
     LaneParams,
     LaneState,
-    Rules,
+)
+from engine.core.ops import (
     add_alloc,
-    check_alloc_is_mapped,
-    check_list_links,
     list_insert,
     list_unlink,
     new_unit,
     push,
-    register,
     release,
+)
+from engine.core.rules import (
+    Rules,
 )
 
 BITS = U_X0  # unit column: A0 | A1 << 1 | P0 << 2 | P1 << 3, then a variant's own flags
@@ -53,7 +58,6 @@ RELEASE = 1  # completion: release page a (queued only by a variant whose when_e
 E_S390_LIST = E_X0  # debug: list membership does not match the bits
 ERRORS = ("s390: a live page is on the list but not exactly one A bit / may not be, or the reverse",)
 
-A = np.ndarray  # the state arrays c, un, fr, q, sf (see base.LaneState)
 
 
 @njit(inline="always")
@@ -181,4 +185,4 @@ def make_rules(variant: str, may_list: Any, when_empty: Any,
                  check=check, unit_fields=1, errors=ERRORS)  # fmt: skip
 
 
-RULES = register("s390-v6.4", make_rules("v64", may_list, when_empty))
+RULES = make_rules("v64", may_list, when_empty)

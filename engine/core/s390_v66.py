@@ -7,15 +7,20 @@ completion (``call_rcu(pte_free_now)``) instead of at once.
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit
 
-from engine.core.base import LaneParams, push, register, release
+from engine.core.layout import (
+    A,  # fmt: skip
+    LaneParams,
+)
+from engine.core.ops import (
+    push,
+    release,
+)
 from engine.core.s390_v64 import BITS, RELEASE, make_rules
 
 ACTIVE = 0b10000  # in BITS: PG_active
 
-A = np.ndarray  # the state arrays c, un, fr, q, sf (see base.LaneState)
 
 
 @njit(inline="always")
@@ -41,4 +46,4 @@ def mark_defer(un: A, u: int) -> None:
     un[u, BITS] |= ACTIVE
 
 
-RULES = register("s390-v6.6", make_rules("v66", may_list, when_empty, mark_defer))
+RULES = make_rules("v66", may_list, when_empty, mark_defer)

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit
 
-from engine.core.base import (
+from engine.core.checks import (
+    check_alloc_is_mapped,
+)
+from engine.core.layout import (
+    A,  # fmt: skip
     LaneParams,
     LaneState,
-    Rules,
+)
+from engine.core.ops import (
     add_alloc,
-    check_alloc_is_mapped,
     new_unit,
     push,
-    register,
     release,
+)
+from engine.core.rules import (
+    Rules,
 )
 
 RELEASE = 0  # completion: release page a
 
-A = np.ndarray  # the state arrays c, un, fr, q, sf (see base.LaneState)
 
 
 @njit(inline="always")
@@ -56,10 +60,5 @@ def check(p: LaneParams, st: LaneState) -> int:
     return check_alloc_is_mapped(p, st)
 
 
-RULES = register(
-    "whole-page",
-    Rules(
-        alloc=alloc, free=free, rcu_free=rcu_free, defer=rcu_free, complete=complete, check=check,
-        unit_fragments=lambda f, n: 1,
-    ),
-)
+RULES = Rules(alloc=alloc, free=free, rcu_free=rcu_free, defer=rcu_free, complete=complete,
+              check=check, constants=lambda p: {"k": 1})  # fmt: skip

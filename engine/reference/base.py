@@ -16,14 +16,10 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from engine.errors import InvariantError
 from engine.events import DEFER, EXIT, FAULT, FREE, RCU_FREE
 from engine.metrics import time_mean
 from engine.params import Params
-
-
-class InvariantError(AssertionError):
-    """An ENGINE.md section 6 invariant broke (debug mode)."""
-
 
 # How often each named rule path ran, over every reference lane of this process (the property
 # tests read it to show that their random traces reach every rule that matters).

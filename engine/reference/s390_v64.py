@@ -130,5 +130,5 @@ class S390V64(Lane):
 
 STRATEGY = register(Strategy(
     "s390-v6.4", "s390 2 KiB halves, the PP AA scheme (v5.17 to v6.5)", S390V64, fragments=2,
-    style=Style("#E69F00", "s", (5.0, 1.5), "//"), order=1,
+    style=Style("#E69F00", "s", (5.0, 1.5), "//"), order=1, baseline=True,
 ))  # fmt: skip

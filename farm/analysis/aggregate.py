@@ -21,7 +21,7 @@ from scipy import stats
 from engine.metrics import METRICS
 from engine.params import PARAM_SPECS
 from engine.strategies import all_strategies
-from farm.analysis.defaults import DEFAULT_BASELINE, DEFAULT_METRIC  # noqa: E402, F401 (re-exported)
+from farm.analysis.defaults import DEFAULT_METRIC, baseline_or_default  # noqa: E402, F401 (re-exported)
 from farm.analysis.style import WORKLOAD_ORDER, strategy_order
 from farm.errors import UserError
 
@@ -326,8 +326,10 @@ def mark(p: float) -> str:
     return ""
 
 
-def resolve_baseline(prep: Prepared, baseline: str) -> str:
-    """The series label of ``baseline`` (a strategy or a series label such as ``pool (N=2)``)."""
+def resolve_baseline(prep: Prepared, baseline: str | None) -> str:
+    """The series label of ``baseline`` (a strategy or a series label such as ``pool (N=2)``;
+    None: the registry's default baseline)."""
+    baseline = baseline_or_default(baseline)
     if baseline in prep.series:
         return baseline
     matches = [s for s in prep.series if prep.series_strategy[s] == baseline]

@@ -2,5 +2,13 @@
 
 from __future__ import annotations
 
-DEFAULT_BASELINE = "s390-v6.4"  # ratios in figures and reports are taken to this series
 DEFAULT_METRIC = "overhead"  # the heatmap's metric
+BASELINE_HELP = ("strategy (or series such as 'pool (N=2)') ratios are taken to (default: the "
+                 "strategy the registry declares as baseline)")  # fmt: skip
+
+
+def baseline_or_default(baseline: str | None) -> str:
+    """``baseline``, or the registry's default baseline when None."""
+    from engine.strategies import default_baseline
+
+    return baseline if baseline is not None else default_baseline()

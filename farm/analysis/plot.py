@@ -44,7 +44,7 @@ class FigureSpec:
 
     name: str
     title: str
-    draw: Callable[[agg.Prepared, str, str], Figure]
+    draw: Callable[[agg.Prepared, str | None, str], Figure]
 
 
 # ---------------------------------------------------------------------------- axes helpers
@@ -155,31 +155,31 @@ def _lines_vs_grace(prep: agg.Prepared, metrics: list[str], title: str) -> Figur
     return fig
 
 
-def draw_overhead(prep: agg.Prepared, baseline: str, metric: str) -> Figure:
+def draw_overhead(prep: agg.Prepared, baseline: str | None, metric: str) -> Figure:
     """Overhead (bytes held over the ideal, one table's bytes per mapped slot) against grace."""
     return _lines_vs_grace(prep, ["overhead"], "Memory overhead against grace period")
 
 
-def draw_metric(prep: agg.Prepared, baseline: str, metric: str) -> Figure:
+def draw_metric(prep: agg.Prepared, baseline: str | None, metric: str) -> Figure:
     """The ``--metric`` against grace (drawn when it is not overhead)."""
     return _lines_vs_grace(prep, [metric], f"{metric} against grace period")
 
 
-def draw_idle(prep: agg.Prepared, baseline: str, metric: str) -> Figure:
+def draw_idle(prep: agg.Prepared, baseline: str | None, metric: str) -> Figure:
     """Idle pages (held, no allocated table) against grace: the cost of waiting for RCU."""
     return _lines_vs_grace(
         prep, ["idle_pages_mean", "idle_pages_peak"], "Idle pages against grace period"
     )
 
 
-def draw_traffic(prep: agg.Prepared, baseline: str, metric: str) -> Figure:
+def draw_traffic(prep: agg.Prepared, baseline: str | None, metric: str) -> Figure:
     """Page-allocator calls (and the wasted ones) per 1000 faults against grace."""
     return _lines_vs_grace(
         prep, ["allocs_per_kfault", "wasted_per_kfault"], "Allocator traffic against grace period"
     )
 
 
-def draw_pages(prep: agg.Prepared, baseline: str, metric: str) -> Figure:
+def draw_pages(prep: agg.Prepared, baseline: str | None, metric: str) -> Figure:
     """Pages held, peak and mean, per strategy and workload, at the middle grace period."""
     grace = agg.middle_grace(prep)
     frame = prep.frame[prep.frame["grace"] == grace]
@@ -226,49 +226,49 @@ def draw_pages(prep: agg.Prepared, baseline: str, metric: str) -> Figure:
     return fig
 
 
-def draw_pool(prep: agg.Prepared, baseline: str, metric: str) -> Figure:
-    """``pool`` alone: overhead and allocator traffic against pool size, one line per grace."""
-    frame = prep.frame[prep.frame["strategy"] == "pool"]
-    if frame.empty:
-        raise Skip("no pool points in this sweep")
-    sizes = sorted(int(v) for v in frame["pool_pages"].dropna().unique())
-    if len(sizes) < 2:
-        raise Skip(f"pool runs with one pool size only ({sizes}); a sweep of pool_pages draws it")
-    metrics = [m for m in ("overhead", "allocs_per_kfault") if m in frame.columns]
-    fig, axes, cols = _grid(len(metrics), len(prep.cases))
-    colors = sequential_colors(len(prep.graces))
-    for r, m in enumerate(metrics):
-        summary = agg.summarize(frame, m, ["_case", "grace", "pool_pages"])
-        for i, case in enumerate(prep.cases):
-            ax = _panel(axes, cols, r, i, len(metrics))
-            part = summary[summary["_case"] == case]
-            for k, g in enumerate(prep.graces):
-                s = part[part["grace"] == g].sort_values("pool_pages")
-                if s.empty:
-                    continue
-                _errorbar(
-                    ax,
-                    s["pool_pages"].to_numpy(dtype=float),
-                    s,
-                    color=colors[k],
-                    marker=SEQUENTIAL_MARKERS[k % len(SEQUENTIAL_MARKERS)],
-                    markeredgecolor="black",
-                    markeredgewidth=0.5,
-                    label=prep.grace_caption(g),
-                )
-            ax.set_xscale("log", base=2)
-            ax.set_xticks(sizes, [str(v) for v in sizes])
-            ax.xaxis.set_minor_locator(NullLocator())
-            ax.set_xlabel(agg.LABELS["pool_pages"])
-            ax.set_title(case if r == 0 or len(metrics) == 1 else "")
-            ax.set_ylabel(agg.LABELS[m] if ax.get_subplotspec().is_first_col() else "")
-    handles, labels = _panel(axes, cols, 0, 0, len(metrics)).get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside right upper", title="grace", frameon=False)
-    fig.suptitle("pool: effect of the pool size (mean, 95% interval over replicates)")
-    return fig
+def draw_series(strategy: str, param: str) -> Callable[[agg.Prepared, str | None, str], Figure]:
+    """The drawer of ``strategy`` alone against its declared series parameter (``pool`` against
+    ``pool_pages``): overhead and allocator traffic, one line per grace."""
+
+    def draw(prep: agg.Prepared, baseline: str | None, metric: str) -> Figure:
+        frame = prep.frame[prep.frame["strategy"] == strategy]
+        if frame.empty:
+            raise Skip(f"no {strategy} points in this sweep")
+        values = sorted(int(v) for v in frame[param].dropna().unique())
+        if len(values) < 2:
+            raise Skip(f"{strategy} runs with one {param} only ({values}); a sweep of {param} "
+                       "draws it")  # fmt: skip
+        metrics = [m for m in ("overhead", "allocs_per_kfault") if m in frame.columns]
+        fig, axes, cols = _grid(len(metrics), len(prep.cases))
+        colors = sequential_colors(len(prep.graces))
+        for r, m in enumerate(metrics):
+            summary = agg.summarize(frame, m, ["_case", "grace", param])
+            for i, case in enumerate(prep.cases):
+                ax = _panel(axes, cols, r, i, len(metrics))
+                part = summary[summary["_case"] == case]
+                for k, g in enumerate(prep.graces):
+                    s = part[part["grace"] == g].sort_values(param)
+                    if s.empty:
+                        continue
+                    _errorbar(ax, s[param].to_numpy(dtype=float), s, color=colors[k],
+                              marker=SEQUENTIAL_MARKERS[k % len(SEQUENTIAL_MARKERS)],
+                              markeredgecolor="black", markeredgewidth=0.5,
+                              label=prep.grace_caption(g))  # fmt: skip
+                ax.set_xscale("log", base=2)
+                ax.set_xticks(values, [str(v) for v in values])
+                ax.xaxis.set_minor_locator(NullLocator())
+                ax.set_xlabel(agg.LABELS.get(param, param))
+                ax.set_title(case if r == 0 or len(metrics) == 1 else "")
+                ax.set_ylabel(agg.LABELS[m] if ax.get_subplotspec().is_first_col() else "")
+        handles, labels = _panel(axes, cols, 0, 0, len(metrics)).get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside right upper", title="grace", frameon=False)
+        fig.suptitle(f"{strategy}: effect of {param} (mean, 95% interval over replicates)")
+        return fig
+
+    return draw
 
 
-def draw_heatmap(prep: agg.Prepared, baseline: str, metric: str) -> Figure:
+def draw_heatmap(prep: agg.Prepared, baseline: str | None, metric: str) -> Figure:
     """Ratio of each series' mean ``metric`` to the baseline's, per workload, one panel per
     grace; the marks are the paired test of the report."""
     try:
@@ -345,19 +345,30 @@ def draw_heatmap(prep: agg.Prepared, baseline: str, metric: str) -> Figure:
     return fig
 
 
-STANDARD: tuple[FigureSpec, ...] = (
-    FigureSpec("overhead_vs_grace", "Memory overhead against grace period", draw_overhead),
-    FigureSpec("pages_held", "Pages held (peak and mean) per strategy and workload", draw_pages),
-    FigureSpec("idle_pages_vs_grace", "Idle pages against grace period", draw_idle),
-    FigureSpec("pool_size", "pool: effect of the pool size", draw_pool),
-    FigureSpec("ratio_heatmap", "Ratio to the baseline, strategy x workload", draw_heatmap),
-    FigureSpec("allocator_traffic", "Allocator traffic per 1000 faults", draw_traffic),
-)
+def standard_specs() -> list[FigureSpec]:
+    """The standard figures: the shared ones, and one per strategy that declares a series
+    parameter (``pool_size``: pool against ``pool_pages``), placed after the idle pages."""
+    from engine.strategies import all_strategies
+
+    series = [
+        FigureSpec(f"{s.name}_size", f"{s.name}: effect of {s.series_param}",
+                   draw_series(s.name, s.series_param))  # fmt: skip
+        for s in all_strategies().values()
+        if s.series_param
+    ]
+    return [
+        FigureSpec("overhead_vs_grace", "Memory overhead against grace period", draw_overhead),
+        FigureSpec("pages_held", "Pages held (peak and mean) per strategy and workload", draw_pages),
+        FigureSpec("idle_pages_vs_grace", "Idle pages against grace period", draw_idle),
+        *series,
+        FigureSpec("ratio_heatmap", "Ratio to the baseline, strategy x workload", draw_heatmap),
+        FigureSpec("allocator_traffic", "Allocator traffic per 1000 faults", draw_traffic),
+    ]
 
 
 def figure_specs(metric: str) -> list[FigureSpec]:
     """The standard figures, plus ``<metric>_vs_grace`` when ``--metric`` is not overhead."""
-    specs = list(STANDARD)
+    specs = standard_specs()
     if metric != "overhead":
         specs.insert(
             1, FigureSpec(f"{metric}_vs_grace", f"{metric} against grace period", draw_metric)
@@ -367,7 +378,7 @@ def figure_specs(metric: str) -> list[FigureSpec]:
 
 def plot_all(
     results_dir: str | Path,
-    baseline: str = agg.DEFAULT_BASELINE,
+    baseline: str | None = None,
     fmt: str = "png",
     metric: str = agg.DEFAULT_METRIC,
     frame: pd.DataFrame | None = None,

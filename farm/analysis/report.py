@@ -15,7 +15,7 @@ import pandas as pd
 import yaml
 
 from farm.analysis import aggregate as agg
-from farm.analysis.plot import FIGURES_DIR, STANDARD
+from farm.analysis.plot import FIGURES_DIR, standard_specs
 
 # Report columns: (column, header, scale applied to the mean for display).
 COLUMNS: tuple[tuple[str, str, float], ...] = (
@@ -55,7 +55,7 @@ class Block:
     rows: list[list[str]] | None = None
 
 
-def build_blocks(results_dir: Path, frame: pd.DataFrame, baseline: str) -> list[Block]:
+def build_blocks(results_dir: Path, frame: pd.DataFrame, baseline: str | None) -> list[Block]:
     """The report's content, from the results table."""
     prep = agg.prepare(frame)
     base = agg.resolve_baseline(prep, baseline)
@@ -148,7 +148,7 @@ def _row(table: pd.DataFrame, case: str, grace: int, series: str) -> pd.Series |
 def _figures(results_dir: Path) -> list[tuple[Path, str]]:
     """The standard figures present in ``figures/`` (PNG preferred), with their titles."""
     out = []
-    titles = {s.name: s.title for s in STANDARD}
+    titles = {s.name: s.title for s in standard_specs()}
     for path in sorted((results_dir / FIGURES_DIR).glob("*")):
         if path.suffix in (".png", ".svg") and not path.name.startswith("."):
             stem = path.stem
@@ -156,7 +156,7 @@ def _figures(results_dir: Path) -> list[tuple[Path, str]]:
                 continue
             title = titles.get(stem, stem.replace("_", " "))
             out.append((path, title))
-    order = {s.name: i for i, s in enumerate(STANDARD)}
+    order = {s.name: i for i, s in enumerate(standard_specs())}
     return sorted(out, key=lambda pt: (order.get(pt[0].stem, len(order)), pt[0].name))
 
 
@@ -222,7 +222,7 @@ def render_html(blocks: list[Block], title: str) -> str:
 TEXT_WIDTH = 80
 
 
-def render_text(results_dir: Path, frame: pd.DataFrame, baseline: str) -> str:
+def render_text(results_dir: Path, frame: pd.DataFrame, baseline: str | None) -> str:
     """The comparison as plain text of at most 80 columns, to paste into a mail (in the manner
     of mmtests' compare-kernels): per workload and grace, two metrics side by side, one row per
     strategy with the mean, the ratio to the baseline and the paired-test mark; a legend."""
@@ -266,7 +266,7 @@ def render_text(results_dir: Path, frame: pd.DataFrame, baseline: str) -> str:
     return "\n".join(line.rstrip()[:TEXT_WIDTH] for line in out) + "\n"
 
 
-def write_text_report(results_dir: str | Path, baseline: str = agg.DEFAULT_BASELINE) -> Path:
+def write_text_report(results_dir: str | Path, baseline: str | None = None) -> Path:
     """Write ``report.txt`` (:func:`render_text`)."""
     results_dir = Path(results_dir)
     path = results_dir / "report.txt"
@@ -277,7 +277,7 @@ def write_text_report(results_dir: str | Path, baseline: str = agg.DEFAULT_BASEL
 
 
 def write_report(
-    results_dir: str | Path, baseline: str = agg.DEFAULT_BASELINE, draw_missing: bool = True
+    results_dir: str | Path, baseline: str | None = None, draw_missing: bool = True
 ) -> tuple[Path, Path, list[str]]:
     """Write ``report.md`` and ``report.html``; draws the figures first when there are none.
     Returns (markdown path, html path, notes)."""

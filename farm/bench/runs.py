@@ -1,7 +1,8 @@
 """``farm bench --farm``: the farm's throughput on a sweep shaped like the shipped ones, and the
 speed-up from 1 to 2 workers on an embedded local Ray (FARM.md section 7).
 
-The sweep crosses every strategy (pool at 2 and 4 pages) with four workloads (churn,
+The sweep crosses every shipped strategy (one that always splits its series, such as pool, at
+two values of it: 2 and 4 pool pages) with four workloads (churn,
 khugepaged, sparse, fork-exit), 1024 and 4096 slots, grace periods and 4 replicates (distinct
 seeds: each replicate's streams are generated and simulated for real). Each worker count runs
 ``farm run`` exactly as a user does, in this process: the timing covers everything from parsing
@@ -19,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.strategies import names
+from engine.strategies import all_strategies
 
 WORKLOADS = ("churn", "khugepaged", "sparse", "fork-exit")
 N_SLOTS = (1024, 4096)
@@ -28,9 +29,15 @@ TICKS, QUICK_TICKS = 100_000, 2_000
 
 
 def _variants() -> list[dict[str, list[Any]]]:
-    out: list[dict[str, list[Any]]] = [{"strategy": [s]} for s in names()
-                                       if s != "pool" and not s.startswith("toy")]  # fmt: skip
-    return out + [{"strategy": ["pool"], "pool_pages": [2, 4]}]
+    """Every strategy the engine ships (not a plug-in's); one that always splits its series
+    (pool) at two values of its series parameter (2 and 4 pool pages)."""
+    out: list[dict[str, list[Any]]] = []
+    for s in all_strategies().values():
+        if not s.reference.__module__.startswith("engine."):
+            continue
+        out.append({"strategy": [s.name], s.series_param: [2, 4]} if s.series_always
+                   else {"strategy": [s.name]})  # fmt: skip
+    return out
 
 
 def bench_sweep_text(rows: int, ticks: int, name: str = "bench-farm", seed: int = 0) -> str:
@@ -38,7 +45,7 @@ def bench_sweep_text(rows: int, ticks: int, name: str = "bench-farm", seed: int 
     there are enough."""
     import yaml
 
-    per_grace = sum(len(v.get("pool_pages", [0])) for v in _variants()) * len(WORKLOADS) \
+    per_grace = sum(max(len(x) for x in v.values()) for v in _variants()) * len(WORKLOADS) \
         * len(N_SLOTS) * REPLICATES  # fmt: skip
     graces = [0, *[int(round(10 ** (k / 4))) for k in range(1, 64)]]
     count = max(1, math.ceil(rows / per_grace))

@@ -2,7 +2,7 @@
 
 Both are lane-events per second on one core: generation through
 :func:`engine.workloads.generate`, simulation through :func:`engine.simulate_lanes` with
-``Params("s390-v6.4", n_slots)`` on the same streams. Compile time is excluded (a warm-up call).
+the default baseline strategy on the same streams. Compile time is excluded (a warm-up call).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine import Params, simulate_lanes
+from engine.strategies import default_baseline
 from engine.workloads import generate
 from farm.bench.engine import best_time
 
@@ -21,7 +22,7 @@ def workload_bench(quick: bool = False) -> dict[str, dict[str, float]]:
     lane-events/s and their ratio (how many times faster generating is than simulating)."""
     lanes, ticks, repeats, n_slots = (8, 20_000, 2, 4096) if quick else (16, 200_000, 3, 4096)
     seeds = np.arange(1, lanes + 1, dtype=np.uint64)
-    params = [Params("s390-v6.4", n_slots)] * lanes
+    params = [Params(default_baseline(), n_slots)] * lanes
     out: dict[str, dict[str, float]] = {}
     for name in GENERATED:
         warm = generate(name, {}, n_slots, 1000, seeds[:2])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from farm.analysis.defaults import DEFAULT_BASELINE, DEFAULT_METRIC
+from farm.analysis.defaults import BASELINE_HELP, DEFAULT_METRIC
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,8 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("results", help="results folder, e.g. results/quickstart")
     p.add_argument(
         "--baseline",
-        default=DEFAULT_BASELINE,
-        help=f"strategy (or series such as 'pool (N=2)') ratios are taken to (default {DEFAULT_BASELINE})",
+        default=None,
+        help=BASELINE_HELP,
     )
     p.add_argument(
         "--format",

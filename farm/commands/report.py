@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from farm.analysis.defaults import DEFAULT_BASELINE
+from farm.analysis.defaults import BASELINE_HELP
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,8 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("results", help="results folder, e.g. results/quickstart")
     p.add_argument(
         "--baseline",
-        default=DEFAULT_BASELINE,
-        help=f"strategy (or series such as 'pool (N=2)') ratios are taken to (default {DEFAULT_BASELINE})",
+        default=None,
+        help=BASELINE_HELP,
     )
     p.add_argument("--format", dest="fmt", default="md", choices=("md", "text"),
                    help="md: report.md and report.html (default); text: report.txt, at most 80 "

@@ -1,0 +1,91 @@
+"""Packing lanes for a kernel call and reading its outputs back as metrics, with exact means."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from engine.core.kernel import kernel
+from engine.core.layout import (
+    A_HI,
+    H_DESCS,
+    H_PAGES,
+    INT_COLUMNS,
+    LP_COUNT,
+    MEAN_COLUMNS,
+    O_COUNT,
+    S_COUNT,
+    S_END,
+    LaneParams,
+)
+from engine.core.ops import held_bytes
+from engine.core.rules import lane_constants, rules
+from engine.errors import InvariantError
+from engine.events import LaneEvents
+from engine.metrics import INT_METRICS, MEAN_METRICS, METRICS, time_mean
+from engine.params import Params
+
+assert set(INT_COLUMNS) == set(INT_METRICS)
+assert set(MEAN_COLUMNS) | {"bytes_mean"} == set(MEAN_METRICS)
+_PAGE_BYTES = LaneParams._fields.index("page_bytes")
+_DESC_BYTES = LaneParams._fields.index("desc_bytes")
+
+
+def lane_params(params: Sequence[Params]) -> np.ndarray:
+    """(lanes, LP_COUNT) int64: the per-lane constants the kernel reads."""
+    lp = np.zeros((len(params), LP_COUNT), dtype=np.int64)
+    for i, p in enumerate(params):
+        lp[i] = lane_constants(rules(p.strategy), p)
+    return lp
+
+
+def run_lanes(
+    params: Sequence[Params], events: LaneEvents, *, debug: bool = False
+) -> dict[str, np.ndarray]:
+    """Run lane ``i`` with ``params[i]`` on ``events.lane(i)``; one array per metric (METRICS).
+
+    All lanes share strategy, n_slots, page_size and table_size. ``debug`` checks ENGINE.md
+    section 6 after every event and raises :class:`InvariantError` naming lane, event and rule.
+    Means are exact: the kernel integrates counts in two int64 words, and the integrals (bytes
+    derived from pages and descriptors) are divided here with Python's correctly rounded
+    int / int.
+    """
+    lanes = events.lanes
+    if len(params) != lanes:
+        raise ValueError(f"{len(params)} parameter sets for {lanes} lanes")
+    ints = np.zeros((lanes, O_COUNT), dtype=np.int64)
+    sums = np.zeros((lanes, S_COUNT), dtype=np.int64)
+    lp = lane_params(params)
+    if lanes:
+        name = params[0].strategy
+        run = kernel(name, debug)
+        err = np.zeros((lanes, 2), dtype=np.int64)
+        ops = np.ascontiguousarray(events.ops, dtype=np.int8)
+        slots = np.ascontiguousarray(events.slots, dtype=np.int32)
+        lengths = np.ascontiguousarray(events.lengths, dtype=np.int64)
+        if events.times is None or events.timed is None:
+            times = np.zeros((lanes, 0), dtype=np.int64)
+            timed = np.zeros(lanes, dtype=np.int8)
+        else:
+            times = np.ascontiguousarray(events.times, dtype=np.int64)
+            timed = np.ascontiguousarray(events.timed, dtype=np.int8)
+        run(ops, slots, times, timed, lengths, lp, ints, sums, err)
+        bad = np.flatnonzero(err[:, 0])
+        if bad.size:
+            i = int(bad[0])
+            message = rules(name).messages()[int(err[i, 0])]
+            raise InvariantError(f"{name}: lane {i}, tick {int(err[i, 1])}: {message}")
+    out: dict[str, np.ndarray] = {m: ints[:, INT_COLUMNS[m]].copy() for m in INT_COLUMNS}
+    for m in MEAN_METRICS:
+        out[m] = np.zeros(lanes)
+    for i in range(lanes):
+        row = [int(x) for x in sums[i]]
+        end = row[S_END]
+        integral = [row[k] + (row[A_HI + k] << 31) for k in range(A_HI)]
+        for m, k in MEAN_COLUMNS.items():
+            out[m][i] = time_mean(integral[k], end)
+        total = held_bytes.py_func(int(lp[i, _PAGE_BYTES]), int(lp[i, _DESC_BYTES]),
+                                   integral[H_PAGES], integral[H_DESCS])  # fmt: skip
+        out["bytes_mean"][i] = time_mean(total, end)
+    return {m: out[m] for m in METRICS}

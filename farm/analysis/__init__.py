@@ -1,0 +1,1 @@
+"""From the results table only: aggregation, styles, figures, reports and the findings."""

@@ -1,0 +1,231 @@
+"""``farm kernel``: hold the engine to real s390x and powerpc kernels booted under QEMU.
+
+``list`` the kernels known, ``fetch`` their packages into the cache, ``run`` a trace on one
+(readings as JSON), ``check`` a trace against the engine (exit 0 all agree, 1 with the first
+difference, 2 a user mistake), ``upper`` the upper-level table costs, and ``corpus`` the whole
+corpus on every kernel (``--write docs/kernel-check.md``). The work lives in :mod:`kernels`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from farm.errors import UserError
+
+
+def _kernel(name: str) -> object:
+    from kernels.catalog import KERNELS
+
+    if name not in KERNELS:
+        raise UserError(f"unknown kernel {name!r}; known: {', '.join(KERNELS)}")
+    return KERNELS[name]
+
+
+def _fail(command: str, error: Exception) -> int:
+    """An environment failure (archive, compiler, QEMU): one line, exit 1."""
+    print(f"farm kernel {command}: {error}", file=sys.stderr)
+    return 1
+
+
+def _env_errors() -> tuple[type[Exception], ...]:
+    from kernels.build import BuildError
+    from kernels.enact import EnactError
+    from kernels.fetch import FetchError
+    from kernels.qemu import BootError
+
+    return (BuildError, EnactError, FetchError, BootError)
+
+
+def _jobs(traces: list[str], kernel: object, burst: int) -> list:
+    from kernels.plan import PlanError, from_trace
+
+    if burst < 0:
+        raise UserError(f"--burst must be >= 0, got {burst}")
+    try:
+        return [from_trace(t, kernel, burst) for t in traces]
+    except PlanError as e:
+        raise UserError(str(e)) from None
+
+
+def _list(args: argparse.Namespace) -> int:
+    from kernels.catalog import KERNELS
+
+    rows = [("kernel", "arch", "strategy", "page/table", "span", "package", "what")]
+    for k in KERNELS.values():
+        rows.append((k.name, k.arch, k.strategy, f"{k.page_size}/{k.table_size}",
+                     f"{k.span >> 20} MiB", f"{k.suite}: {k.package}", k.note))  # fmt: skip
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    return 0
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from kernels import build, fetch
+    from kernels.catalog import KERNELS
+
+    names = args.kernel or list(KERNELS)
+    kernels = [_kernel(n) for n in names]
+    try:
+        for k in kernels:
+            got = fetch.fetch(k, refresh=args.refresh)
+            print(f"{k.name}: {got.package} ({got.kernel_image}); driver {build.driver(k)}")
+    except _env_errors() as e:
+        return _fail("fetch", e)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from kernels.enact import enact
+
+    kernel = _kernel(args.kernel)
+    jobs = _jobs(args.trace, kernel, args.burst)
+    try:
+        session = enact(kernel, jobs, timeout=args.timeout)
+    except _env_errors() as e:
+        return _fail("run", e)
+    out = {"kernel": kernel.name, "package": session.package,
+           "boot_seconds": round(session.boot_seconds, 3), "traces": []}  # fmt: skip
+    for run in session.runs:
+        out["traces"].append({
+            "trace": run.job.name,
+            "primes": run.primes,
+            "readings": [{"event": r.event, "line": run.job.lines[r.event], "pages": r.pages,
+                          "tables": r.tables} for r in run.readings],
+            "raw": [{"event": e, "page_tables_kb": pt, "vmpte_kb": vm, "lag_us": lag}
+                    for e, pt, vm, lag in run.raw],
+        })  # fmt: skip
+    text = json.dumps(out, indent=1)
+    if args.output:
+        Path(args.output).write_text(text + "\n")
+    else:
+        print(text)
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from engine.strategies import get_strategy
+    from kernels.check import compare
+    from kernels.enact import enact
+
+    kernel = _kernel(args.kernel)
+    strategy = args.strategy or kernel.strategy
+    get_strategy(strategy)  # an unknown name is a user mistake, before booting anything
+    from engine.params import Params
+
+    Params(strategy, 1, page_size=kernel.page_size, table_size=kernel.table_size)
+    jobs = _jobs(args.trace, kernel, args.burst)
+    try:
+        session = enact(kernel, jobs, timeout=args.timeout)
+    except _env_errors() as e:
+        return _fail("check", e)
+    status = 0
+    for run in session.runs:
+        o = compare(run, strategy, kernel.page_size, kernel.table_size, kernel.vmpte_table)
+        if o.agrees:
+            print(f"{run.job.name}: {kernel.name} vs {strategy}: all {o.compared} readings agree")
+        else:
+            print(f"{run.job.name}: {kernel.name} vs {strategy}: first difference: "
+                  f"{o.first.describe(run)}")  # fmt: skip
+            status = 1
+    print(f"({session.package}, boot and run {session.boot_seconds:.1f} s)", file=sys.stderr)
+    return status
+
+
+def _upper(args: argparse.Namespace) -> int:
+    from kernels import upper
+    from kernels.enact import enact
+
+    kernel = _kernel(args.kernel)
+    try:
+        session = enact(kernel, [upper.probe_job(kernel)], timeout=args.timeout)
+    except _env_errors() as e:
+        return _fail("upper", e)
+    for c in upper.costs(kernel, session.runs[0]):
+        print(f"{c.what}: PageTables {c.page_tables:+d} B, PTE level {c.pte_level:+d} B, "
+              f"upper levels {c.upper:+d} B, VmPTE {c.vmpte:+d} B")  # fmt: skip
+    return 0
+
+
+def _corpus(args: argparse.Namespace) -> int:
+    from kernels import corpus, report
+    from kernels.catalog import KERNELS
+
+    kernels = [_kernel(n) for n in (args.kernel or list(KERNELS))]
+    if args.repeat < 1:
+        raise UserError(f"--repeat must be >= 1, got {args.repeat}")
+    items = corpus.items()
+    results = []
+    status = 0
+    try:
+        for k in kernels:
+            r = report.run_kernel(k, items, args.repeat)
+            agree = sum(o.agrees for o in r.outcomes)
+            print(f"{k.name}: {agree}/{len(items)} traces agree, "
+                  f"{sum(o.compared for o in r.outcomes)} readings, {r.seconds:.0f} s")  # fmt: skip
+            if agree != len(items) or not all(r.repeats_identical):
+                status = 1
+            results.append(r)
+    except _env_errors() as e:
+        return _fail("corpus", e)
+    command = "farm kernel corpus" + (f" --repeat {args.repeat}" if args.repeat > 1 else "")
+    command += "".join(f" --kernel {k}" for k in (args.kernel or []))
+    if args.write:
+        command += f" --write {args.write}"
+        Path(args.write).write_text(report.markdown(results, items, command))
+        print(f"wrote {args.write}")
+    return status
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "kernel",
+        help="check the engine against real s390x/powerpc kernels under QEMU",
+        description="Enact traces on real Linux kernels (Debian's s390x and ppc64le builds, "
+        "booted under QEMU) and hold the engine to the kernel's own PTE-table page count. "
+        "Needs qemu-system-misc, qemu-system-ppc and the s390x/ppc64el cross compilers; kernel "
+        "packages are cached in $PTFARM_CACHE (default ~/.cache/ptfarm).",
+    )
+    ks = p.add_subparsers(dest="kernel_command", required=True, metavar="SUBCOMMAND")
+
+    def common(q: argparse.ArgumentParser, traces: bool = True) -> None:
+        if traces:
+            q.add_argument("trace", nargs="+", metavar="TRACE",
+                           help="trace file(s) with fault, rcu_free and exit only (.csv, .csv.gz; "
+                           "times are ignored); all run in one boot")  # fmt: skip
+            q.add_argument("--burst", type=int, default=0, metavar="N",
+                           help="run events in bursts of N at SCHED_FIFO (a grace period longer "
+                           "than the burst), read once per burst (default 0: every event)")  # fmt: skip
+        q.add_argument("--kernel", "-k", required=True, metavar="K",
+                       help="s390x-6.1, s390x-6.12, ppc64le-6.1-radix or ppc64le-6.1-hash")  # fmt: skip
+        q.add_argument("--timeout", type=float, default=None, metavar="S",
+                       help="seconds before QEMU is ended (default: from the number of events)")  # fmt: skip
+
+    q = ks.add_parser("list", help="the kernels known, with strategy and geometry")
+    q.set_defaults(func=_list)
+    q = ks.add_parser("fetch", help="download the kernels (verified by apt) and build the driver")
+    q.add_argument("--kernel", "-k", action="append", metavar="K", help="only these (repeatable)")
+    q.add_argument("--refresh", action="store_true", help="download again even when cached")
+    q.set_defaults(func=_fetch)
+    q = ks.add_parser("run", help="enact traces on a kernel and print its readings as JSON")
+    common(q)
+    q.add_argument("--output", "-o", metavar="FILE", help="write the JSON here instead of stdout")
+    q.set_defaults(func=_run)
+    q = ks.add_parser("check", help="enact traces and compare every settled reading with the "
+                      "engine (exit 0 agree, 1 first difference, 2 user mistake)")  # fmt: skip
+    common(q)
+    q.add_argument("--strategy", "-s", metavar="S",
+                   help="engine strategy to compare with (default: the kernel's)")  # fmt: skip
+    q.set_defaults(func=_check)
+    q = ks.add_parser("upper", help="measure the upper-level table costs of a kernel")
+    common(q, traces=False)
+    q.set_defaults(func=_upper)
+    q = ks.add_parser("corpus", help="the corpus of checks on every kernel (one boot each)")
+    q.add_argument("--kernel", "-k", action="append", metavar="K", help="only these (repeatable)")
+    q.add_argument("--repeat", type=int, default=1, metavar="R",
+                   help="boot R times and require identical readings (default 1)")  # fmt: skip
+    q.add_argument("--write", metavar="FILE", help="write the report (docs/kernel-check.md)")
+    q.set_defaults(func=_corpus)
