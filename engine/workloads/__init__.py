@@ -27,34 +27,7 @@ import numpy as np
 
 from engine.errors import ParamError
 from engine.events import LaneEvents
-
-
-@dataclass(frozen=True)
-class WorkloadParam:
-    """One documented parameter of a workload."""
-
-    name: str
-    default: Any  # None: absent unless given (and then left out of the resolved parameters)
-    kind: type  # int, float, str or bool
-    doc: str
-    low: float | None = None  # inclusive bounds for numbers
-    high: float | None = None
-    choices: tuple[Any, ...] | None = None
-
-    def check(self, value: Any) -> Any:
-        """The value converted to ``kind``; ParamError saying what is allowed otherwise."""
-        if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if isinstance(value, bool) and self.kind is not bool or not isinstance(value, self.kind):
-            raise ParamError(f"{self.name} must be of type {self.kind.__name__}, got {value!r}",
-                             param=self.name)
-        if self.choices is not None and value not in self.choices:
-            raise ParamError(f"{self.name} must be one of {list(self.choices)}, got {value!r}",
-                             param=self.name)
-        if self.low is not None and value < self.low or self.high is not None and value > self.high:
-            raise ParamError(f"{self.name} must be in [{self.low}, {self.high}], got {value!r}",
-                             param=self.name)
-        return value
+from engine.params import ParamSpec
 
 
 @dataclass(frozen=True)
@@ -70,7 +43,7 @@ class Workload:
 
     name: str
     summary: str
-    params_spec: tuple[WorkloadParam, ...]
+    params_spec: tuple[ParamSpec, ...]
     generate: Callable[[int, int, Mapping[str, Any], np.ndarray], LaneEvents]
     uses_ticks: bool = True
     replay: bool = False
@@ -78,7 +51,7 @@ class Workload:
     timed: Callable[[Mapping[str, Any]], bool] | None = None  # None: when event_rate is given
 
 
-EVENT_RATE = WorkloadParam(
+EVENT_RATE = ParamSpec.of(
     "event_rate", None, float,
     "events per second: the stream becomes timed, with Poisson arrivals drawn from the lane's "
     "seed (absent: untimed, event t at time t)", 1e-6, 1e12,

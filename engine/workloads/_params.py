@@ -3,18 +3,18 @@ everywhere (a workload may change only the default, with :func:`dataclasses.repl
 
 from __future__ import annotations
 
-from engine.workloads import WorkloadParam
+from engine.params import ParamSpec
 
-OCCUPANCY = WorkloadParam(
+OCCUPANCY = ParamSpec.of(
     "occupancy", 0.25, float, "target fraction of the n_slots slots that are mapped", 1e-9, 1.0
 )
-REGION_SLOTS = WorkloadParam(
+REGION_SLOTS = ParamSpec.of(
     "region_slots", 8.0, float, "mean length of a region in slots (geometric, >= 1)", 1.0, 2**31
 )
-FILL = WorkloadParam(
+FILL = ParamSpec.of(
     "fill", 0.75, float, "fraction of a region's slots that get faulted (at least one)", 0.0, 1.0
 )
-LIFETIME = WorkloadParam(
+LIFETIME = ParamSpec.of(
     "lifetime",
     4000.0,
     float,
@@ -22,7 +22,7 @@ LIFETIME = WorkloadParam(
     0.0,
     1e12,
 )
-IMMEDIATE_FREES = WorkloadParam(
+IMMEDIATE_FREES = ParamSpec.of(
     "immediate_frees",
     0.02,
     float,
@@ -30,10 +30,10 @@ IMMEDIATE_FREES = WorkloadParam(
     0.0,
     1.0,
 )
-EXTENT = WorkloadParam(
+EXTENT = ParamSpec.of(
     "extent", 1.0, float, "fraction of the address space covered, from slot 0", 1e-9, 1.0
 )
-TEARDOWN = WorkloadParam(
+TEARDOWN = ParamSpec.of(
     "teardown",
     "exit",
     str,

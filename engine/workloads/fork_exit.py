@@ -19,12 +19,13 @@ from typing import Any
 import numpy as np
 
 from engine.events import EXIT, FAULT, NO_SLOT, LaneEvents
-from engine.workloads import Workload, WorkloadParam, register
+from engine.params import ParamSpec
+from engine.workloads import Workload, register
 from engine.workloads._jit import njit
 from engine.workloads._params import REGION_SLOTS
 from engine.workloads._rng import below, geometric, new_block
 
-MM_SLOTS = WorkloadParam(
+MM_SLOTS = ParamSpec.of(
     "mm_slots",
     32.0,
     float,

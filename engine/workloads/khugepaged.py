@@ -18,10 +18,11 @@ from typing import Any
 import numpy as np
 
 from engine.events import LaneEvents
-from engine.workloads import Workload, WorkloadParam, register
+from engine.params import ParamSpec
+from engine.workloads import Workload, register
 from engine.workloads.churn import CHURN_PARAMS, churn_events
 
-DEFER_RATE = WorkloadParam(
+DEFER_RATE = ParamSpec.of(
     "defer_rate",
     0.01,
     float,
@@ -29,7 +30,7 @@ DEFER_RATE = WorkloadParam(
     0.0,
     1.0,
 )
-REFAULT_AFTER = WorkloadParam(
+REFAULT_AFTER = ParamSpec.of(
     "refault_after", 2000.0, float, "mean ticks until a retracted slot is faulted again", 0.0, 1e12
 )
 

@@ -17,12 +17,13 @@ from typing import Any
 import numpy as np
 
 from engine.events import LaneEvents
-from engine.workloads import Workload, WorkloadParam, register
+from engine.params import ParamSpec
+from engine.workloads import Workload, register
 from engine.workloads._params import EXTENT, TEARDOWN
 from engine.workloads._rng import tiled
 from engine.workloads.dense import round_pattern
 
-STRIDE = WorkloadParam("stride", 2, int, "distance in slots between faulted slots", 1, 2**31)
+STRIDE = ParamSpec.of("stride", 2, int, "distance in slots between faulted slots", 1, 2**31)
 
 
 def generate(n_slots: int, ticks: int, params: Mapping[str, Any], seeds: np.ndarray) -> LaneEvents:

@@ -27,15 +27,16 @@ import numpy as np
 
 from engine.errors import ParamError, TraceError
 from engine.events import EXIT, FAULT, NO_SLOT, LaneEvents
+from engine.params import ParamSpec
 from engine.trace import Trace, is_timed_file, load_trace
-from engine.workloads import Workload, WorkloadParam, register
+from engine.workloads import Workload, register
 from engine.workloads._jit import njit
 from engine.workloads._rng import below, new_block
 
-PATH = WorkloadParam(
+PATH = ParamSpec.of(
     "path", "", str, "trace file, or folder of *.csv / *.csv.gz files (one per replicate)"
 )
-FOLDER = WorkloadParam(
+FOLDER = ParamSpec.of(
     "folder",
     "each",
     str,
@@ -43,7 +44,7 @@ FOLDER = WorkloadParam(
     "all files one after another, each its own mm: a recorded process tree)",
     choices=("each", "sequence"),
 )
-FAULT_ORDER = WorkloadParam(
+FAULT_ORDER = ParamSpec.of(
     "fault_order",
     "address",
     str,

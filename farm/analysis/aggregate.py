@@ -25,6 +25,9 @@ from farm.analysis.defaults import DEFAULT_METRIC, baseline_or_default  # noqa: 
 from farm.analysis.style import WORKLOAD_ORDER, strategy_order
 from farm.errors import UserError
 
+_GRACE_ALIAS = PARAM_SPECS["grace"].alias  # timed grace is shown in ms
+assert _GRACE_ALIAS is not None
+
 
 def series_params() -> dict[str, str]:
     """Strategy -> the parameter that picks the series (line) of its rows rather than their case
@@ -113,12 +116,12 @@ class Prepared:
         return sorted(int(g) for g in self.frame.loc[self.frame["_case"] == case, "grace"].unique())
 
     def grace_unit(self, case: str) -> str:
-        """``ms`` for a timed case (grace is shown in milliseconds), else ``ticks`` (events)."""
-        return "ms" if case in self.timed_cases else "ticks"
+        """The unit grace is shown in: its alias's (ms) for a timed case, else ticks (events)."""
+        return _GRACE_ALIAS.unit if case in self.timed_cases else PARAM_SPECS["grace"].unit
 
     def grace_shown(self, case: str, grace: float) -> float:
-        """A grace period as shown for ``case``: milliseconds when timed, else ticks."""
-        return grace / 1000.0 if case in self.timed_cases else grace
+        """A grace period as shown for ``case``: in its alias's unit when timed, else ticks."""
+        return grace / _GRACE_ALIAS.scale if case in self.timed_cases else grace
 
     def grace_text(self, case: str, grace: float) -> str:
         shown = self.grace_shown(case, grace)

@@ -12,11 +12,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from farm.errors import UserError
 
+if TYPE_CHECKING:
+    from kernels.catalog import Kernel
+    from kernels.plan import Job
 
-def _kernel(name: str) -> object:
+
+def _kernel(name: str) -> Kernel:
     from kernels.catalog import KERNELS
 
     if name not in KERNELS:
@@ -39,7 +44,7 @@ def _env_errors() -> tuple[type[Exception], ...]:
     return (BuildError, EnactError, FetchError, BootError)
 
 
-def _jobs(traces: list[str], kernel: object, burst: int) -> list:
+def _jobs(traces: list[str], kernel: Kernel, burst: int) -> list[Job]:
     from kernels.plan import PlanError, from_trace
 
     if burst < 0:
@@ -107,15 +112,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from engine.strategies import get_strategy
+    from engine.params import Params
     from kernels.check import compare
     from kernels.enact import enact
 
     kernel = _kernel(args.kernel)
     strategy = args.strategy or kernel.strategy
-    get_strategy(strategy)  # an unknown name is a user mistake, before booting anything
-    from engine.params import Params
-
+    # an unknown strategy or one that does not fit the geometry: a user mistake, before booting
     Params(strategy, 1, page_size=kernel.page_size, table_size=kernel.table_size)
     jobs = _jobs(args.trace, kernel, args.burst)
     try:

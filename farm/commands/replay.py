@@ -19,7 +19,7 @@ def _flag(name: str) -> str:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from engine.params import DEFAULTS, PARAM_SPECS, applies
+    from engine.params import ALIASES, DEFAULTS, PARAM_SPECS, applies
     from engine.strategies import names
 
     p = sub.add_parser(
@@ -44,9 +44,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument(_flag(name), dest=name, type=spec.kind, default=DEFAULTS[name],
                        metavar=name.split("_")[0].upper(),
                        help=f"{spec.doc} ({'; '.join(notes)})")  # fmt: skip
-    p.add_argument("--grace-ms", type=float, default=None, metavar="MS",
-                   help="grace period in milliseconds, for a timed trace (op,slot,time_us): "
-                   "rounded to whole microseconds; instead of --grace")  # fmt: skip
+    for alias, (name, spec) in ALIASES.items():
+        p.add_argument(_flag(alias), dest=alias, type=float, default=None,
+                       metavar=spec.unit.upper(),
+                       help=f"{name} in {spec.unit}, for a timed trace (op,slot,time_us): rounded "
+                       f"to whole {PARAM_SPECS[name].timed_unit}; instead of {_flag(name)}")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print one JSON object (metric names as keys)")
     p.add_argument("--reference", action="store_true",
                    help="use the scalar reference instead of the vectorized core (same numbers)")  # fmt: skip
@@ -56,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def replay(args: argparse.Namespace) -> int:
     from engine import METRICS, Params, load_trace, simulate
-    from engine.params import PARAM_SPECS
+    from engine.params import ALIASES, DEFAULTS, PARAM_SPECS, from_alias
     from engine.strategies import get_strategy
 
     get_strategy(args.strategy)  # an unknown name is reported before the file is read
@@ -64,16 +66,18 @@ def replay(args: argparse.Namespace) -> int:
         raise UserError(f"--n-slots must be >= 1, got {args.n_slots}")
     trace = load_trace(args.trace, args.n_slots)
     values = {name: getattr(args, name) for name in PARAM_SPECS if name not in _SPECIAL}
-    if args.grace_ms is not None:
-        from farm.sweep.identity import grace_from_ms
-
+    for alias, (name, _) in ALIASES.items():
+        given = getattr(args, alias)
+        if given is None:
+            continue
         if trace.times is None:
-            raise UserError(f"{args.trace}: --grace-ms needs a timed trace (header "
-                            "op,slot,time_us); this one is untimed: give --grace in events")  # fmt: skip
-        if args.grace != 0:
-            raise UserError("give --grace or --grace-ms, not both")
+            raise UserError(f"{args.trace}: {_flag(alias)} needs a timed trace (header "
+                            f"op,slot,time_us); this one is untimed: give {_flag(name)} in "
+                            f"{PARAM_SPECS[name].unit}")  # fmt: skip
+        if values[name] != DEFAULTS[name]:
+            raise UserError(f"give {_flag(name)} or {_flag(alias)}, not both")
         try:
-            values["grace"] = grace_from_ms(args.grace_ms)
+            values[name] = from_alias(alias, given)[1]
         except ValueError as e:
             raise UserError(str(e)) from None
     n_slots = args.n_slots if args.n_slots is not None else trace.min_slots
@@ -83,7 +87,7 @@ def replay(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"strategy": args.strategy, **metrics}))
         return 0
-    unit = "us" if trace.times is not None else "ticks"
+    unit = PARAM_SPECS["grace"].unit_for(trace.times is not None)
     print(f"{args.trace}: {params.strategy}, n_slots={params.n_slots}, grace={params.grace} {unit}, "
           f"{params.page_size}/{params.table_size} (F={params.fragments})")  # fmt: skip
     width = max(map(len, METRICS))

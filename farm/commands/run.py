@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 
-from farm.commands.sweep import add_parser, add_sweep_arguments, show
+from farm.commands.sweep import add_sweep_arguments, show
 from farm.errors import UserError
 
 
@@ -43,8 +43,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = add_parser(
-        sub, "run", help="run a sweep (resumes by default)",
+    p = sub.add_parser(
+        "run", help="run a sweep (resumes by default)",
         description="Run the points of a sweep not yet in results/NAME (all with --force). "
         "Exit 0 when every row succeeded, 1 when some failed, 2 for a bad sweep or flag.",
     )

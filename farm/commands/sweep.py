@@ -8,31 +8,6 @@ import os
 import sys
 
 
-class OverridesAnywhere(argparse.ArgumentParser):
-    """A parser that takes ``key=value`` overrides after flags too (``--workers 2 grace=0``)."""
-
-    def parse_known_args(self, args: list[str] | None = None,  # type: ignore[override]
-                         namespace: argparse.Namespace | None = None
-                         ) -> tuple[argparse.Namespace, list[str]]:
-        ns, extra = super().parse_known_args(args, namespace)
-        late = [a for a in extra if "=" in a and not a.startswith("-")]
-        if late and hasattr(ns, "overrides"):
-            ns.overrides = [*(ns.overrides or []), *late]
-            extra = [a for a in extra if a not in late]
-        return ns, extra
-
-
-def add_parser(sub: argparse._SubParsersAction, name: str, **kwargs: object
-               ) -> argparse.ArgumentParser:
-    """``sub.add_parser`` with :class:`OverridesAnywhere` as the parser class."""
-    saved = sub._parser_class
-    sub._parser_class = OverridesAnywhere
-    try:
-        return sub.add_parser(name, **kwargs)
-    finally:
-        sub._parser_class = saved
-
-
 def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     """The sweep file, its overrides and the results root (shared with `farm run`)."""
     p.add_argument("sweep", metavar="SWEEP.yaml", help="the sweep file")
@@ -72,7 +47,7 @@ def _show(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="inspect sweep files")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    s = add_parser(actions, "show", help="list the expanded points and which are already done")
+    s = actions.add_parser("show", help="list the expanded points and which are already done")
     add_sweep_arguments(s)
     s.set_defaults(func=_show)
 

@@ -149,7 +149,7 @@ class RayBackend:
         ray.get(
             [
                 self._warm.remote(s)
-                for s in sorted({p["strategy"] for t, _ in jobs for p in t.params})
+                for s in sorted({p.strategy for t, _ in jobs for p in t.params})
             ]
         )
         queue = list(reversed(jobs))

@@ -82,7 +82,7 @@ def _lanes(rows: Sequence[tuple[Point, int, int]], todo: Sequence[int]) -> list[
         p = point.params
         out.append(Lane(row=i, shape=point.shape, workload=p["workload"],
                         workload_params=point.workload_params, n_slots=p["n_slots"],
-                        ticks=p.get("ticks", 0), params=point.engine_kwargs(), seed=seed,
+                        ticks=p.get("ticks", 0), params=point.engine, seed=seed,
                         replicate=rep, cost=p.get("ticks", 0)))
     return out
 
@@ -148,12 +148,12 @@ def available_memory() -> int:
 def check_memory(lanes: Sequence[Lane], rows: Sequence[tuple[Point, int, int]],
                  available: int | None = None) -> None:  # fmt: skip
     """Refuse, before anything runs, a lane that cannot fit in this machine's memory."""
-    from engine import Params, lane_bytes
+    from engine import lane_bytes
 
     if not lanes:
         return
-    biggest = max(lanes, key=lambda x: lane_bytes(Params(**x.params), x.cost))
-    need = lane_bytes(Params(**biggest.params), biggest.cost)
+    biggest = max(lanes, key=lambda x: lane_bytes(x.params, x.cost))
+    need = lane_bytes(biggest.params, biggest.cost)
     have = available_memory() if available is None else available
     if need > have:
         point = rows[biggest.row][0]

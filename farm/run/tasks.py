@@ -25,6 +25,7 @@ import numpy as np
 
 from engine.events import LaneEvents
 from engine.metrics import INT_METRICS, METRICS
+from engine.params import Params
 
 # A task should run long enough to amortise the per-task cost of Ray (~1 ms with the driver's
 # bookkeeping) and short enough to balance over the workers and to lose little when a worker
@@ -43,7 +44,7 @@ class Task:
     n_slots: int
     ticks: int
     rows: tuple[int, ...]
-    params: tuple[dict[str, Any], ...]  # engine.Params keyword arguments per lane
+    params: tuple[Params, ...]  # per lane, as the sweep built them
     seeds: tuple[int, ...]  # lane seed (uint64) per lane
     replicates: tuple[int, ...]  # replicate per lane (replayed workloads pick files by it)
 
@@ -133,7 +134,7 @@ def run_task(task: Task, events: LaneEvents | None = None) -> TaskResult:
     files only the driver reads (see :func:`replay_block`); otherwise the events are generated
     here from the seeds.
     """
-    from engine import Params, simulate_lanes
+    from engine import simulate_lanes
 
     start = time.perf_counter()
     seeds = task.distinct_seeds()
@@ -148,14 +149,14 @@ def run_task(task: Task, events: LaneEvents | None = None) -> TaskResult:
 
     try:
         block = block_for(seeds)
-        out = simulate_lanes([Params(**kw) for kw in task.params], _select(block, index))
+        out = simulate_lanes(list(task.params), _select(block, index))
         errors: tuple[str | None, ...] = (None,) * n
     except Exception:  # noqa: BLE001 - isolate the failing lanes, one by one
         out = _empty_metrics(n)
         errs: list[str | None] = []
         for i in range(n):
             try:
-                lane = simulate_lanes([Params(**task.params[i])], block_for([task.seeds[i]]))
+                lane = simulate_lanes([task.params[i]], block_for([task.seeds[i]]))
                 for m in METRICS:
                     out[m][i] = lane[m][0]
                 errs.append(None)
@@ -196,7 +197,7 @@ class Lane:
     workload_params: dict[str, Any]
     n_slots: int
     ticks: int  # the ticks parameter (0 for replayed traces)
-    params: dict[str, Any]
+    params: Params  # built once by the sweep
     seed: int
     replicate: int
     cost: int  # events per lane, to size tasks

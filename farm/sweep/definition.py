@@ -23,9 +23,9 @@ from typing import Any
 import yaml
 
 from engine.errors import ParamError
-from engine.params import PARAM_SPECS, applies
+from engine.params import ALIASES, PARAM_SPECS, STREAM_SPECS, applies, from_alias
 from engine.strategies import all_strategies, closest, get_strategy
-from farm.sweep.identity import ENGINE_KEYS, canonical_name, grace_from_ms, point_id
+from farm.sweep.identity import ENGINE_KEYS, canonical_name, point_id
 from farm.sweep.points import Point, Sweep
 from farm.sweep.source import Problems, SweepError, V, parse_yaml, plain
 
@@ -49,8 +49,9 @@ def workload_param_names() -> dict[str, set[str]]:
 
 
 def parameter_names() -> list[str]:
-    """Every name a sweep may set: engine parameters, workload, ticks, workload parameters."""
-    return [*ENGINE_KEYS, "grace_ms", "workload", "ticks", *sorted(workload_param_names())]
+    """Every name a sweep may set: engine parameters and their aliases, stream parameters,
+    workload parameters (all from the one schema, ``engine.params``)."""
+    return [*ENGINE_KEYS, *ALIASES, *STREAM_SPECS, *sorted(workload_param_names())]
 
 
 
@@ -294,8 +295,9 @@ def _blame(error: ParamError, a: Mapping[str, tuple[V, str]], fallback: str) -> 
 
 
 def _resolve(a: dict[str, tuple[V, str]], path: str, problems: Problems,
-             wl_names: Mapping[str, set[str]], cache: dict) -> dict[str, Any] | None:
-    """The resolved parameter set of one assignment, or None after recording its problems."""
+             wl_names: Mapping[str, set[str]], cache: dict) -> tuple[dict[str, Any], Any] | None:
+    """The resolved parameter set of one assignment and its ``engine.Params`` (built once, here),
+    or None after recording its problems."""
     from engine import Params
     from engine.workloads import get_workload, is_timed, resolve
 
@@ -310,9 +312,7 @@ def _resolve(a: dict[str, tuple[V, str]], path: str, problems: Problems,
         problems.add(strategy_v.where, str(e))
         return None
     try:
-        if not isinstance(workload_v.value, str):
-            raise ParamError(f"workload must be a name, got {workload_v.value!r}")
-        workload = get_workload(workload_v.value)
+        workload = get_workload(STREAM_SPECS["workload"].check(workload_v.value))
     except ParamError as e:
         problems.add(workload_v.where, str(e))
         return None
@@ -343,15 +343,17 @@ def _resolve(a: dict[str, tuple[V, str]], path: str, problems: Problems,
         return None
 
     engine_kw = {k: kept[k][0].value for k in ENGINE_KEYS if k in kept}
-    if "grace_ms" in kept:  # the same point as grace in microseconds: one id
-        ms = kept["grace_ms"][0]
-        if "grace" in kept:
-            problems.add(ms.where, "give grace (in the stream's unit) or grace_ms, not both")
+    aliased = [k for k in kept if k in ALIASES]
+    for alias in aliased:  # grace_ms: the same point as grace in microseconds (one id)
+        given = kept[alias][0]
+        param = ALIASES[alias][0]
+        if param in kept:
+            problems.add(given.where, f"give {param} (in the stream's unit) or {alias}, not both")
             return None
         try:
-            engine_kw["grace"] = grace_from_ms(ms.value)
+            engine_kw[param] = from_alias(alias, given.value)[1]
         except ValueError as e:
-            problems.add(ms.where, f"parameter 'grace_ms': {e}")
+            problems.add(given.where, f"parameter {alias!r}: {e}")
             return None
     try:
         params = Params(**engine_kw)
@@ -384,24 +386,26 @@ def _resolve(a: dict[str, tuple[V, str]], path: str, problems: Problems,
                          "set it in base or grid")
             return None
         tv = kept["ticks"][0]
-        if isinstance(tv.value, bool) or not isinstance(tv.value, int) \
-                or not 1 <= tv.value <= 2**40:
-            problems.add(tv.where, f"parameter 'ticks': ticks must be an integer >= 1, "
-                         f"got {tv.value!r}")
+        try:
+            out["ticks"] = STREAM_SPECS["ticks"].check(tv.value)
+        except ParamError as e:
+            problems.add(tv.where, f"parameter 'ticks': {e}")
             return None
-        out["ticks"] = tv.value
     out.update(wl)
     try:
         timed = is_timed(workload.name, wl)
     except ParamError as e:
         problems.add(kept[e.param][0].where if e.param in kept else path, str(e))
         return None
-    if "grace_ms" in kept and not timed:
-        problems.add(kept["grace_ms"][0].where, f"grace_ms for {strategy.name} on workload "
-                     f"{workload.name}: its stream is untimed (events, not microseconds); give "
-                     "event_rate (events per second), replay timed traces, or use grace")  # fmt: skip
-        return None
-    return out
+    for alias in aliased:
+        if not timed:
+            param = ALIASES[alias][0]
+            problems.add(kept[alias][0].where, f"{alias} for {strategy.name} on workload "
+                         f"{workload.name}: its stream is untimed ({PARAM_SPECS[param].unit}, "
+                         f"not {PARAM_SPECS[param].timed_unit}); give event_rate (events per "
+                         f"second), replay timed traces, or use {param}")  # fmt: skip
+            return None
+    return out, params
 
 
 def load_sweep(path: str | Path, overrides: Sequence[str] = ()) -> Sweep:
@@ -429,24 +433,25 @@ def parse_sweep(text: str, path: str = "<sweep>", overrides: Sequence[str] = ())
 
     wl_names = workload_param_names()
     cache: dict = {}
-    resolved: list[tuple[dict[str, Any], set[str]]] = []
+    resolved: list[tuple[dict[str, Any], set[str], Any]] = []
     seen: set[str] = set()
     for a in _assignments(d):
-        params = _resolve(a, path, problems, wl_names, cache)
-        if params is None:
+        got = _resolve(a, path, problems, wl_names, cache)
+        if got is None:
             continue
+        params, engine_params = got
         key = point_id(params)
         if key not in seen:  # overlapping union entries or repeated values: one point
             seen.add(key)
-            workload_keys = set(params) - set(ENGINE_KEYS) - {"workload", "ticks"}
-            resolved.append((params, workload_keys))
+            workload_keys = set(params) - set(ENGINE_KEYS) - set(STREAM_SPECS)
+            resolved.append((params, workload_keys, engine_params))
     problems.raise_if_any()
 
-    all_keys = sorted({k for p, _ in resolved for k in p})
+    all_keys = sorted({k for p, _, _ in resolved for k in p})
     # A key varies when the points that have it do not all agree (whether a point has a key
     # follows from its strategy and workload, which every name shows).
     varying = tuple(
-        k for k in all_keys if len({repr(p[k]) for p, _ in resolved if k in p}) > 1
+        k for k in all_keys if len({repr(p[k]) for p, _, _ in resolved if k in p}) > 1
     )
     points = [
         Point(
@@ -455,8 +460,9 @@ def parse_sweep(text: str, path: str = "<sweep>", overrides: Sequence[str] = ())
             id=point_id(p),
             name=canonical_name(p, varying),
             timed=is_timed(p["workload"], {k: p[k] for k in sorted(wk)}),
+            engine=e,
         )
-        for p, wk in resolved
+        for p, wk, e in resolved
     ]
     return Sweep(
         name=d.name.value,

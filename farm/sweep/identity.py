@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -84,12 +83,3 @@ def row_seed(params: Mapping[str, Any], workload_params: Mapping[str, Any], base
         base_seed,
         replicate,
     )
-
-
-def grace_from_ms(value: Any) -> int:
-    """``grace_ms`` (a number >= 0) in whole microseconds, rounded to nearest: a point whose
-    grace was written in milliseconds is the point with that ``grace`` (one id). ValueError for
-    anything else."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 2**52:
-        raise ValueError(f"grace_ms must be a number of milliseconds >= 0, got {value!r}")
-    return int(math.floor(value * 1000 + 0.5))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from farm.sweep.identity import ENGINE_KEYS, row_seed
+from farm.sweep.identity import row_seed
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,7 @@ class Point:
     id: str
     name: str
     timed: bool = False  # its streams carry times: grace is in microseconds
+    engine: Any = field(default=None, compare=False)  # its engine.Params, built once
 
     @property
     def shape(self) -> tuple:
@@ -31,10 +32,6 @@ class Point:
             tuple(sorted(self.workload_params.items())),
             p.get("ticks"),
         )
-
-    def engine_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of ``engine.Params`` for this point."""
-        return {k: self.params[k] for k in ENGINE_KEYS if k in self.params}
 
 
 @dataclass(frozen=True)

@@ -79,3 +79,25 @@ def booted(kernel: str) -> Session:
     if isinstance(got, str):
         pytest.skip(got)
     return got
+
+
+@cache
+def _boot_bursts(kernel: str, burst: int) -> Session | str:
+    from kernels.fetch import FetchError
+
+    TMP.mkdir(parents=True, exist_ok=True)
+    job = plan.from_trace(random_trace(TMP / "random-burst.csv", 600, 40, 5), KERNELS[kernel],
+                          burst)  # fmt: skip
+    try:
+        return enact(KERNELS[kernel], [job])
+    except FetchError as e:
+        return f"the Debian archive is unavailable: {e}"
+
+
+def booted_bursts(kernel: str, burst: int) -> Session:
+    """A random trace enacted in SCHED_FIFO bursts of ``burst`` events, or skip."""
+    need_tools(kernel)
+    got = _boot_bursts(kernel, burst)
+    if isinstance(got, str):
+        pytest.skip(got)
+    return got

@@ -409,7 +409,7 @@ def test_trace_gen__writes_the_lane_of_that_replicate(monkeypatch, tmp_path):
     ("argv", "message"),
     [
         (["churn", "ocupancy=0.5"], "did you mean occupancy"),
-        (["churn", "occupancy=lots"], "occupancy must be of type float"),
+        (["churn", "occupancy=lots"], "occupancy must be a number"),
         (["churn", "occupancy"], "expected key=value"),
         (["nope"], "unknown workload"),
     ],

@@ -3,15 +3,13 @@ the three sweeps regenerates them exactly (no number in them is typed by hand)."
 
 from __future__ import annotations
 
-from pathlib import Path
+from support import ROOT
 
 from farm.analysis.findings import SWEEPS
 from farm.cli import main
 from farm.run.backends import backend_factory
 from farm.run.driver import run_sweep
 from farm.sweep import load_sweep
-
-ROOT = Path(__file__).parent.parent
 
 
 def test_findings__committed_document_matches_a_fresh_run(tmp_path, monkeypatch, capsys):

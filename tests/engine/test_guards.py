@@ -11,7 +11,7 @@ import pytest
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 from numba import njit
-from test_engine_equivalence import EXAMPLES, cases, compare
+from support.streams import EXAMPLES, cases, compare
 
 import engine.core.rules as core_rules
 import engine.strategies as registry

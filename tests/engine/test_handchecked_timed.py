@@ -11,7 +11,7 @@ Each case runs on both implementations.
 from __future__ import annotations
 
 import pytest
-from test_engine_handchecked import IMPLS, expect
+from support.handchecked import IMPLS, expect
 
 from engine import Params, simulate
 from engine.trace import parse_trace

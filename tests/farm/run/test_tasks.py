@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import engine.workloads
+from engine import Params
 from engine.workloads import lane_seed
 from farm.run import tasks as execute
 from farm.run.tasks import Task, run_task
@@ -13,7 +14,7 @@ from farm.run.tasks import Task, run_task
 def make_task(strategy: str, seeds: list[int]) -> Task:
     n = len(seeds)
     return Task(workload="churn", workload_params={"occupancy": 0.5}, n_slots=128, ticks=3000,
-                rows=tuple(range(n)), params=tuple({"strategy": strategy, "n_slots": 128, "grace": 10} for _ in seeds),
+                rows=tuple(range(n)), params=tuple(Params(strategy, 128, grace=10) for _ in seeds),
                 seeds=tuple(seeds), replicates=tuple(range(n)))  # fmt: skip
 
 

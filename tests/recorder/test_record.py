@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import HELPERS, ROOT
 
 from engine.events import EXIT, FAULT, RCU_FREE
 from engine.trace import load_trace
@@ -20,7 +21,6 @@ from recorder.poll import Poller as Recorder
 from recorder.poll import pt_reclaim_active
 from recorder.record import write_recording
 
-HELPERS = Path(__file__).parent / "helpers"
 BASE_SPAN = 0x7E0000000000 >> 20  # the helper's BASE, in 1 MiB spans
 
 pytestmark = pytest.mark.skipif(
@@ -188,7 +188,7 @@ def test_record__another_users_process_is_refused_cleanly():
     folder = Path(tempfile.mkdtemp(prefix="ptf-nobody-", dir="/tmp"))
     folder.chmod(0o777)
     out = folder / "x.csv.gz"
-    root = Path(__file__).parent.parent
+    root = ROOT
     env = {**os.environ, "PYTHONPATH": f"{root}:{Path(numpy.__file__).parent.parent}",
            "HOME": str(folder), "NUMBA_CACHE_DIR": str(folder)}  # fmt: skip
     done = subprocess.run([str(SYSTEM_PYTHON), "-m", "farm.cli", "trace", "record", "--pid", "1",

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from support import ROOT
 
 import farm
 from engine.metrics import METRICS
@@ -248,7 +249,7 @@ grid: {strategy: [whole-page, s390-v6.4, pool], grace: [0, 30]}
 
 def _readme_recipe() -> str:
     """The bash block under README's "Two commands: `ray start`" heading, as written there."""
-    text = (Path(__file__).parent.parent / "README.md").read_text()
+    text = (ROOT / "README.md").read_text()
     section = text[text.index("Two commands: `ray start`"):]
     return section[section.index("```bash\n") + 8 : section.index("```\n", section.index("```bash"))]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import test_engine_equivalence
+from support import ROOT
 from toy_strategy import NAME as TOY
 
 import farm
@@ -38,9 +38,8 @@ grid:
 
 
 def test_registry__toy_strategy_reaches_the_property_tests():
-    marks = [m for m in test_engine_equivalence.test_core__matches_reference_on_random_traces.pytestmark
-             if m.name == "parametrize"]  # fmt: skip
-    assert TOY in marks[0].args[1]
+    # the property tests are parametrized over every registered strategy
+    assert TOY in all_strategies()
 
 
 def test_registry__toy_strategy_replays_with_hand_checked_numbers(tmp_path, capsys):
@@ -72,6 +71,21 @@ def test_registry__toy_strategy_in_the_sweep_validator():
     with pytest.raises(SweepError, match=f"applies to pool, {TOY} only"):
         parse_sweep("base: {n_slots: 8, ticks: 10, workload: dense}\n"
                     "grid: {strategy: [whole-page], pool_pages: [1, 2]}\n", "x.yaml")  # fmt: skip
+
+
+@pytest.mark.slow
+def test_registry__toy_strategy_series_parameter_gets_its_own_size_figure(tmp_path, capsys):
+    # toy-lazy declares pool_pages as its series parameter: the size figure comes from the
+    # registry, not from a name in the farm; pool is absent, so its figure is skipped.
+    sweep = tmp_path / "toy.yaml"
+    sweep.write_text("name: toy\nreplicates: 2\nbase: {n_slots: 32, ticks: 400, workload: churn}\n"
+                     f"grid: {{strategy: [{TOY}], pool_pages: [1, 2], grace: [0, 10]}}\n")
+    assert main(["run", str(sweep), "--serial", "--results", str(tmp_path)]) == 0
+    assert main(["plot", str(tmp_path / "toy")]) == 0
+    figures = tmp_path / "toy" / "figures"
+    assert (figures / f"{TOY}_size.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (figures / "pool_size.png").exists()
+    assert "skipped pool_size: no pool points in this sweep" in capsys.readouterr().out
 
 
 def test_registry__toy_strategy_gets_a_style_of_its_own():
@@ -183,7 +197,7 @@ print(json.dumps({"heavy": heavy, "kernels": [list(k) for k in kernels],
 
 def probe(*argv: str) -> dict:
     out = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, text=True,
-                         check=True, cwd=Path(__file__).parent.parent)  # fmt: skip
+                         check=True, cwd=ROOT)  # fmt: skip
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

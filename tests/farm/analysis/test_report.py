@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from scipy import stats  # noqa: E402
-from test_plot import make_results  # noqa: E402
+from support.results import make_results  # noqa: E402
 
 from farm.analysis import aggregate as agg  # noqa: E402
 from farm.cli import main  # noqa: E402
