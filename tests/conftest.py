@@ -36,5 +36,18 @@ def ray_local() -> Iterator[object]:
     ray.shutdown()
 
 
+# Markers that follow from where a test lives or what it uses (``slow`` is set by each test).
+_BY_PATH = {"recorder": "real_process", "kernels": "kernel"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(Path(__file__).parent).parts
+        if parts[0] in _BY_PATH:
+            item.add_marker(_BY_PATH[parts[0]])
+        if "ray_local" in getattr(item, "fixturenames", ()):
+            item.add_marker("ray")
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(_TMP, ignore_errors=True)

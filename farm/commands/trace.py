@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from engine.errors import ParamError
 from farm.errors import UserError
 
 DEFAULT_ALIGN_SPANS = 16  # recorder.capture.DEFAULT_ALIGN, without importing numpy for --help
@@ -36,7 +35,8 @@ def parse_assignments(workload: str, items: list[str]) -> dict[str, Any]:
             else:
                 value = param.kind(text)
         except ValueError:
-            raise ParamError(f"{key} must be of type {param.kind.__name__}, got {text!r}") from None
+            param.check(text)  # not of its kind: the schema's own message
+            raise
         out[key] = value
     return out
 

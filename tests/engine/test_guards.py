@@ -38,6 +38,8 @@ from engine.reference.s390_v66 import S390V66
 from engine.reference.whole_page import WholePage
 from engine.strategies import Strategy
 
+pytestmark = pytest.mark.slow  # property tests on planted bugs
+
 # --- one-line bugs in copies of the reference rules ---------------------------------------------
 
 

@@ -7,6 +7,10 @@ import json
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.slow  # a fresh process compiles or loads every kernel
+
 CHECK = r"""
 import json, numpy as np
 from engine import METRICS, Params, simulate, all_strategies

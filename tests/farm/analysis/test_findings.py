@@ -3,6 +3,7 @@ the three sweeps regenerates them exactly (no number in them is typed by hand)."
 
 from __future__ import annotations
 
+import pytest
 from support import ROOT
 
 from farm.analysis.findings import SWEEPS
@@ -10,6 +11,8 @@ from farm.cli import main
 from farm.run.backends import backend_factory
 from farm.run.driver import run_sweep
 from farm.sweep import load_sweep
+
+pytestmark = pytest.mark.slow  # every committed sweep again
 
 
 def test_findings__committed_document_matches_a_fresh_run(tmp_path, monkeypatch, capsys):

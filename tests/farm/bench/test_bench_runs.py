@@ -13,6 +13,8 @@ import farm
 from farm.bench.runs import N_SLOTS, REPLICATES, WORKLOADS, bench_sweep_text
 from farm.sweep import parse_sweep
 
+pytestmark = pytest.mark.slow  # farm runs on Ray, timed
+
 
 def test_farm_bench__sweep_is_shaped_like_the_shipped_ones():
     sweep = parse_sweep(bench_sweep_text(10_000, 1000), "bench.yaml")

@@ -28,6 +28,8 @@ from farm.run.backends import backend_factory
 from farm.run.driver import run_sweep
 from farm.sweep import parse_sweep
 
+pytestmark = [pytest.mark.slow, pytest.mark.cluster, pytest.mark.ray]
+
 RAY = str(Path(sys.executable).with_name("ray"))
 KEY = ["_point_id", "replicate"]
 COLS = KEY + [*METRICS, "overhead", "seed", "_name", "_status"]

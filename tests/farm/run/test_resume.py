@@ -11,9 +11,12 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 import farm
 from engine.metrics import METRICS
+
+pytestmark = [pytest.mark.slow, pytest.mark.real_process]  # a driver SIGKILLed mid-sweep
 
 SWEEP = """\
 name: crash
