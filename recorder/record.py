@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -98,14 +99,38 @@ def start_command(command: Sequence[str]) -> subprocess.Popen:
     return proc
 
 
+_GATE = ("import os, sys; fd = int(sys.argv[1]); os.read(fd, 1); os.close(fd); "
+         "os.execvp(sys.argv[2], sys.argv[2:])")
+
+
+def start_gated(command: Sequence[str]) -> tuple[subprocess.Popen, Callable[[], None]]:
+    """Start ``command`` stopped before its exec, so that a tracer can attach to its pid first;
+    the function returned lets it exec."""
+    if shutil.which(command[0]) is None:
+        raise RecorderError(f"cannot start {command[0]}: no such program")
+    r, w = os.pipe()
+    try:
+        proc = subprocess.Popen([sys.executable, "-c", _GATE, str(r), *command], pass_fds=(r,))
+    finally:
+        os.close(r)
+
+    def release() -> None:
+        os.write(w, b"x")
+        os.close(w)
+
+    return proc, release
+
+
 def record(source: Source, interval_ms: float, duration_s: float | None = None,
-           proc: subprocess.Popen | None = None, quiet: bool = False) -> int:  # fmt: skip
+           proc: subprocess.Popen | None = None, quiet: bool = False,
+           start_ns: int | None = None) -> int:  # fmt: skip
     """Observe every ``interval_ms`` until no process is left, ``duration_s`` has passed or
     Ctrl-C; end the recording and stop ``proc`` (the started command) if it still runs.
-    Returns the recording's end time (us)."""
-    start = time.monotonic_ns()
-    source.observe(0)
-    if not source.spaces:
+    Times count from ``start_ns`` (``time.monotonic_ns()``; default now). Returns the
+    recording's end time (us)."""
+    start = time.monotonic_ns() if start_ns is None else start_ns
+    source.observe((time.monotonic_ns() - start) // 1000)
+    if not source.spaces and source.method != "events":
         if proc is not None:
             proc.wait()
         raise RecorderError(f"process {source.root} ended before the first observation: "
@@ -144,8 +169,10 @@ def header(source: Source, align: int) -> list[str]:
         f"farm trace record: program {' '.join(root.argv)}",
         f"pid {root.pid}, kernel {platform.release()}, span {source.span}, align {align}",
         source.describe(),
-        f"time resolution: observations every {mean / 1000:.2f} ms on average, "
-        f"{worst / 1000:.2f} ms at most; a scan took {scan / 1000:.2f} ms on average",
+        ("time resolution: exact (kernel event timestamps, CLOCK_MONOTONIC)"
+         if source.method == "events" else
+         f"time resolution: observations every {mean / 1000:.2f} ms on average, "
+         f"{worst / 1000:.2f} ms at most; a scan took {scan / 1000:.2f} ms on average"),
         "compaction: slot = k * align + (address // span) % align, k = rank of the address's "
         "block among blocks with a table",
     ]

@@ -89,18 +89,28 @@ def _record(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
+    from recorder import tracefs
     from recorder.capture import parse_size
-    from recorder.poll import Poller, pt_reclaim_active
-    from recorder.record import header, record, start_command, write_recording
 
     command = [c for c in args.command or [] if c != "--"] or None
-    pid = args.pid
-    if (pid is None) == (command is None):
+    if (args.pid is None) == (command is None):
         raise UserError("give a running process with --pid PID, or a command after --")
-    span = parse_size(args.span)
+    method = args.method
+    if method == "auto":
+        why = tracefs.available()
+        method = "poll" if why else "events"
+        if why and not args.quiet:
+            print(f"farm trace record: {why}: recording by polling /proc instead (every "
+                  f"{args.interval_ms:g} ms; short-lived tables are missed)", file=sys.stderr)
+    elif method == "events" and tracefs.available():
+        raise UserError(f"--method events: {tracefs.available()}; use --method poll")
+    span = parse_size(args.span) if args.span else None
     page = os.sysconf("SC_PAGE_SIZE")
-    if span < page or span & (span - 1):
+    if span is not None and (span < page or span & (span - 1)):
         raise UserError(f"--span must be a power of two of at least the page size {page}")
+    if method == "events" and span not in (None, 1 << 21):
+        raise UserError("--method events records the kernel's own tables: 2M spans on x86-64 "
+                        "(coarser ones derive from it); for another span use --method poll")
     if args.align < 1 or args.interval_ms <= 0:
         raise UserError("--align must be >= 1 and --interval-ms > 0")
     out = Path(args.output)
@@ -109,12 +119,81 @@ def _record(args: argparse.Namespace) -> int:
     if args.follow_forks and out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"{out} exists and is not an empty folder: a process tree's traces would "
                         "mix with what is there; give a new folder")  # fmt: skip
+    if args.pid is not None and not Path(f"/proc/{args.pid}").is_dir():
+        raise UserError(f"no process with pid {args.pid}")
+    if method == "events":
+        with tracefs.session() as prefix:
+            return _record_events(args, command, prefix, out)
+    return _record_poll(args, command, span or (1 << 20), out)
+
+
+def _say_recorded(source: Any, written: list, end: int) -> None:
+    events = sum(len(s.events) for s in source.spaces)
+    print(f"recorded {len(source.spaces)} address space(s), {events} events in {end / 1e6:.1f} s "
+          f"({source.method}) -> {', '.join(map(str, written[:3]))}"
+          + (f" and {len(written) - 3} more" if len(written) > 3 else ""))  # fmt: skip
+
+
+def _write(source: Any, out: Any, align: int) -> list:
+    from recorder.record import header, write_recording
+
+    try:
+        return write_recording(source, out, align, header(source, align))
+    except OSError as e:
+        raise UserError(f"cannot write {out}: {e.strerror}") from None
+
+
+def _record_events(args: argparse.Namespace, command: list[str] | None, prefix: str,
+                   out: Any) -> int:  # fmt: skip
+    import sys
+    import time
+
+    from recorder.events import EventSource
+    from recorder.record import record, start_gated
+
+    start_ns = time.monotonic_ns()
+    proc, release = start_gated(command) if command is not None else (None, None)
+    root = proc.pid if proc is not None else args.pid
+    try:
+        source = EventSource(root, args.follow_forks, prefix, start_ns, running=proc is None)
+    except BaseException:
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+        raise
+    try:
+        source.start()
+        if release is not None:
+            release()
+        if not args.quiet:
+            print(f"recording pid {root}{' and its descendants' if args.follow_forks else ''} "
+                  "from kernel events (tracefs)", file=sys.stderr)
+        end = record(source, 100.0, args.duration, proc, args.quiet, start_ns=start_ns)
+    finally:
+        source.close()
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    written = _write(source, out, args.align)
+    _say_recorded(source, written, end)
+    delays = sorted(source.delays_ms())
+    if delays and not args.quiet:
+        q = [delays[int(f * (len(delays) - 1))] for f in (0.1, 0.5, 0.9)]
+        print(f"unmap -> page-table free: p10 {q[0]:.1f} ms, median {q[1]:.1f} ms, p90 "
+              f"{q[2]:.1f} ms over {len(delays)} tables", file=sys.stderr)
+    return 0
+
+
+def _record_poll(args: argparse.Namespace, command: list[str] | None, span: int,
+                 out: Any) -> int:  # fmt: skip
+    import sys
+
+    from recorder.poll import Poller, pt_reclaim_active
+    from recorder.record import record, start_command
+
     reclaim = pt_reclaim_active()
     proc = start_command(command) if command is not None else None
-    if proc is not None:
-        pid = proc.pid
-    elif not Path(f"/proc/{pid}").is_dir():
-        raise UserError(f"no process with pid {pid}")
+    pid = proc.pid if proc is not None else args.pid
     source = Poller(pid, span, args.follow_forks, reclaim)
     if not args.quiet:
         print(f"recording pid {pid}{' and its descendants' if args.follow_forks else ''} every "
@@ -123,15 +202,7 @@ def _record(args: argparse.Namespace) -> int:
                  if reclaim else "keeps empty tables of live mappings (no PT_RECLAIM)"),
               file=sys.stderr)  # fmt: skip
     end = record(source, args.interval_ms, args.duration, proc, args.quiet)
-    try:
-        written = write_recording(source, out, args.align, header(source, args.align))
-    except OSError as e:
-        raise UserError(f"cannot write {out}: {e.strerror}") from None
-    events = sum(len(s.events) for s in source.spaces)
-    mean = source.resolution_us()[0]
-    print(f"recorded {len(source.spaces)} address space(s), {events} events in {end / 1e6:.1f} s "
-          f"(every {mean / 1000:.1f} ms) -> {', '.join(map(str, written[:3]))}"
-          + (f" and {len(written) - 3} more" if len(written) > 3 else ""))  # fmt: skip
+    _say_recorded(source, _write(source, out, args.align), end)
     return 0
 
 
@@ -221,10 +292,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "record",
         help="record a real program over time as a timed trace (checked against VmPTE)",
         description="Record the page-table activity of a running process (--pid) or of a command "
-        "(-- CMD ARGS) over time, as a timed trace: faults when a span first holds a present or "
-        "swapped page, rcu_free when no VMA overlaps it any more (or, where the kernel reclaims "
-        "empty tables on MADV_DONTNEED, when it is empty), exit at the end. Polls /proc/PID/maps, "
-        "pagemap and status every --interval-ms; VmPTE samples go into the file for `farm trace "
+        "(-- CMD ARGS) over time, as a timed trace of table births (fault), frees (rcu_free, "
+        "free, defer) and exits. With --method events (root): from the kernel's own page-table "
+        "allocations and frees, exact to the event; with --method poll: from /proc/PID/maps, "
+        "pagemap and status every --interval-ms. VmPTE samples go into the file for `farm trace "
         "check`. The recording ends when the process exits, at --duration, or on Ctrl-C (what was "
         "recorded is written). See docs/recording.md.",
     )
@@ -234,7 +305,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a command to start and record")  # fmt: skip
     r.add_argument("-o", "--output", required=True,
                    help="FILE.csv.gz (with --follow-forks: a folder, one file per process)")  # fmt: skip
-    r.add_argument("--span", default="1M", help="bytes one PTE table maps: 1M (s390, default), 2M")
+    r.add_argument("--method", choices=("auto", "events", "poll"), default="auto",
+                   help="events: kernel tracepoints, exact to the event (root and tracefs "
+                   "needed); poll: /proc every --interval-ms; auto (default): events where "
+                   "possible, else poll with a notice")  # fmt: skip
+    r.add_argument("--span", default=None,
+                   help="bytes one PTE table maps: poll: 1M (s390, default) or 2M; events: the "
+                   "kernel's own (2M on x86-64)")  # fmt: skip
     r.add_argument("--align", type=int, default=DEFAULT_ALIGN_SPANS,
                    help="compaction block in spans (default 16), as farm trace capture")  # fmt: skip
     r.add_argument("--interval-ms", type=float, default=10.0,

@@ -114,7 +114,7 @@ def test_record__follow_forks_gives_each_address_space_its_own_trace(helper, tmp
 
 def test_record__command_line_recording_matches_the_program_schedule(tmp_path, capfd):
     out = tmp_path / "sched.csv.gz"
-    assert main(["trace", "record", "-o", str(out), "--interval-ms", "5", "--quiet", "--",
+    assert main(["trace", "record", "--method", "poll", "-o", str(out), "--interval-ms", "5", "--quiet", "--",
                  sys.executable, str(HELPERS / "scheduled.py")]) == 0  # fmt: skip
     printed = capfd.readouterr().out
     schedule = dict(ast.literal_eval(next(ln for ln in printed.splitlines() if ln.startswith("[("))))
@@ -145,7 +145,7 @@ def test_check__recordings_hold_against_vmpte(tmp_path, capsys):
     out = tmp_path / "py.csv.gz"
     code = ("import numpy as np, time\nxs = [np.ones(1 << 18) for _ in range(40)]\n"
             "time.sleep(0.2)\ndel xs[::2]\ntime.sleep(0.2)\n")
-    assert main(["trace", "record", "-o", str(out), "--quiet", "--", sys.executable, "-c",
+    assert main(["trace", "record", "--method", "poll", "-o", str(out), "--quiet", "--", sys.executable, "-c",
                  code]) == 0  # fmt: skip
     capsys.readouterr()
     assert main(["trace", "check", str(out)]) == 0

@@ -1,0 +1,181 @@
+"""The exact recorder (``--method events``) on real processes: a program of known schedule
+(``helpers/lifetimes.py``) recorded once, and held to what it says it did; the tracefs
+instances cleaned up after SIGTERM and after SIGKILL; the poller as the fallback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from support import HELPERS, ROOT
+
+from engine.events import EXIT, OP_NAMES
+from engine.trace import load_trace
+from farm.cli import main
+from recorder import tracefs
+
+WHY = tracefs.available()
+pytestmark = [pytest.mark.tracefs, pytest.mark.skipif(WHY is not None, reason=f"{WHY}")]
+MS = 1000  # us
+
+
+def ours() -> list[str]:
+    d = tracefs.ROOT / "instances"
+    return sorted(p.name for p in d.glob(tracefs.PREFIX + "*")) if d.is_dir() else []
+
+
+class Recording:
+    """One file of a recording: events as (op name, address, time in CLOCK_MONOTONIC us)."""
+
+    def __init__(self, path: Path) -> None:
+        text = path.read_bytes()
+        import gzip
+
+        lines = gzip.decompress(text).decode().splitlines()
+        self.address = {int(ln.split()[2]): int(ln.split()[3], 16)
+                        for ln in lines if ln.startswith("# slot ")}  # fmt: skip
+        start = next(int(ln.split("CLOCK_MONOTONIC ")[1].split()[0])
+                     for ln in lines if "time 0 is CLOCK_MONOTONIC" in ln)  # fmt: skip
+        t = load_trace(path)
+        self.events = [(OP_NAMES[int(op)], self.address.get(int(s)), (int(when) + start // 1000))
+                       for op, s, when in zip(t.ops, t.slots, t.times, strict=True)]  # fmt: skip
+
+    def at(self, address: int) -> list[tuple[str, int]]:
+        span = address >> 21 << 21
+        return [(op, t) for op, a, t in self.events if a == span]
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    out = tmp_path_factory.mktemp("events") / "tree"
+    done = subprocess.run([sys.executable, "-m", "farm.cli", "trace", "record", "--method",
+                           "events", "--follow-forks", "--quiet", "-o", str(out), "--",
+                           "/usr/bin/python3", str(HELPERS / "lifetimes.py")],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    steps = [ln.split() for ln in done.stdout.splitlines() if ln.split()[0] in
+             ("life", "pinned", "thp", "fork")]  # fmt: skip
+    files = {int(p.name.split("-")[1].split(".")[0]): Recording(p) for p in out.iterdir()}
+    return steps, files
+
+
+def parent_and_child(recorded):
+    steps, files = recorded
+    child = int(next(s for s in steps if s[0] == "fork")[1])
+    parent = next(r for pid, r in files.items() if pid != child)
+    return parent, files[child], steps
+
+
+BASE, MB = 0x7E0000000000, 1 << 20
+
+
+def test_events__short_lifetimes_are_recorded_with_their_true_lengths(recorded):
+    parent, _, steps = parent_and_child(recorded)
+    lives = [s for s in steps if s[0] == "life"]
+    assert len(lives) == 5
+    for _, k, t0, t1 in lives:
+        got = parent.at(BASE + int(k) * 4 * MB)
+        assert [op for op, _ in got] == ["fault", "rcu_free"], (k, got)
+        born, unlinked = got[0][1], got[1][1]
+        t0, t1 = int(t0) // 1000, int(t1) // 1000
+        assert t0 - 1 * MS <= born <= t0  # the touch just before T0
+        assert t0 <= unlinked <= t1  # the munmap between T0 and T1
+        programmed = (0.5, 1.0, 2.0, 3.0, 5.0)[int(k)] * MS
+        assert abs((unlinked - born) - programmed) <= 1 * MS
+
+
+def test_events__pinned_empty_table_lives_until_its_neighbour_goes(recorded):
+    parent, _, steps = parent_and_child(recorded)
+    _, t0, t1 = next(s for s in steps if s[0] == "pinned")
+    got = parent.at(BASE + 64 * MB)
+    assert [op for op, _ in got] == ["fault", "rcu_free"]
+    assert int(t0) // 1000 + 25 * MS <= got[1][1] <= int(t1) // 1000  # at the second munmap
+
+
+def test_events__a_thp_deposited_table_is_freed_with_free(recorded):
+    parent, _, steps = parent_and_child(recorded)
+    _, t0, t1, kb = next(s for s in steps if s[0] == "thp")
+    if int(kb) < 2048:
+        pytest.skip("the kernel gave no transparent huge page (THP disabled?): nothing deposited")
+    got = parent.at(BASE + 128 * MB)
+    assert [op for op, _ in got] == ["fault", "free"]
+    assert int(t0) // 1000 <= got[1][1] <= int(t1) // 1000
+
+
+def test_events__a_short_child_and_the_table_fork_copied_for_it(recorded):
+    parent, child, steps = parent_and_child(recorded)
+    _, _, t0, t1 = next(s for s in steps if s[0] == "fork")
+    t0, t1 = int(t0) // 1000, int(t1) // 1000
+    copied = child.at(BASE + 256 * MB)  # the parent's table, copied at fork: no allocation
+    own = child.at(BASE + 260 * MB)
+    assert copied[0][0] == "fault" and t0 <= copied[0][1] <= t0 + 2 * MS
+    assert own[0][0] == "fault" and copied[0][1] <= own[0][1]
+    end = child.events[-1]
+    assert end[0] == "exit" and end[2] - own[0][1] >= 3 * MS and end[2] <= t1
+    assert parent.at(BASE + 256 * MB)[0][0] == "fault"  # the parent keeps its own
+
+
+def test_events__sigterm_ends_the_recording_and_leaves_nothing(tmp_path):
+    out = tmp_path / "r.csv.gz"
+    rec = _started(["--method", "events", "-o", str(out), "--", "sleep", "30"])
+    assert any(n.startswith(f"{tracefs.PREFIX}{rec.pid}-") for n in ours())
+    rec.send_signal(signal.SIGTERM)
+    assert rec.wait(timeout=30) == 0, rec.stderr.read()
+    assert not [n for n in ours() if n.startswith(f"{tracefs.PREFIX}{rec.pid}-")]
+    assert load_trace(out).ops[-1] == EXIT  # what was recorded is written
+
+
+def test_events__a_sigkilled_recorder_is_cleaned_up_by_the_next_run(tmp_path):
+    rec = _started(["--method", "events", "-o", str(tmp_path / "a.csv.gz"), "--", "sleep", "30"])
+    mine = f"{tracefs.PREFIX}{rec.pid}-"
+    command = [int(c) for c in Path(f"/proc/{rec.pid}/task/{rec.pid}/children").read_text().split()]
+    rec.kill()
+    rec.wait()
+    for pid in command:  # the recorded command outlives a SIGKILLed recorder: end it
+        os.kill(pid, signal.SIGKILL)
+    assert any(n.startswith(mine) for n in ours())  # left behind, with its events enabled
+    assert main(["trace", "record", "--method", "events", "--quiet", "-o",
+                 str(tmp_path / "b.csv.gz"), "--", "true"]) == 0  # fmt: skip
+    assert not [n for n in ours() if n.startswith(mine)]
+    assert load_trace(tmp_path / "b.csv.gz").ops[-1] == EXIT
+
+
+def test_events__without_tracepoints_auto_falls_back_to_the_poller_with_a_notice(
+        tmp_path, monkeypatch, capsys):  # fmt: skip
+    monkeypatch.setattr(tracefs, "available", lambda: "kernel tracepoints need root")
+    out = tmp_path / "p.csv.gz"
+    assert main(["trace", "record", "-o", str(out), "--", "sleep", "0.2"]) == 0
+    err = capsys.readouterr().err
+    assert "kernel tracepoints need root: recording by polling /proc instead" in err
+    assert _header(out, "method: polling")
+    assert main(["trace", "record", "--method", "events", "-o", str(out), "--", "true"]) == 2
+    assert "--method events: kernel tracepoints need root; use --method poll" in \
+        capsys.readouterr().err  # fmt: skip
+
+
+def test_events__the_span_is_the_kernels_own(tmp_path, capsys):
+    assert main(["trace", "record", "--method", "events", "--span", "1M", "-o",
+                 str(tmp_path / "x.csv.gz"), "--", "true"]) == 2  # fmt: skip
+    assert "2M spans on x86-64" in capsys.readouterr().err
+    assert not (tmp_path / "x.csv.gz").exists()
+
+
+def _header(path: Path, words: str) -> bool:
+    import gzip
+
+    return any(words in ln for ln in gzip.decompress(path.read_bytes()).decode().splitlines()
+               if ln.startswith("#"))  # fmt: skip
+
+
+def _started(argv: list[str]) -> subprocess.Popen:
+    """A recorder, returned once it says it records (its instances are made by then)."""
+    rec = subprocess.Popen([sys.executable, "-m", "farm.cli", "trace", "record", *argv], cwd=ROOT,
+                           stderr=subprocess.PIPE, text=True)  # fmt: skip
+    line = rec.stderr.readline()
+    assert "from kernel events" in line, line
+    return rec
+
