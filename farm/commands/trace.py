@@ -108,9 +108,10 @@ def _record(args: argparse.Namespace) -> int:
     page = os.sysconf("SC_PAGE_SIZE")
     if span is not None and (span < page or span & (span - 1)):
         raise UserError(f"--span must be a power of two of at least the page size {page}")
-    if method == "events" and span not in (None, 1 << 21):
-        raise UserError("--method events records the kernel's own tables: 2M spans on x86-64 "
-                        "(coarser ones derive from it); for another span use --method poll")
+    if method == "events" and span not in (None, 1 << 20, 1 << 21):
+        raise UserError("--method events records the kernel's own tables (2M spans on x86-64) "
+                        "or their 1M halves (s390); coarser spans derive from these; for another "
+                        "span use --method poll")  # fmt: skip
     if args.align < 1 or args.interval_ms <= 0:
         raise UserError("--align must be >= 1 and --interval-ms > 0")
     out = Path(args.output)
@@ -123,7 +124,7 @@ def _record(args: argparse.Namespace) -> int:
         raise UserError(f"no process with pid {args.pid}")
     if method == "events":
         with tracefs.session() as prefix:
-            return _record_events(args, command, prefix, out)
+            return _record_events(args, command, prefix, out, span or (1 << 20))
     return _record_poll(args, command, span or (1 << 20), out)
 
 
@@ -144,7 +145,7 @@ def _write(source: Any, out: Any, align: int) -> list:
 
 
 def _record_events(args: argparse.Namespace, command: list[str] | None, prefix: str,
-                   out: Any) -> int:  # fmt: skip
+                   out: Any, span: int) -> int:  # fmt: skip
     import sys
     import time
 
@@ -155,7 +156,8 @@ def _record_events(args: argparse.Namespace, command: list[str] | None, prefix: 
     proc, release = start_gated(command) if command is not None else (None, None)
     root = proc.pid if proc is not None else args.pid
     try:
-        source = EventSource(root, args.follow_forks, prefix, start_ns, running=proc is None)
+        source = EventSource(root, args.follow_forks, prefix, start_ns, running=proc is None,
+                             span=span)
     except BaseException:
         if proc is not None:
             proc.kill()
@@ -310,8 +312,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "needed); poll: /proc every --interval-ms; auto (default): events where "
                    "possible, else poll with a notice")  # fmt: skip
     r.add_argument("--span", default=None,
-                   help="bytes one PTE table maps: poll: 1M (s390, default) or 2M; events: the "
-                   "kernel's own (2M on x86-64)")  # fmt: skip
+                   help="bytes one PTE table maps: 1M (s390, default) or 2M (x86-64: with "
+                   "--method events the kernel's own tables, exact; 1M their halves)")  # fmt: skip
     r.add_argument("--align", type=int, default=DEFAULT_ALIGN_SPANS,
                    help="compaction block in spans (default 16), as farm trace capture")  # fmt: skip
     r.add_argument("--interval-ms", type=float, default=10.0,
