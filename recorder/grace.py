@@ -31,3 +31,45 @@ def measure_grace(samples: int = 100) -> list[float]:
             raise RecorderError(f"membarrier failed: {os.strerror(ctypes.get_errno())}")
         out.append((time.perf_counter_ns() - start) / 1e6)
     return out
+
+
+_TOUCHER = """
+import mmap, sys, time
+n, gap = int(sys.argv[1]), float(sys.argv[2])
+for _ in range(n):
+    m = mmap.mmap(-1, 4 << 20)  # two 2 MiB spans at least: one whole table
+    for i in range(0, 4 << 20, 1 << 20):
+        m[i] = 1
+    m.close()
+    time.sleep(gap)
+"""
+
+
+def measure_table_frees(spans: int = 50, gap_ms: float = 30.0) -> list[float]:
+    """Milliseconds from each munmap to the free of the page-table pages it unlinked, as the
+    kernel does it (RCU, batched): a child maps, touches and unmaps ``spans`` times, recorded
+    by the events source. Needs what the events source needs (root, tracefs)."""
+    import sys
+
+    from recorder import tracefs
+    from recorder.events import EventSource
+    from recorder.record import record, start_gated
+
+    with tracefs.session() as prefix:
+        start = time.monotonic_ns()
+        proc, release = start_gated([sys.executable, "-c", _TOUCHER, str(spans),
+                                     str(gap_ms / 1000)])  # fmt: skip
+        source = EventSource(proc.pid, False, prefix, start, running=False)
+        try:
+            source.start()
+            release()
+            record(source, 100.0, None, proc, True, start_ns=start)
+        finally:
+            source.close()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    delays = source.delays_ms()
+    if not delays:
+        raise RecorderError("no page-table free was seen after an munmap: cannot time them")
+    return delays

@@ -4,6 +4,7 @@ instances cleaned up after SIGTERM and after SIGKILL; the poller as the fallback
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -203,3 +204,12 @@ def _started(argv: list[str]) -> subprocess.Popen:
     assert "from kernel events" in line, line
     return rec
 
+
+
+def test_grace__times_munmap_to_table_free_from_kernel_events(capsys):
+    assert main(["grace", "--samples", "5", "--table-frees", "10", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    frees = got["table_frees"]
+    assert frees["samples"] >= 10  # one or more tables per munmap
+    assert 0 < frees["min_ms"] <= frees["p50_ms"] <= frees["max_ms"] < 10_000
+    assert not ours()
