@@ -94,6 +94,7 @@ class Reconstruction:
         self.owner: dict[int, tuple[Mm, int]] = {}  # pfn -> (mm, span) of a live PTE table
         self.upper_owner: dict[int, tuple[Mm, tuple[int, int]]] = {}  # pfn -> PUD/PMD table
         self.loose: dict[int, Mm] = {}  # pfn of an unplaced allocation -> its mm
+        self.retired: dict[int, int] = {}  # pfn whose death is written -> its unlink time
         self.ctx: dict[int, Context] = {}  # tid -> what it does now
         self.forking: dict[int, list[tuple[int, int]]] = {}  # tid -> allocations of its clone
         self.shared: dict[int, int] = {}  # pid of a CLONE_VM child -> tgid whose mm it uses
@@ -105,10 +106,12 @@ class Reconstruction:
     # -- the trace: the kernel's 2 MiB tables, or (``half``) an s390-like view of 1 MiB tables:
     # a half is born at the first touch of it while its 2 MiB table lives, and dies with that
     # table, or at an unmapping call that covers it whole (nothing can pin it then)
-    def _emit(self, mm: Mm, op: int, span: int, t: int) -> None:
+    def _emit(self, mm: Mm, op: int, span: int, t: int, reclaim: bool = False) -> None:
         space = mm.space
         if not self.half:
             space.events.append((op, span, t))
+            if reclaim:
+                space.reclaimed.add((op, span, t))
             if op == FAULT:
                 space.mapped.add(span)
                 space.seen.add(span)
@@ -118,13 +121,15 @@ class Reconstruction:
         if op == FAULT:  # halves are born by touches (:meth:`_touch`)
             return
         for h in (2 * span, 2 * span + 1):
-            self._half_dies(mm, op, h, t)
+            self._half_dies(mm, op, h, t, reclaim)
 
-    def _half_dies(self, mm: Mm, op: int, h: int, t: int) -> None:
+    def _half_dies(self, mm: Mm, op: int, h: int, t: int, reclaim: bool = False) -> None:
         if h in mm.halves:
             mm.halves.discard(h)
             mm.space.mapped.discard(h)
             mm.space.events.append((op, h, t))
+            if reclaim:
+                mm.space.reclaimed.add((op, h, t))
 
     def _touch(self, mm: Mm, address: int, t: int) -> None:
         h = address >> 20
@@ -324,6 +329,11 @@ class Reconstruction:
             if mm is not None:
                 self._loose(mm, [(ev.t, ev.a)])
             return
+        if c.kind == "fault" and not c.expect and (c.address >> 21) in mm.pte and c.took == 0:
+            # a table where we knew one: the old one was freed already (PT_RECLAIM, say), its
+            # free still in an RCU callback; it died at the call that unlinked it
+            self._unlinked(mm, c.address >> 21, ev.t, early=True)
+            c.expect = self._walk(mm, c.address)
         if c.kind == "fault" and c.expect:
             self._take(mm, c.expect, ev.a, ev.t)
             c.took += 1
@@ -378,6 +388,9 @@ class Reconstruction:
             unmaps = c.name != "madvise" or a.get("behavior") == MADV_DONTNEED
             if unmaps:
                 mm.unlinks.append((c.t, first, end, c.name))
+                if c.name != "madvise":  # in the trace's spans, for without_reclaim
+                    shift = 20 if self.half else 21
+                    mm.space.unlinks.append((c.t, -(-first >> shift), end >> shift))
                 for span, pfn in list(mm.pte.items()):  # seeded tables: no free to wait for
                     if pfn < 0 and first <= span << 21 and (span + 1) << 21 <= end:
                         del mm.pte[span]
@@ -423,23 +436,36 @@ class Reconstruction:
                 self.counts["transient allocations"] += 1
             return
         mm, span = hit
+        if ev.a in self.retired:  # its death was written when a new table took its span
+            self.delays_us.append(ev.t - self.retired.pop(ev.a))
+            return
         if mm.pte.get(span) != ev.a or not mm.alive:
             return
-        del mm.pte[span]
         c = self.ctx.get(ev.pid)
         if not ev.irq and self._mm(ev) is mm and c is not None and c.kind == "call":
+            del mm.pte[span]
             self._emit(mm, FREE, span, ev.t)  # freed at once: pte_free
             self.counts["free"] += 1
             return
+        self._unlinked(mm, span, ev.t)
+
+    def _unlinked(self, mm: Mm, span: int, t_free: int, early: bool = False) -> None:
+        """The table of ``span`` is gone by ``t_free``: rcu_free at the latest call that
+        unlinked it, or defer (khugepaged) without one. ``early``: its free is yet to come."""
+        pfn = mm.pte.pop(span)
         starts = [u[0] for u in mm.unlinks]
-        for k in range(bisect_right(starts, ev.t) - 1, -1, -1):
+        for k in range(bisect_right(starts, t_free) - 1, -1, -1):
             t, first, end, call = mm.unlinks[k]
             if first >> 21 <= span <= (end - 1) >> 21:
-                self._emit(mm, RCU_FREE, span, t)
-                self.delays_us.append(ev.t - t)
+                self._emit(mm, RCU_FREE, span, t, reclaim=call == "madvise")
+                if early:
+                    self.retired[pfn] = t
+                    self.owner[pfn] = (mm, span)
+                else:
+                    self.delays_us.append(t_free - t)
                 self.counts["rcu_free by " + call] += 1
                 return
-        self._emit(mm, DEFER, span, ev.t)  # no unlinking call: khugepaged
+        self._emit(mm, DEFER, span, t_free)  # no unlinking call: khugepaged
         self.counts["defer"] += 1
 
     def _fork(self, ev: Event) -> None:

@@ -24,7 +24,7 @@ from typing import Protocol
 
 import numpy as np
 
-from engine.events import EXIT, NO_SLOT
+from engine.events import EXIT, FAULT, NO_SLOT, RCU_FREE
 from engine.trace import write_trace
 from recorder import procfs
 from recorder.capture import compact_slots
@@ -44,6 +44,38 @@ class Space:
     vmpte: list[tuple[int, int]] = field(default_factory=list)  # (time, kB)
     seen: set[int] = field(default_factory=set)  # every span index that ever had a table
     ended: bool = False
+    reclaimed: set[tuple[int, int, int]] = field(default_factory=set)  # PT_RECLAIM's frees
+    unlinks: list[tuple[int, int, int]] = field(default_factory=list)  # (t, first, end) spans
+
+
+def without_reclaim(space: Space) -> Space:
+    """The space as a kernel without PT_RECLAIM (s390 and powerpc of 2023) would have lived it:
+    PT_RECLAIM's frees dropped (a later fault on that span is then a hit), and a table they
+    freed that nothing faulted again goes at the next unmapping call that covers its span, or
+    at exit."""
+    out = Space(space.pid, space.comm, space.argv, space.exe, vmpte=space.vmpte,
+                seen=set(space.seen), ended=space.ended)  # fmt: skip
+    waiting: dict[int, int] = {}  # span -> time its table was reclaimed, not touched since
+    calls = sorted(space.unlinks)
+    for op, s, t in space.events:
+        for when, first, end in calls:  # calls between the last event and this one
+            if when > t:
+                break
+            for span in [x for x, since in waiting.items() if since <= when and first <= x < end]:
+                del waiting[span]
+                out.events.append((RCU_FREE, span, when))
+        calls = [c for c in calls if c[0] > t]
+        if (op, s, t) in space.reclaimed:
+            waiting[s] = t
+            continue
+        if s in waiting:  # touched again: the table never went (a fault is a hit)
+            del waiting[s]
+            if op == FAULT:
+                continue
+        if op == EXIT:
+            waiting.clear()
+        out.events.append((op, s, t))
+    return out
 
 
 class Source(Protocol):
@@ -189,22 +221,38 @@ def space_trace(space: Space, span: int, align: int) -> tuple[np.ndarray, np.nda
     times = np.array([t for _, _, t in space.events], dtype=np.int64)
     comments = [f"slot {s} {int(a):#x}" for s, a in zip(slots.tolist(), spans.tolist(), strict=True)]
     comments += [f"vmpte {t} {kb}" for t, kb in space.vmpte]
+    comments += [f"cause {i} pt_reclaim" for i, e in enumerate(space.events) if e in space.reclaimed]
     return ops, slot, times, comments
 
 
 def write_recording(rec: Source, out: Path, align: int, header: list[str]) -> list[Path]:
     """The recording as trace files: ``out`` itself, or with ``follow_forks`` one file per
-    address space in the folder ``out`` (``COMM-PID[-N].csv.gz``). Written atomically."""
+    address space in the folder ``out`` (``COMM-PID[-N].csv.gz``). Written atomically. When
+    PT_RECLAIM freed tables, the same recording as a kernel without it is written beside:
+    ``NAME.no-reclaim.csv.gz``, or the folder ``NAME-no-reclaim``."""
+    written = _write_spaces(rec, rec.spaces, out, align, header)
+    if any(s.reclaimed for s in rec.spaces):
+        name = out.name
+        other = out.with_name(name.replace(".csv", ".no-reclaim.csv", 1) if not rec.follow_forks
+                              else f"{name}-no-reclaim")  # fmt: skip
+        note = "derived: as a kernel without PT_RECLAIM (its frees dropped; see record.py)"
+        written += _write_spaces(rec, [without_reclaim(s) for s in rec.spaces], other, align,
+                                 [*header, note])  # fmt: skip
+    return written
+
+
+def _write_spaces(rec: Source, spaces: list[Space], out: Path, align: int,
+                  header: list[str]) -> list[Path]:  # fmt: skip
     if not rec.follow_forks:
-        spaces = [s for s in rec.spaces if s.pid == rec.root]
-        ops, slots, times, comments = _merge(spaces, rec.span, align)
+        mine = [s for s in spaces if s.pid == rec.root]
+        ops, slots, times, comments = _merge(mine, rec.span, align)
         write_trace(out, ops, slots, header + comments, times=times)
         return [out]
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for k, space in enumerate(rec.spaces):
+    for k, space in enumerate(spaces):
         name = f"{space.comm.replace('/', '_')}-{space.pid}"
-        if any(s.pid == space.pid for s in rec.spaces[:k]):
+        if any(s.pid == space.pid for s in spaces[:k]):
             name += f"-{k}"
         path = out / f"{name}.csv.gz"
         ops, slots, times, comments = space_trace(space, rec.span, align)
@@ -223,6 +271,7 @@ def _merge(spaces: Sequence[Space], span: int, align: int
         merged.events += space.events
         merged.vmpte += space.vmpte
         merged.seen |= space.seen
+        merged.reclaimed |= space.reclaimed
     return space_trace(merged, span, align)
 
 

@@ -9,13 +9,24 @@
                    unmapped before T1: its deposited table is freed at once
   fork PID T0 T1   a child born just before T0 touched the parent's span P and one of its
                    own, and exited before T1
+  reclaim T0 T1    a span emptied by MADV_DONTNEED just before T0 (PT_RECLAIM frees its
+                   table), touched again just before T1, then unmapped
 """
 
 import os
 import sys
 import time
 
-from _mm import BASE, MAP_ANONYMOUS, MAP_FIXED_NOREPLACE, MAP_PRIVATE, MB, libc, touch
+from _mm import (
+    BASE,
+    MADV_DONTNEED,
+    MAP_ANONYMOUS,
+    MAP_FIXED_NOREPLACE,
+    MAP_PRIVATE,
+    MB,
+    libc,
+    touch,
+)
 
 MADV_HUGEPAGE = 14
 now = time.monotonic_ns
@@ -84,5 +95,17 @@ if pid == 0:
     os._exit(0)
 os.waitpid(pid, 0)
 print(f"fork {pid} {t0} {now()}", flush=True)
+
+r = BASE + 192 * MB  # PT_RECLAIM: a whole PMD range zapped inside one VMA
+mmap(r, 2 * MB)
+touch(r)
+libc.madvise(r, 2 * MB, MADV_DONTNEED)
+t0 = now()
+time.sleep(0.01)
+touch(r)
+t1 = now()
+time.sleep(0.01)
+libc.munmap(r, 2 * MB)
+print(f"reclaim {t0} {t1}", flush=True)
 time.sleep(0.05)
 sys.exit(0)

@@ -44,6 +44,9 @@ class Recording:
         t = load_trace(path)
         self.events = [(OP_NAMES[int(op)], self.address.get(int(s)), (int(when) + start // 1000))
                        for op, s, when in zip(t.ops, t.slots, t.times, strict=True)]  # fmt: skip
+        self.causes = {int(ln.split()[2]): ln.split()[3] for ln in lines
+                       if ln.startswith("# cause ")}  # fmt: skip
+        self.path = path
 
     def at(self, address: int, shift: int = 21) -> list[tuple[str, int]]:
         span = address >> shift << shift
@@ -58,8 +61,9 @@ def record_lifetimes(out: Path, span: str) -> tuple[list[list[str]], dict[int, R
                           capture_output=True, text=True, cwd=ROOT, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
     steps = [ln.split() for ln in done.stdout.splitlines() if ln.split()[0] in
-             ("life", "pinned", "thp", "fork")]  # fmt: skip
+             ("life", "pinned", "thp", "fork", "reclaim")]  # fmt: skip
     files = {int(p.name.split("-")[1].split(".")[0]): Recording(p) for p in out.iterdir()}
+    assert out.with_name(out.name + "-no-reclaim").is_dir() == any(r.causes for r in files.values())
     return steps, files
 
 
@@ -142,6 +146,28 @@ def test_events__a_short_child_and_the_table_fork_copied_for_it(recorded):
     end = child.events[-1]
     assert end[0] == "exit" and end[2] - own[0][1] >= 3 * MS and end[2] <= t1
     assert parent.at(BASE + 256 * MB)[0][0] == "fault"  # the parent keeps its own
+
+
+def test_events__pt_reclaim_frees_are_tagged_and_a_trace_without_them_is_derived(recorded):
+    from recorder.poll import pt_reclaim_active
+
+    parent, _, steps = parent_and_child(recorded)
+    _, t0, t1 = next(s for s in steps if s[0] == "reclaim")
+    t0, t1 = int(t0) // 1000, int(t1) // 1000
+    got = parent.at(BASE + 192 * MB)
+    if not pt_reclaim_active():
+        assert [op for op, _ in got] == ["fault", "rcu_free"]  # kept until the munmap
+        pytest.skip("this kernel has no PT_RECLAIM: nothing to tag")
+    assert [op for op, _ in got] == ["fault", "rcu_free", "fault", "rcu_free"]
+    assert t0 - 1 * MS <= got[1][1] <= t0 and t0 < got[2][1] <= t1
+    reclaimed = {i for i, e in enumerate(parent.events) if e[1] == BASE + 192 * MB and e[0] ==
+                 "rcu_free"}  # fmt: skip
+    assert parent.causes == {min(reclaimed): "pt_reclaim"}
+    derived = Recording(parent.path.parent.with_name(parent.path.parent.name + "-no-reclaim")
+                        / parent.path.name)  # fmt: skip
+    kept = derived.at(BASE + 192 * MB)
+    assert [op for op, _ in kept] == ["fault", "rcu_free"] and kept[1][1] == got[3][1]
+    assert derived.causes == {}
 
 
 def test_events__sigterm_ends_the_recording_and_leaves_nothing(tmp_path):
