@@ -12,7 +12,8 @@ from engine.errors import EngineInputError
 from farm.errors import UserError
 from recorder.errors import RecorderError
 
-COMMANDS = ("run", "sweep", "plot", "report", "replay", "trace", "grace", "findings", "bench")
+COMMANDS = ("run", "sweep", "plot", "report", "replay", "trace", "grace", "kernel", "findings",
+            "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

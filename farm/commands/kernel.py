@@ -61,7 +61,7 @@ def _list(args: argparse.Namespace) -> int:
     rows = [("kernel", "arch", "strategy", "page/table", "span", "package", "what")]
     for k in KERNELS.values():
         rows.append((k.name, k.arch, k.strategy, f"{k.page_size}/{k.table_size}",
-                     f"{k.span >> 20} MiB", f"{k.suite}: {k.package}", k.note))  # fmt: skip
+                     f"{k.span >> 20} MiB", f"{k.suite}: {_readable(k.package)}", k.note))  # fmt: skip
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
@@ -232,3 +232,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="boot R times and require identical readings (default 1)")  # fmt: skip
     q.add_argument("--write", metavar="FILE", help="write the report (docs/kernel-check.md)")
     q.set_defaults(func=_corpus)
+
+
+def _readable(pattern: str) -> str:
+    """A package-name pattern as people write it (``linux-image-6.1.0-NN-s390x``)."""
+    return pattern.replace("[0-9]+", "NN").replace("\\.", ".").replace("\\+", "+")

@@ -5,7 +5,7 @@ than the burst, and differs from the grace-0 model where pending halves matter (
 from __future__ import annotations
 
 import pytest
-from kboot import booted_bursts
+from support.kboot import booted_bursts
 
 from kernels import plan
 from kernels.catalog import KERNELS

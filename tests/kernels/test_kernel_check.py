@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from kboot import booted
+from support.kboot import booted
 
 from kernels.catalog import KERNELS
 from kernels.check import compare

@@ -1,0 +1,44 @@
+"""Cross-compile the C driver (``kernels/driver/enact.c``) into a static binary per architecture.
+
+The binary is cached under the cache directory, keyed by a hash of the source, the compiler's
+version and the flags, so a changed source or compiler builds again and nothing else does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+from pathlib import Path
+
+from kernels.catalog import Kernel
+from kernels.fetch import cache_dir
+
+SOURCE = Path(__file__).with_name("driver") / "enact.c"
+FLAGS = ("-static", "-O2", "-Wall", "-Werror")
+
+
+class BuildError(Exception):
+    """The cross compiler is missing or rejected the driver (one clear line)."""
+
+
+def driver(kernel: Kernel) -> Path:
+    """The static driver binary for ``kernel``'s architecture, built if not cached."""
+    cc = f"{kernel.gnu}-gcc"
+    if shutil.which(cc) is None:
+        raise BuildError(f"{cc} is not installed (Debian package gcc-{kernel.gnu} and "
+                         f"libc6-dev-{kernel.arch}-cross)")  # fmt: skip
+    version = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout
+    key = hashlib.sha256(SOURCE.read_bytes() + version.encode() + " ".join(FLAGS).encode())
+    out = cache_dir() / "drivers" / kernel.arch / f"enact-{key.hexdigest()[:16]}"
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    proc = subprocess.run([cc, *FLAGS, "-o", str(tmp), str(SOURCE)], capture_output=True,
+                          text=True)  # fmt: skip
+    if proc.returncode != 0:
+        first = (proc.stderr.strip().splitlines() or ["failed"])[0]
+        raise BuildError(f"{cc} {SOURCE.name}: {first}")
+    tmp.replace(out)
+    return out

@@ -1,0 +1,101 @@
+"""The kernels known: which Debian packages, which engine strategy and geometry, how to boot.
+
+One entry per configuration the engine is checked against. Package names drift with point
+releases, so an entry names a pattern and a suite; :mod:`kernels.fetch` picks the newest build the
+archive really serves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MIB = 1 << 20
+GIB = 1 << 30
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One kernel configuration.
+
+    name:        the name users type (``--kernel``)
+    arch:        Debian architecture of its packages (s390x, ppc64el)
+    suite:       Debian suite holding the kernel package
+    package:     regular expression the kernel package's name must match in full
+    strategy:    the engine strategy this kernel implements
+    page_size:   bytes per page (PageTables counts pages of this size)
+    table_size:  bytes per PTE table (VmPTE grows by this much per table)
+    span:        bytes mapped by one PTE table (one trace slot)
+    area:        bytes covered by one upper-level table: the trace's slots stay inside one area
+    vmpte_table: bytes VmPTE counts per PTE table (hash counts the PTEs, not the hidx half)
+    append:      kernel command-line words beyond the common ones
+    """
+
+    name: str
+    arch: str
+    suite: str
+    package: str
+    strategy: str
+    page_size: int
+    table_size: int
+    span: int
+    area: int
+    vmpte_table: int = 0
+    append: str = ""
+    note: str = ""
+
+    @property
+    def gnu(self) -> str:
+        """The cross compiler's target triplet."""
+        return {"s390x": "s390x-linux-gnu", "ppc64el": "powerpc64le-linux-gnu"}[self.arch]
+
+    def package_key(self) -> str:
+        """A file-name-safe key for the package family (kernels that share it share the cache)."""
+        stem = self.package.split("[")[0].replace("\\", "").rstrip(".-")
+        return f"{self.suite}-{stem}"
+
+    @property
+    def fragments(self) -> int:
+        """Tables per page."""
+        return self.page_size // self.table_size
+
+    @property
+    def area_slots(self) -> int:
+        """Slots one upper-level table covers (the last one anchors the area)."""
+        return self.area // self.span
+
+    def qemu_command(self, kernel_image: str, initrd: str, append: str) -> list[str]:
+        """The QEMU command line that boots this kernel with ``initrd`` (no disk, no network)."""
+        common = ["-smp", "1", "-nodefaults", "-nographic", "-serial", "mon:stdio", "-no-reboot",
+                  "-kernel", kernel_image, "-initrd", initrd]  # fmt: skip
+        if self.arch == "s390x":
+            return ["qemu-system-s390x", "-M", "s390-ccw-virtio", "-cpu", "max", "-m", "256",
+                    *common, "-append", append]  # fmt: skip
+        machine = ("pseries,x-vof=on,usb=off,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,"
+                   "cap-ccf-assist=off")  # fmt: skip
+        return ["qemu-system-ppc64", "-M", machine, "-cpu", "power9", "-m", "512", "-vga", "none",
+                *common, "-append", f"console=hvc0 {append}"]  # fmt: skip
+
+
+_S390_61 = r"linux-image-6\.1\.0-[0-9]+-s390x"
+_S390_612 = r"linux-image-6\.12\.[0-9]+\+deb13-s390x"
+_PPC_61 = r"linux-image-6\.1\.0-[0-9]+-powerpc64le"
+
+KERNELS: dict[str, Kernel] = {k.name: k for k in (
+    Kernel("s390x-6.1", "s390x", "bookworm", _S390_61, "s390-v6.4", 4096, 2048, MIB, 2 * GIB,
+           2048, note="2 KiB halves of a 4 KiB page (PP AA list)"),
+    Kernel("s390x-6.12", "s390x", "trixie", _S390_612, "whole-page", 4096, 2048, MIB, 2 * GIB,
+           2048, note="one 4 KiB page per 2 KiB table (since v6.7)"),
+    Kernel("ppc64le-6.1-radix", "ppc64el", "bookworm", _PPC_61, "ppc-frag", 65536, 256,
+           2 * MIB, GIB, 256, note="radix MMU: 256 B fragments of a 64 KiB page"),
+    Kernel("ppc64le-6.1-hash", "ppc64el", "bookworm", _PPC_61, "ppc-frag", 65536, 4096,
+           16 * MIB, 16 * GIB, 2048, append="disable_radix",
+           note="hash MMU: 4 KiB fragments of a 64 KiB page"),
+)}  # fmt: skip
+
+ARCHES = ("s390x", "ppc64el")
+SUITES = ("bookworm", "trixie")
+
+
+def busybox_package(arch: str) -> tuple[str, str]:
+    """(suite, package) of the static busybox that makes the initramfs for ``arch``."""
+    return "bookworm", "busybox-static"

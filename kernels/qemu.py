@@ -1,0 +1,145 @@
+"""Boot a kernel under QEMU with an initramfs that runs the driver, and collect its output.
+
+The initramfs (newc cpio, gzip) is written here in Python: busybox for /init's shell, the static
+driver, the job files. QEMU always runs under a timeout and is ended by its process id, also when
+the caller is interrupted (KeyboardInterrupt, SIGTERM).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from kernels.catalog import Kernel
+
+INIT = """#!/bin/sh
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+echo 0 > /proc/sys/kernel/randomize_va_space
+echo never > /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null
+echo "@@ S $(uname -r) $(cat /proc/cmdline)"
+for job in /plan/*.job; do
+  /enact "$job" 0
+  echo "@@ D $job $?"
+done
+echo "@@ END"
+poweroff -f
+"""
+APPEND = "quiet loglevel=0 norandmaps panic=-1 rdinit=/init"
+
+
+class BootError(Exception):
+    """QEMU is missing, timed out or the guest did not finish (one clear line)."""
+
+
+def _newc(entries: list[tuple[str, int, bytes, int]]) -> bytes:
+    """A newc cpio archive of (name, mode, data, rdev) entries (rdev = (major << 8) | minor)."""
+    out = io.BytesIO()
+
+    def pad(n: int) -> None:
+        out.write(b"\0" * ((4 - n % 4) % 4))
+
+    for ino, (name, mode, data, rdev) in enumerate([*entries, ("TRAILER!!!", 0, b"", 0)], 1):
+        raw = name.encode() + b"\0"
+        fields = [ino, mode, 0, 0, 1, 0, len(data), 0, 0, rdev >> 8, rdev & 0xFF, len(raw), 0]
+        header = b"070701" + b"".join(b"%08X" % f for f in fields)
+        out.write(header + raw)
+        pad(len(header) + len(raw))
+        out.write(data)
+        pad(len(data))
+    return out.getvalue()
+
+
+def initramfs(path: Path, busybox: Path, driver: Path, jobs: dict[str, str]) -> None:
+    """Write the gzipped initramfs: /init, busybox and its applets, /enact, /plan/*.job."""
+    d, f, c, ln = 0o040755, 0o100755, 0o020600, 0o120777
+    entries: list[tuple[str, int, bytes, int]] = [
+        (x, d, b"", 0) for x in ("bin", "dev", "proc", "sys", "plan", "tmp")]  # fmt: skip
+    entries += [("dev/console", c, b"", (5 << 8) | 1), ("dev/null", 0o020666, b"", (1 << 8) | 3)]
+    entries.append(("bin/busybox", f, busybox.read_bytes(), 0))
+    for applet in ("sh", "mount", "echo", "cat", "uname", "poweroff", "sleep"):
+        entries.append((f"bin/{applet}", ln, b"busybox", 0))
+    entries.append(("init", f, INIT.encode(), 0))
+    entries.append(("enact", f, driver.read_bytes(), 0))
+    for name, text in sorted(jobs.items()):
+        entries.append((f"plan/{name}.job", 0o100644, text.encode(), 0))
+    path.write_bytes(gzip.compress(_newc(entries), compresslevel=6, mtime=0))
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """While booting, SIGTERM raises KeyboardInterrupt so the finally clause ends QEMU."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+@dataclass(frozen=True)
+class Boot:
+    """What one boot printed and how long it took."""
+
+    lines: list[str]
+    seconds: float
+    first_line_seconds: float
+
+
+def boot(kernel: Kernel, image: Path, initrd: Path, timeout: float) -> Boot:
+    """Boot ``kernel`` with ``initrd`` under ``timeout`` seconds; the console's lines."""
+    cmd = kernel.qemu_command(str(image), str(initrd), f"{APPEND} {kernel.append}".strip())
+    start = time.monotonic()
+    try:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    except FileNotFoundError:
+        raise BootError(f"{cmd[0]} is not installed (Debian package "
+                        f"{'qemu-system-misc' if kernel.arch == 's390x' else 'qemu-system-ppc'})"
+                        ) from None  # fmt: skip
+    lines: list[str] = []
+    first = [0.0]
+
+    def reader() -> None:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            text = raw.decode("utf-8", "replace").rstrip("\r\n").replace("\r", "")
+            if text.startswith("@@") and not first[0]:
+                first[0] = time.monotonic() - start
+            lines.append(text)
+
+    thread = threading.Thread(target=reader, daemon=True)
+    try:
+        with _sigterm_as_interrupt():
+            thread.start()
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                raise BootError(f"{kernel.name}: QEMU did not finish within {timeout:.0f} s "
+                                f"(last line: {lines[-1] if lines else 'none'!r})") from None  # fmt: skip
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+        thread.join(timeout=5)
+    elapsed = time.monotonic() - start
+    if not any(x.startswith("@@ END") for x in lines):
+        tail = [x for x in lines if x.strip()][-3:]
+        raise BootError(f"{kernel.name}: the guest did not finish (exit {proc.returncode}); "
+                        f"last lines: {tail}")  # fmt: skip
+    return Boot(lines, elapsed, first[0])
