@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Record the corpus: six real programs, 1 MiB spans (s390 geometry), 10 ms polling.
-# Run from the repository root as root on a Debian 12 machine with the packages named in
-# corpus/README.md; every recording is then checked against VmPTE (farm trace check).
+# Record the corpus: nine real programs, 1 MiB spans (s390 geometry), from kernel events
+# (farm trace record --method events: exact to the event). Run from the repository root as root
+# on a Debian 12 machine with the packages named in corpus/README.md; every recording is then
+# checked against VmPTE (farm trace check).
 set -euo pipefail
 FARM=${FARM:-.venv/bin/farm}
 PY=${PY:-.venv/bin/python}
 OUT=corpus
 WORK=$(mktemp -d /tmp/ptf-corpus.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
-rec() { "$FARM" trace record --quiet --span 1M "$@"; }
+rec() { "$FARM" trace record --method events --quiet --span 1M "$@"; }
 
 step() { [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" $1 "* ]]; }
 
@@ -68,5 +69,35 @@ wait
 
 
 fi
+# 7. a JVM (OpenJDK, G1): waves of short-lived objects, survivors, humongous arrays
+if step 7; then
+javac -d "$WORK" $OUT/programs/Churn.java
+rec -o $OUT/jvm-churn.csv.gz -- java -Xmx512m -cp "$WORK" Churn
+fi
+
+# 8. a fork/exec-heavy tree: python3 -m http.server and 100 curl downloads from one script
+if step 8; then
+mkdir -p "$WORK/www" && head -c 2000000 /dev/urandom > "$WORK/www/blob"
+rm -rf $OUT/http-curl; rec --follow-forks -o $OUT/http-curl -- sh -c "cd $WORK/www && \
+    python3 -m http.server 8765 --bind 127.0.0.1 >/dev/null 2>&1 & S=\$!; sleep 1; \
+    for i in \$(seq 100); do curl -s http://127.0.0.1:8765/blob >/dev/null; done; kill \$S"
+fi
+
+# 9. the fleet case: PostgreSQL with 512 MB of shared_buffers, no huge pages, 32 clients on a
+#    select-only pgbench (every backend maps the shared buffers with page tables of its own)
+if step 9; then
+chown postgres "$WORK"
+setpriv --reuid=postgres --regid=postgres --init-groups /usr/local/bin/initdb -D "$WORK/fleet" -A trust > /dev/null
+rm -rf $OUT/postgres-fleet
+rec --follow-forks --duration 30 -o $OUT/postgres-fleet -- setpriv --reuid=postgres \
+    --regid=postgres --init-groups /usr/local/bin/postgres -D "$WORK/fleet" -p 5498 -k "$WORK" \
+    -c shared_buffers=512MB -c huge_pages=off -c max_connections=64 &
+sleep 2
+pgbench -h "$WORK" -p 5498 -U postgres -i -s 20 postgres > /dev/null 2>&1
+pgbench -h "$WORK" -p 5498 -U postgres -S -c 32 -j 2 -T 15 postgres > /dev/null 2>&1
+wait
+fi
+
 "$FARM" trace check $OUT/python-data.csv.gz $OUT/gcc-big $OUT/node-objects.csv.gz $OUT/make-j2 \
-    $OUT/redis-server.csv.gz $OUT/postgres-pgbench
+    $OUT/redis-server.csv.gz $OUT/postgres-pgbench $OUT/jvm-churn.csv.gz $OUT/http-curl \
+    $OUT/postgres-fleet

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -135,14 +135,15 @@ _GATE = ("import os, sys; fd = int(sys.argv[1]); os.read(fd, 1); os.close(fd); "
          "os.execvp(sys.argv[2], sys.argv[2:])")
 
 
-def start_gated(command: Sequence[str]) -> tuple[subprocess.Popen, Callable[[], None]]:
+def start_gated(command: Sequence[str], **popen: Any) -> tuple[subprocess.Popen, Callable[[], None]]:
     """Start ``command`` stopped before its exec, so that a tracer can attach to its pid first;
-    the function returned lets it exec."""
+    the function returned lets it exec. ``popen``: more arguments of ``subprocess.Popen``."""
     if shutil.which(command[0]) is None:
         raise RecorderError(f"cannot start {command[0]}: no such program")
     r, w = os.pipe()
     try:
-        proc = subprocess.Popen([sys.executable, "-c", _GATE, str(r), *command], pass_fds=(r,))
+        proc = subprocess.Popen([sys.executable, "-c", _GATE, str(r), *command], pass_fds=(r,),
+                                **popen)  # fmt: skip
     finally:
         os.close(r)
 
@@ -275,3 +276,28 @@ def _merge(spaces: Sequence[Space], span: int, align: int
     return space_trace(merged, span, align)
 
 
+
+
+class Both:
+    """Two sources over one run: the events source (the recording) and the poller beside it,
+    observed at the same instants, so that what polling misses can be measured."""
+
+    def __init__(self, events: Source, poller: Source) -> None:
+        self.events, self.poller = events, poller
+        self.method = events.method
+        self.root, self.follow_forks, self.span = events.root, events.follow_forks, events.span
+        self.spaces, self.live = events.spaces, events.live
+
+    def observe(self, now: int) -> bool:
+        self.poller.observe(now)
+        return self.events.observe(now)
+
+    def finish(self, now: int) -> None:
+        self.poller.finish(now)
+        self.events.finish(now)
+
+    def describe(self) -> str:
+        return self.events.describe()
+
+    def resolution_us(self) -> tuple[float, float, float]:
+        return self.events.resolution_us()

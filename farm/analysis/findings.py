@@ -153,9 +153,10 @@ LIMITS = """## What the model leaves out
 - **Time between events is the only cost.** The engine counts memory held and allocator calls;
   it does not model the CPU cost of the lists, locks and atomics of each scheme, cache effects,
   or the cost of an RCU callback. Schemes that hold about the same memory can still differ there.
-- **Recordings are polled.** A span faulted and unmapped within one polling period (10 ms, more
-  for large processes) is missed, and events of one period share a time; the VmPTE check bounds
-  the table count, not the timing.
+- **Recordings are x86 processes seen at s390's span.** They come from kernel events (every
+  table's birth and free, exact to the event) at x86-64's 2 MiB tables, split into 1 MiB halves
+  by touch: a half dies with its 2 MiB table or when a call unmaps it whole, so a half an s390
+  kernel would free while the other half's VMA pins the x86 table lives on here.
 - **A process tree is replayed one process at a time.** Real trees run their processes at the
   same time; per-process means are right, but peaks of a whole tree are not the sum shown here.
 - **One grace period per lane.** Real grace periods vary from one to the next (`farm grace`
@@ -181,9 +182,10 @@ def generate(root: Path) -> tuple[str, str]:
     options = {s: r for s, r in medians.items() if s in OPTIONS}
     best = min(options, key=options.__getitem__)
     headline = (
-        f"On six real programs recorded over time, at a normal {NORMAL_US / 1000:g} ms grace "
-        f"period, giving up sharing (`whole-page`, s390 since v6.7) holds a median "
-        f"{medians['whole-page']:.2f}x the page-table memory of `s390-v6.6`. Of the June 2023 "
+        f"On {len(real.cases)} real programs recorded from kernel events, at a normal "
+        f"{NORMAL_US / 1000:g} ms grace period, giving up sharing (`whole-page`, s390 since "
+        f"v6.7) holds a median {medians['whole-page']:.2f}x the PTE-table memory of "
+        f"`s390-v6.6`. Of the June 2023 "
         f"options, `{best}` comes closest to v6.6 (median {options[best]:.2f}x; "
         + ", ".join(f"`{s}` {r:.2f}x" for s, r in options.items() if s != best)
         + "). Details, intervals, lazy RCU and what the model leaves out: "

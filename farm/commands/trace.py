@@ -102,13 +102,13 @@ def _record(args: argparse.Namespace) -> int:
         if why and not args.quiet:
             print(f"farm trace record: {why}: recording by polling /proc instead (every "
                   f"{args.interval_ms:g} ms; short-lived tables are missed)", file=sys.stderr)
-    elif method == "events" and tracefs.available():
-        raise UserError(f"--method events: {tracefs.available()}; use --method poll")
+    elif method in ("events", "both") and tracefs.available():
+        raise UserError(f"--method {method}: {tracefs.available()}; use --method poll")
     span = parse_size(args.span) if args.span else None
     page = os.sysconf("SC_PAGE_SIZE")
     if span is not None and (span < page or span & (span - 1)):
         raise UserError(f"--span must be a power of two of at least the page size {page}")
-    if method == "events" and span not in (None, 1 << 20, 1 << 21):
+    if method in ("events", "both") and span not in (None, 1 << 20, 1 << 21):
         raise UserError("--method events records the kernel's own tables (2M spans on x86-64) "
                         "or their 1M halves (s390); coarser spans derive from these; for another "
                         "span use --method poll")  # fmt: skip
@@ -122,7 +122,7 @@ def _record(args: argparse.Namespace) -> int:
                         "mix with what is there; give a new folder")  # fmt: skip
     if args.pid is not None and not Path(f"/proc/{args.pid}").is_dir():
         raise UserError(f"no process with pid {args.pid}")
-    if method == "events":
+    if method in ("events", "both"):
         with tracefs.session() as prefix:
             return _record_events(args, command, prefix, out, span or (1 << 20))
     return _record_poll(args, command, span or (1 << 20), out)
@@ -150,7 +150,8 @@ def _record_events(args: argparse.Namespace, command: list[str] | None, prefix: 
     import time
 
     from recorder.events import EventSource
-    from recorder.record import record, start_gated
+    from recorder.poll import Poller, pt_reclaim_active
+    from recorder.record import Both, record, start_gated
 
     start_ns = time.monotonic_ns()
     proc, release = start_gated(command) if command is not None else (None, None)
@@ -164,19 +165,33 @@ def _record_events(args: argparse.Namespace, command: list[str] | None, prefix: 
             proc.wait()
         raise
     try:
+        both = args.method == "both"
+        driver = Both(source, Poller(root, span, args.follow_forks, pt_reclaim_active())) \
+            if both else source  # fmt: skip
         source.start()
         if release is not None:
             release()
         if not args.quiet:
             print(f"recording pid {root}{' and its descendants' if args.follow_forks else ''} "
-                  "from kernel events (tracefs)", file=sys.stderr)
-        end = record(source, 100.0, args.duration, proc, args.quiet, start_ns=start_ns)
+                  "from kernel events (tracefs)" + (f" and by polling every "
+                  f"{args.interval_ms:g} ms" if both else ""), file=sys.stderr)  # fmt: skip
+        end = record(driver, args.interval_ms if both else 100.0, args.duration, proc, args.quiet,
+                     start_ns=start_ns)  # fmt: skip
     finally:
         source.close()
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait()
     written = _write(source, out, args.align)
+    if args.method == "both":  # the poller's view beside: NAME.poll.csv.gz or NAME-poll/
+        poller = driver.poller
+        if command is not None:  # the gate's own address space, before the command's exec
+            began = min((e[2] for sp in source.spaces for e in sp.events), default=0)
+            poller.spaces[:] = [sp for sp in poller.spaces if not (
+                sp.pid == root and sp.events and sp.events[-1][2] <= began)]  # fmt: skip
+        other = out.with_name(out.name.replace(".csv", ".poll.csv", 1) if not args.follow_forks
+                              else f"{out.name}-poll")  # fmt: skip
+        written += _write(poller, other, args.align)
     _say_recorded(source, written, end)
     delays = sorted(source.delays_ms())
     if delays and not args.quiet:
@@ -307,10 +322,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a command to start and record")  # fmt: skip
     r.add_argument("-o", "--output", required=True,
                    help="FILE.csv.gz (with --follow-forks: a folder, one file per process)")  # fmt: skip
-    r.add_argument("--method", choices=("auto", "events", "poll"), default="auto",
+    r.add_argument("--method", choices=("auto", "events", "poll", "both"), default="auto",
                    help="events: kernel tracepoints, exact to the event (root and tracefs "
                    "needed); poll: /proc every --interval-ms; auto (default): events where "
-                   "possible, else poll with a notice")  # fmt: skip
+                   "possible, else poll with a notice; both: events, and the poller's view of "
+                   "the same run beside (NAME.poll.csv.gz, NAME-poll/), to see what it misses")  # fmt: skip
     r.add_argument("--span", default=None,
                    help="bytes one PTE table maps: 1M (s390, default) or 2M (x86-64: with "
                    "--method events the kernel's own tables, exact; 1M their halves)")  # fmt: skip
