@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import re
 import time
-from bisect import bisect_right
 
 from recorder import procfs, tracefs
 from recorder.errors import RecorderError
@@ -140,7 +139,8 @@ class EventSource:
         self.spaces = self.rec.spaces
         self.live: dict[int, Space] = {}
         self.polls: list[tuple[int, int]] = []
-        self.pending: list[Event] = []
+        self.pending: list[Event] = []  # of the task instance, in time order
+        self.pending_frees: list[Event] = []  # of the free instance, in time order
         self.count = 0
 
     def start(self) -> None:
@@ -148,18 +148,14 @@ class EventSource:
         self.task.start()
 
     def _drain(self, until: int | None) -> None:
-        for inst in (self.task, self.frees):
+        for inst, pending in ((self.task, self.pending), (self.frees, self.pending_frees)):
             for line in inst.lines():
                 ev = parse(line, self.start_ns)
                 if ev is not None:
-                    self.pending.append(ev)
-        self.pending.sort(key=lambda e: e.t)  # the two buffers, merged in time order
-        cut = len(self.pending) if until is None else bisect_right([e.t for e in self.pending],
-                                                                   until)  # fmt: skip
-        for ev in self.pending[:cut]:
+                    pending.append(ev)
+        for ev in merge(self.pending, self.pending_frees, until):
             self.rec.feed(ev)
-        self.count += cut
-        del self.pending[:cut]
+            self.count += 1
 
     def observe(self, now: int) -> bool:
         started = time.monotonic_ns()
@@ -215,6 +211,30 @@ class EventSource:
         gaps = [(b - a) / 1000 for a, b in zip(starts, starts[1:], strict=False)] or [0.0]
         scans = [(e - s) / 1000 for s, e in self.polls] or [0.0]
         return sum(gaps) / len(gaps), max(gaps), sum(scans) / len(scans)
+
+
+def merge(task: list[Event], frees: list[Event], until: int | None) -> list[Event]:
+    """Take from both lists, in time order, the events up to ``until`` (all with None). Times
+    are whole microseconds: at a tie a task event goes first (a syscall entered, then a table
+    freed in it), except the exit of the syscall a free in that task happened in."""
+    out: list[Event] = []
+    i = j = 0
+    limit = float("inf") if until is None else until
+    while True:
+        a = task[i] if i < len(task) and task[i].t <= limit else None
+        b = frees[j] if j < len(frees) and frees[j].t <= limit else None
+        if a is None and b is None:
+            break
+        if b is None or a is not None and (a.t < b.t or a.t == b.t and not (
+                a.kind == "exit" and a.pid == b.pid and not b.irq)):  # fmt: skip
+            out.append(a)
+            i += 1
+        else:
+            out.append(b)
+            j += 1
+    del task[:i]
+    del frees[:j]
+    return out
 
 
 def observe_tables(pid: int) -> list[int]:

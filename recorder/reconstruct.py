@@ -65,20 +65,19 @@ class Mm:
     parent_spans: list[int] = field(default_factory=list)  # the parent's tables at fork
     alive: bool = True
     halves: set[int] = field(default_factory=set)  # 1 MiB view: halves holding a table
+    born: dict[int, int] = field(default_factory=dict)  # trace span -> its table's birth time
 
 
 @dataclass
 class Context:
-    """What a task is doing: a fault (its walk's expected allocations) or a syscall."""
+    """What a task is doing: a fault or a syscall, and the allocations made in it."""
 
     kind: str  # fault, call
     name: str = ""
     t: int = 0
-    expect: list[tuple[int, int]] = field(default_factory=list)  # (shift, region) top-down
     allocs: list[tuple[int, int]] = field(default_factory=list)  # (time, pfn) during a call
     args: dict[str, int] = field(default_factory=dict)
     address: int = 0
-    took: int = 0  # allocations this fault made
     target: Mm | None = None  # execve: the new address space its kernel faults fill
     sub: Context | None = None  # execve: the fault in progress inside it
 
@@ -109,6 +108,7 @@ class Reconstruction:
     def _emit(self, mm: Mm, op: int, span: int, t: int, reclaim: bool = False) -> None:
         space = mm.space
         if not self.half:
+            t = self._not_before_birth(mm, op, span, t)
             space.events.append((op, span, t))
             if reclaim:
                 space.reclaimed.add((op, span, t))
@@ -127,6 +127,7 @@ class Reconstruction:
         if h in mm.halves:
             mm.halves.discard(h)
             mm.space.mapped.discard(h)
+            t = self._not_before_birth(mm, op, h, t)
             mm.space.events.append((op, h, t))
             if reclaim:
                 mm.space.reclaimed.add((op, h, t))
@@ -138,6 +139,18 @@ class Reconstruction:
             mm.space.mapped.add(h)
             mm.space.seen.add(h)
             mm.space.events.append((FAULT, h, t))
+            mm.born[h] = t
+
+    def _not_before_birth(self, mm: Mm, op: int, span: int, t: int) -> int:
+        """A birth is noted; a death is never earlier than its birth (a table born after the
+        call its free is attributed to: the attribution was off, the free is not)."""
+        if op == FAULT:
+            mm.born[span] = t
+            return t
+        born = mm.born.pop(span, t)
+        if born > t:
+            self.counts["deaths moved to their birth"] += 1
+        return max(t, born)
 
     # -- address spaces
     def _new_mm(self, pid: int, t: int, parent: Mm | None = None, register: bool = True) -> Mm:
@@ -264,10 +277,23 @@ class Reconstruction:
             self._settle(c, mm)
 
     def _settle(self, c: Context, mm: Mm) -> None:
-        # a fault that allocated nothing in a span with no known table: the walk was all there
-        # (a fault on a present page, error bit 0, says the same)
+        """The end of a fault: the walk allocates top-down, so its last allocation is the PTE
+        table of the span and those before it the levels above (PMD, then PUD); a fault that
+        allocated nothing in a span with no known table shows it had one."""
         span = c.address >> 21
-        if span not in mm.pte and (c.took == 0 or c.args.get("error", 0) & 1):
+        if c.allocs:
+            when, pfn = c.allocs[-1]
+            if span in mm.pte:  # we knew a table there: the old one was freed already
+                self._unlinked(mm, span, when, early=True)  # (PT_RECLAIM, say; RCU pending)
+            levels = [(s, c.address >> s) for s in (_PUD_SHIFT, _PMD_SHIFT)]
+            above = c.allocs[:-1]
+            self._loose(mm, above[: max(0, len(above) - len(levels))])
+            for (shift, region), (_, upper) in zip(levels[-len(above):] if above else [],
+                                                   above[-len(levels):], strict=True):  # fmt: skip
+                mm.upper.add((shift, region))
+                self.upper_owner[upper] = (mm, (shift, region))
+            self._born(mm, span, pfn, when)
+        elif span not in mm.pte:
             self._claim(mm, span, c.t)
         self._touch(mm, c.address, c.t)
 
@@ -318,29 +344,14 @@ class Reconstruction:
             return
         c = self.ctx.get(ev.pid)
         mm = self._mm(ev)
-        if c is not None and c.target is not None:  # execve: the new mm
-            if c.sub is not None and c.sub.expect:
-                self._take(c.target, c.sub.expect, ev.a, ev.t)
-                c.sub.took += 1
-            else:
-                c.allocs.append((ev.t, ev.a))
+        if c is not None and c.target is not None:  # execve: the new mm (its fault, or not)
+            (c.sub if c.sub is not None else c).allocs.append((ev.t, ev.a))
             return
         if c is None or mm is None:
             if mm is not None:
                 self._loose(mm, [(ev.t, ev.a)])
             return
-        if c.kind == "fault" and not c.expect and (c.address >> 21) in mm.pte and c.took == 0:
-            # a table where we knew one: the old one was freed already (PT_RECLAIM, say), its
-            # free still in an RCU callback; it died at the call that unlinked it
-            self._unlinked(mm, c.address >> 21, ev.t, early=True)
-            c.expect = self._walk(mm, c.address)
-        if c.kind == "fault" and c.expect:
-            self._take(mm, c.expect, ev.a, ev.t)
-            c.took += 1
-        elif c.kind == "call":
-            c.allocs.append((ev.t, ev.a))
-        else:
-            self._loose(mm, [(ev.t, ev.a)])
+        c.allocs.append((ev.t, ev.a))  # a fault's, settled at its end; a call's, at its exit
 
     def _fault(self, ev: Event) -> None:
         mm = self._mm(ev)
@@ -350,14 +361,11 @@ class Reconstruction:
             if c.target is not None:
                 if c.sub is not None:
                     self._settle(c.sub, c.target)
-                c.sub = Context("fault", t=ev.t, address=ev.a, args=ev.args,
-                                expect=self._walk(c.target, ev.a))  # fmt: skip
+                c.sub = Context("fault", t=ev.t, address=ev.a, args=ev.args)
             return
         if mm is None or not mm.alive:
             return
-        c = Context("fault", t=ev.t, address=ev.a, args=ev.args)
-        c.expect = self._walk(mm, ev.a)
-        self.ctx[ev.pid] = c
+        self.ctx[ev.pid] = Context("fault", t=ev.t, address=ev.a, args=ev.args)
 
     def _enter(self, ev: Event) -> None:
         mm = self._mm(ev)
