@@ -201,9 +201,11 @@ class EventSource:
         view = ("; 1 MiB spans: halves of the kernel's 2 MiB tables, born at their first touch, "
                 "freed with their table or by a call that unmaps them whole"
                 if self.span != SPAN else "")  # fmt: skip
+        off = self.rec.counts.get("inconsistent", 0)
+        dropped = f"; {off} inconsistent events dropped" if off else ""
         return (f"method: events (tracefs: page-table page allocations and frees, faults, "
-                f"unmapping calls; {self.count} events, none lost){delay}{seeded}{view}; time 0 "
-                f"is CLOCK_MONOTONIC {self.start_ns} ns")
+                f"unmapping calls; {self.count} events, none lost){delay}{seeded}{view}{dropped}; "
+                f"time 0 is CLOCK_MONOTONIC {self.start_ns} ns")
 
     def resolution_us(self) -> tuple[float, float, float]:
         """Event times are exact: the observations only drain the buffers."""

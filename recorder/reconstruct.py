@@ -35,7 +35,7 @@ SPAN = 1 << 21  # x86-64: a PTE table maps 2 MiB
 _PMD_SHIFT, _PUD_SHIFT = 30, 39
 _UNMAPPING = {"munmap", "mremap", "brk", "madvise"}
 _RANGED = {"mmap", "mremap", "mlock", "mlock2", "madvise"}
-MAP_POPULATE, MADV_DONTNEED = 0x8000, 4
+MAP_FIXED, MAP_POPULATE, MADV_DONTNEED = 0x10, 0x8000, 4
 
 
 @dataclass
@@ -66,6 +66,7 @@ class Mm:
     alive: bool = True
     halves: set[int] = field(default_factory=set)  # 1 MiB view: halves holding a table
     born: dict[int, int] = field(default_factory=dict)  # trace span -> its table's birth time
+    brk: int = 0  # the heap's end as the last brk returned it
 
 
 @dataclass
@@ -284,7 +285,7 @@ class Reconstruction:
         if c.allocs:
             when, pfn = c.allocs[-1]
             if span in mm.pte:  # we knew a table there: the old one was freed already
-                self._unlinked(mm, span, when, early=True)  # (PT_RECLAIM, say; RCU pending)
+                self._unlinked(mm, span, c.t, early=True)  # (PT_RECLAIM, say; RCU pending)
             levels = [(s, c.address >> s) for s in (_PUD_SHIFT, _PMD_SHIFT)]
             above = c.allocs[:-1]
             self._loose(mm, above[: max(0, len(above) - len(levels))])
@@ -295,7 +296,7 @@ class Reconstruction:
             self._born(mm, span, pfn, when)
         elif span not in mm.pte:
             self._claim(mm, span, c.t)
-        self._touch(mm, c.address, c.t)
+        self._touch(mm, c.address, c.allocs[-1][0] if c.allocs else c.t)
 
     def _place_range(self, mm: Mm, first: int, end: int, allocs: list[tuple[int, int]]) -> None:
         """Allocations of a populating call over [first, end): the walk, span by span."""
@@ -391,8 +392,11 @@ class Reconstruction:
         if c is None or c.kind != "call" or mm is None or not mm.alive:
             return
         a = c.args
-        first, end = self._call_range(c, ev.a)
-        if c.name in _UNMAPPING and end > first:
+        first, end = self._call_range(c, ev.a, mm)
+        fixed = c.name == "mmap" and a.get("flags", 0) & MAP_FIXED and ev.a == a.get("addr")
+        if fixed:  # MAP_FIXED over what was there unmaps it first
+            first, end = a["addr"], a["addr"] + a.get("len", 0)
+        if (c.name in _UNMAPPING or fixed) and end > first:
             unmaps = c.name != "madvise" or a.get("behavior") == MADV_DONTNEED
             if unmaps:
                 mm.unlinks.append((c.t, first, end, c.name))
@@ -413,8 +417,9 @@ class Reconstruction:
                 self._loose(mm, c.allocs)
 
     @staticmethod
-    def _call_range(c: Context, result: int) -> tuple[int, int]:
-        """The address range a call worked on (for mremap and mmap, known at its return)."""
+    def _call_range(c: Context, result: int, mm: Mm) -> tuple[int, int]:
+        """The address range a call worked on (for mremap and mmap, known at its return; for
+        brk, what a shrinking heap gave back)."""
         a = c.args
         if c.name == "munmap":
             return a.get("addr", 0), a.get("addr", 0) + a.get("len", 0)
@@ -427,8 +432,9 @@ class Reconstruction:
         if c.name == "mremap" and result > 0:  # the source is unlinked, the destination filled
             old = a.get("addr", 0)
             return min(old, result), max(old + a.get("old_len", 0), result + a.get("new_len", 0))
-        if c.name == "brk" and 0 < result < a.get("brk", 0) + SPAN:
-            return result, result + SPAN  # a shrinking brk frees what lies above its new end
+        if c.name == "brk" and result > 0:
+            old, mm.brk = mm.brk, result
+            return (result, old) if 0 < result < old else (0, 0)
         return 0, 0
 
     def _free(self, ev: Event) -> None:
@@ -522,7 +528,7 @@ class Reconstruction:
             return
         mm = self._mm(ev)
         self.shared.pop(ev.pid, None)
-        if mm is not None and mm.space.pid == ev.a:
+        if mm is not None and mm.space.pid == ev.tgid:  # its group's mm (not a vfork parent's)
             self._end(mm, ev.t)
 
     def finish(self, t: int) -> None:
@@ -530,5 +536,26 @@ class Reconstruction:
             self._end(mm, t)
         for space in self.spaces:
             space.events.sort(key=lambda e: e[2])  # rcu_free at its unlinking call's time
+            self._keep_valid(space)
+
+    def _keep_valid(self, space: Space) -> None:
+        """Drop what a valid trace cannot hold (a birth of a span with a table, a free of one
+        without), counted as ``inconsistent`` and named in the header: the attribution of a
+        free to a call can be off when several calls and faults race in one span."""
+        mapped: set[int] = set()
+        kept = []
+        for e in space.events:
+            op, span, _ = e
+            if op == EXIT:
+                mapped.clear()
+            elif (op == FAULT) == (span in mapped):
+                self.counts["inconsistent"] += 1
+                continue
+            elif op == FAULT:
+                mapped.add(span)
+            else:
+                mapped.discard(span)
+            kept.append(e)
+        space.events = kept
 
 
