@@ -63,6 +63,7 @@ class Mm:
     unlinks: list[tuple[int, int, int, str]] = field(default_factory=list)  # (t, first, end, call)
     parent: Mm | None = None
     parent_spans: list[int] = field(default_factory=list)  # the parent's tables at fork
+    parent_halves: set[int] = field(default_factory=set)  # 1 MiB view: its halves at fork
     alive: bool = True
     halves: set[int] = field(default_factory=set)  # 1 MiB view: halves holding a table
     born: dict[int, int] = field(default_factory=dict)  # trace span -> its table's birth time
@@ -160,6 +161,7 @@ class Reconstruction:
         mm = Mm(Space(pid, comm, argv, exe), parent=parent)
         if parent is not None:
             mm.parent_spans = sorted(parent.pte)
+            mm.parent_halves = set(parent.halves)
             mm.space.comm = parent.space.comm
         if register:
             self._register(mm)
@@ -227,10 +229,17 @@ class Reconstruction:
             for when, pfn in taken:
                 self.loose.pop(pfn, None)
                 self._take(mm, expect, pfn, when)
+            self._copied_halves(mm, span, taken[-1][0])
             self.counts["placed by evidence"] += 1
         else:  # its allocation was not seen: known from now on, its free cannot be matched
             self._born(mm, span, -(1 << 40) - len(mm.space.events), t)
             self.counts["table without allocation"] += 1
+
+    def _copied_halves(self, mm: Mm, span: int, t: int) -> None:
+        """1 MiB view: a table fork copied holds the halves its parent held then."""
+        for h in (2 * span, 2 * span + 1):
+            if h in mm.parent_halves:
+                self._touch(mm, h << 20, t)
 
     def _place_leftovers(self, mm: Mm) -> None:
         """Unplaced allocations of a forked child: its parent's tables at fork, in address
@@ -252,9 +261,7 @@ class Reconstruction:
                 self.loose.pop(gone, None)
             when, pfn = taken[-1]
             self._born(mm, span, pfn, when, at=when)
-            for h in (2 * span, 2 * span + 1):  # 1 MiB view: the halves its parent held
-                if mm.parent is not None and h in mm.parent.halves:
-                    self._touch(mm, h << 20, when)
+            self._copied_halves(mm, span, when)
             self.counts["fork copies placed by address"] += 1
             budget -= cost
         self.counts["unplaced allocations"] += len(mm.unplaced)
