@@ -165,8 +165,9 @@ class EventSource:
                 self.live[mm.space.pid] = mm.space
                 status = procfs.read(mm.space.pid, "status")
                 kb = procfs.vmpte_kb(status) if status else None
-                if kb is not None:
-                    mm.space.vmpte.append((now, kb))
+                if kb is not None:  # stamped when read: events are exact, so is this
+                    read = (time.monotonic_ns() - self.start_ns) // 1000
+                    mm.space.vmpte.append((read, kb))
             else:
                 self.live.pop(mm.space.pid, None)
         self.polls.append((started, time.monotonic_ns()))

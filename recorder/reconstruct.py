@@ -417,11 +417,32 @@ class Reconstruction:
                 if c.name != "madvise":  # 1 MiB view: a half the call covers whole is free
                     for h in range(-(-first >> 20), end >> 20):
                         self._half_dies(mm, RCU_FREE, h, c.t)
+        if c.name == "mremap" and ev.a > 0 and ev.a != a.get("addr"):
+            self._moved(mm, a["addr"], ev.a, min(a.get("old_len", 0), a.get("new_len", 0)), c.t)
         if c.allocs:
             if c.name in _RANGED and end > first:
                 self._place_range(mm, first, end, c.allocs)
             else:
                 self._loose(mm, c.allocs)
+
+    def _moved(self, mm: Mm, old: int, new: int, size: int, t: int) -> None:
+        """mremap moved [old, old + size) to ``new``: with both 2 MiB aligned alike the kernel
+        moves whole PTE tables (move_normal_pmd), no allocation, no free: the table leaves its
+        span for the new one (a free and a birth in the trace, as the engine sees a move)."""
+        if (new - old) % SPAN:
+            return  # entries are copied into tables allocated for the destination
+        shift = (new - old) >> 21
+        for span in range(-(-old >> 21), (old + size) >> 21):
+            pfn = mm.pte.get(span)
+            if pfn is None or (span + shift) in mm.pte:
+                continue
+            halves = [h for h in (2 * span, 2 * span + 1) if h in mm.halves]
+            del mm.pte[span]
+            self._emit(mm, RCU_FREE, span, t)
+            self._born(mm, span + shift, pfn, t)
+            for h in halves:
+                self._touch(mm, (h << 20) + (new - old), t)
+            self.counts["tables moved by mremap"] += 1
 
     @staticmethod
     def _call_range(c: Context, result: int, mm: Mm) -> tuple[int, int]:
