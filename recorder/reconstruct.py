@@ -35,7 +35,7 @@ SPAN = 1 << 21  # x86-64: a PTE table maps 2 MiB
 _PMD_SHIFT, _PUD_SHIFT = 30, 39
 _UNMAPPING = {"munmap", "mremap", "brk", "madvise"}
 _RANGED = {"mmap", "mremap", "mlock", "mlock2", "madvise"}
-MAP_FIXED, MAP_POPULATE, MADV_DONTNEED = 0x10, 0x8000, 4
+MAP_FIXED, MAP_POPULATE, MADV_DONTNEED, MADV_HUGEPAGE = 0x10, 0x8000, 4, 14
 
 
 @dataclass
@@ -68,6 +68,7 @@ class Mm:
     halves: set[int] = field(default_factory=set)  # 1 MiB view: halves holding a table
     born: dict[int, int] = field(default_factory=dict)  # trace span -> its table's birth time
     brk: int = 0  # the heap's end as the last brk returned it
+    huge: list[tuple[int, int]] = field(default_factory=list)  # MADV_HUGEPAGE ranges
 
 
 @dataclass
@@ -301,6 +302,10 @@ class Reconstruction:
                 mm.upper.add((shift, region))
                 self.upper_owner[upper] = (mm, (shift, region))
             self._born(mm, span, pfn, when)
+            if any(a <= span << 21 and (span + 1) << 21 <= b for a, b in mm.huge):
+                # a transparent huge page maps the whole 2 MiB at once: both halves are in use
+                self._touch(mm, span << 21, when)
+                self._touch(mm, (span << 21) + (1 << 20), when)
         elif span not in mm.pte:
             self._claim(mm, span, c.t)
         self._touch(mm, c.address, c.allocs[-1][0] if c.allocs else c.t)
@@ -417,6 +422,8 @@ class Reconstruction:
                 if c.name != "madvise":  # 1 MiB view: a half the call covers whole is free
                     for h in range(-(-first >> 20), end >> 20):
                         self._half_dies(mm, RCU_FREE, h, c.t)
+        if c.name == "madvise" and a.get("behavior") == MADV_HUGEPAGE and ev.a == 0:
+            mm.huge.append((first, end))
         if c.name == "mremap" and ev.a > 0 and ev.a != a.get("addr"):
             self._moved(mm, a["addr"], ev.a, min(a.get("old_len", 0), a.get("new_len", 0)), c.t)
         if c.allocs:
