@@ -9,7 +9,7 @@ PY=${PY:-.venv/bin/python}
 OUT=corpus
 WORK=$(mktemp -d /tmp/ptf-corpus.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
-rec() { "$FARM" trace record --method events --quiet --span 1M "$@"; }
+rec() { "$FARM" trace record --method both --quiet --span 1M "$@"; }  # events, poll beside
 
 step() { [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" $1 "* ]]; }
 
@@ -21,7 +21,7 @@ fi
 # 2. a compiler on a large file (the gcc driver, cc1 and as: one trace each)
 if step 2; then
 "$PY" $OUT/programs/gen_big_c.py 3000 > "$WORK/big.c"
-rm -rf $OUT/gcc-big; rec --follow-forks -o $OUT/gcc-big -- gcc -O2 -c "$WORK/big.c" -o "$WORK/big.o"
+rm -rf $OUT/gcc-big $OUT/gcc-big-poll $OUT/gcc-big-no-reclaim; rec --follow-forks -o $OUT/gcc-big -- gcc -O2 -c "$WORK/big.c" -o "$WORK/big.o"
 fi
 
 # 3. a JavaScript runtime (node)
@@ -43,7 +43,7 @@ objs = " ".join(f"u{i}.o" for i in range(16))
 open(f"{d}/Makefile", "w").write(f"all: {objs}\n\t$(CC) -shared -o libtree.so {objs}\n"
                                  "%.o: %.c\n\t$(CC) -O2 -fPIC -c $< -o $@\n")
 PYEOF
-rm -rf $OUT/make-j2; rec --follow-forks -o $OUT/make-j2 -- make -s -j2 -C "$WORK/tree"
+rm -rf $OUT/make-j2 $OUT/make-j2-poll $OUT/make-j2-no-reclaim; rec --follow-forks -o $OUT/make-j2 -- make -s -j2 -C "$WORK/tree"
 fi
 
 # 5. redis under redis-benchmark (the server recorded for 12 s; the client drives it meanwhile)
@@ -59,7 +59,7 @@ fi
 if step 6; then
 chown postgres "$WORK"
 setpriv --reuid=postgres --regid=postgres --init-groups /usr/local/bin/initdb -D "$WORK/pg" -A trust > /dev/null
-rm -rf $OUT/postgres-pgbench
+rm -rf $OUT/postgres-pgbench $OUT/postgres-pgbench-poll $OUT/postgres-pgbench-no-reclaim
 rec --follow-forks --duration 12 -o $OUT/postgres-pgbench -- setpriv --reuid=postgres \
     --regid=postgres --init-groups /usr/local/bin/postgres -D "$WORK/pg" -p 5499 -k "$WORK" &
 sleep 2
@@ -78,7 +78,7 @@ fi
 # 8. a fork/exec-heavy tree: python3 -m http.server and 100 curl downloads from one script
 if step 8; then
 mkdir -p "$WORK/www" && head -c 2000000 /dev/urandom > "$WORK/www/blob"
-rm -rf $OUT/http-curl; rec --follow-forks -o $OUT/http-curl -- sh -c "cd $WORK/www && \
+rm -rf $OUT/http-curl $OUT/http-curl-poll $OUT/http-curl-no-reclaim; rec --follow-forks -o $OUT/http-curl -- sh -c "cd $WORK/www && \
     python3 -m http.server 8765 --bind 127.0.0.1 >/dev/null 2>&1 & S=\$!; sleep 1; \
     for i in \$(seq 100); do curl -s http://127.0.0.1:8765/blob >/dev/null; done; kill \$S"
 fi
@@ -88,7 +88,7 @@ fi
 if step 9; then
 chown postgres "$WORK"
 setpriv --reuid=postgres --regid=postgres --init-groups /usr/local/bin/initdb -D "$WORK/fleet" -A trust > /dev/null
-rm -rf $OUT/postgres-fleet
+rm -rf $OUT/postgres-fleet $OUT/postgres-fleet-poll $OUT/postgres-fleet-no-reclaim
 rec --follow-forks --duration 30 -o $OUT/postgres-fleet -- setpriv --reuid=postgres \
     --regid=postgres --init-groups /usr/local/bin/postgres -D "$WORK/fleet" -p 5498 -k "$WORK" \
     -c shared_buffers=512MB -c huge_pages=off -c max_connections=64 &

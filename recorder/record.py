@@ -162,14 +162,14 @@ def record(source: Source, interval_ms: float, duration_s: float | None = None,
     Times count from ``start_ns`` (``time.monotonic_ns()``; default now). Returns the
     recording's end time (us)."""
     start = time.monotonic_ns() if start_ns is None else start_ns
-    source.observe((time.monotonic_ns() - start) // 1000)
-    if not source.spaces and source.method != "events":
-        if proc is not None:
-            proc.wait()
-        raise RecorderError(f"process {source.root} ended before the first observation: "
-                            "nothing recorded")  # fmt: skip
     now, last_say, polls = 0, time.monotonic(), 1
-    try:
+    try:  # Ctrl-C or SIGTERM from here on ends the recording, and what it holds is written
+        source.observe((time.monotonic_ns() - start) // 1000)
+        if not source.spaces and source.method != "events":
+            if proc is not None:
+                proc.wait()
+            raise RecorderError(f"process {source.root} ended before the first observation: "
+                                "nothing recorded")  # fmt: skip
         while True:
             next_at = start + polls * int(interval_ms * 1e6)
             time.sleep(max(0.0, (next_at - time.monotonic_ns()) / 1e9))
