@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.events import EXIT, NO_SLOT, RCU_FREE
+from engine.events import DEFER, EXIT, FREE, NO_SLOT, RCU_FREE
 from engine.trace import load_trace, write_trace
 from kernels.fetch import cache_dir
 
@@ -43,7 +43,7 @@ PROGRAMS: list[tuple[str, str, int]] = [  # (name, file or folder under corpus/,
     ("redis-server", "redis-server.csv.gz", 0),
     ("python-data", "python-data.csv.gz", 1500),
     ("node-objects", "node-objects.csv.gz", 1000),
-    ("gcc-big-cc1", "gcc-big/cc1-29308.csv.gz", 0),
+    ("gcc-big-cc1", "gcc-big/cc1-*.csv.gz", 0),
     ("make-j2", "make-j2", 0),
     ("postgres-pgbench", "postgres-pgbench", 0),
 ]
@@ -103,7 +103,8 @@ def _generated(name: str, workload: str, params: dict[str, object], ticks: int) 
 def slice_events(ops: np.ndarray, slots: np.ndarray, start: int, count: int,
                  max_slots: int) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Events ``start ..`` (at most ``count``) as a trace of their own: frees of slots mapped
-    before the slice are dropped, and the slice stops before its distinct slots pass
+    before the slice are dropped, ``free`` and ``defer`` (which a process cannot choose) become
+    ``rcu_free`` (its munmap), and the slice stops before its distinct slots pass
     ``max_slots``."""
     out_ops, out_slots = [], []
     mapped: set[int] = set()
@@ -111,6 +112,8 @@ def slice_events(ops: np.ndarray, slots: np.ndarray, start: int, count: int,
     for op, slot in zip(ops[start:].tolist(), slots[start:].tolist(), strict=True):
         if len(out_ops) >= count:
             break
+        if op in (FREE, DEFER):
+            op = RCU_FREE
         if op == EXIT:
             mapped.clear()
         elif op == RCU_FREE:
@@ -128,7 +131,8 @@ def slice_events(ops: np.ndarray, slots: np.ndarray, start: int, count: int,
 
 
 def _program(name: str, rel: str, start: int) -> Item:
-    src = ROOT / "corpus" / rel
+    src = next(iter(sorted((ROOT / "corpus").glob(rel))), ROOT / "corpus" / rel)
+    rel = str(src.relative_to(ROOT / "corpus"))
     files = sorted(src.glob("*.csv.gz")) if src.is_dir() else [src]
     ops_parts, slot_parts = [], []
     for f in files:  # a folder: its address spaces one after another, an exit between
@@ -151,5 +155,5 @@ def items() -> list[Item]:
     """Every trace of the corpus, written under the cache."""
     out = [_hand(n, what, text) for n, (what, text) in HAND.items()]
     out += [_generated(*g) for g in GENERATED]
-    out += [_program(*p) for p in PROGRAMS if (ROOT / "corpus" / p[1]).exists()]
+    out += [_program(*p) for p in PROGRAMS if any((ROOT / "corpus").glob(p[1]))]
     return out
