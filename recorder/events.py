@@ -205,7 +205,8 @@ class EventSource:
         off = self.rec.counts.get("inconsistent", 0)
         dropped = f"; {off} inconsistent events dropped" if off else ""
         return (f"method: events (tracefs: page-table page allocations and frees, faults, "
-                f"unmapping calls; {self.count} events, none lost){delay}{seeded}{view}{dropped}; "
+                f"unmapping calls; {self.count} events, none lost from buffers of "
+                f"{tracefs.BUFFER_KB} KiB per CPU){delay}{seeded}{view}{dropped}; "
                 f"time 0 is CLOCK_MONOTONIC {self.start_ns} ns")
 
     def resolution_us(self) -> tuple[float, float, float]:

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from support import HELPERS, ROOT
+from support import HELPERS, ROOT, nobody
 
 from engine.events import EXIT, OP_NAMES
 from engine.trace import load_trace
@@ -212,6 +213,20 @@ def test_events__without_tracepoints_auto_falls_back_to_the_poller_with_a_notice
     assert main(["trace", "record", "--method", "events", "-o", str(out), "--", "true"]) == 2
     assert "--method events: kernel tracepoints need root; use --method poll" in \
         capsys.readouterr().err  # fmt: skip
+
+
+@pytest.mark.skipif(nobody.why_not() is not None, reason=f"{nobody.why_not()}")
+def test_events__a_non_root_user_gets_the_poller_with_a_one_line_notice():
+    done, folder = nobody.run_as_nobody(["trace", "record", "-o", "mine.csv.gz", "--", "sleep",
+                                         "0.3"])  # fmt: skip
+    try:
+        assert done.returncode == 0, done.stderr
+        notice = [ln for ln in done.stderr.splitlines() if "tracepoints" in ln]
+        assert notice == ["farm trace record: kernel tracepoints need root: recording by polling "
+                          "/proc instead (every 10 ms; short-lived tables are missed)"]
+        assert _header(folder / "mine.csv.gz", "method: polling")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_events__the_span_is_the_kernels_own(tmp_path, capsys):

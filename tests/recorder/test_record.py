@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import ast
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from support import HELPERS, ROOT
+from support import HELPERS, nobody
 
 from engine.events import EXIT, FAULT, RCU_FREE
 from engine.trace import load_trace
@@ -175,29 +176,15 @@ def test_record__mistakes_exit_2_and_write_nothing(tmp_path, capsys):
     assert "is not an empty folder" in capsys.readouterr().err
 
 
-SYSTEM_PYTHON = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
-
-
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run the recorder as another user")
-@pytest.mark.skipif(not SYSTEM_PYTHON.exists(), reason=f"no {SYSTEM_PYTHON} that user nobody may run")
+@pytest.mark.skipif(nobody.why_not() is not None, reason=f"{nobody.why_not()}")
 def test_record__another_users_process_is_refused_cleanly():
-    import tempfile
-
-    import numpy
-
-    folder = Path(tempfile.mkdtemp(prefix="ptf-nobody-", dir="/tmp"))
-    folder.chmod(0o777)
-    out = folder / "x.csv.gz"
-    root = ROOT
-    env = {**os.environ, "PYTHONPATH": f"{root}:{Path(numpy.__file__).parent.parent}",
-           "HOME": str(folder), "NUMBA_CACHE_DIR": str(folder)}  # fmt: skip
-    done = subprocess.run([str(SYSTEM_PYTHON), "-m", "farm.cli", "trace", "record", "--pid", "1",
-                           "-o", str(out)], capture_output=True, text=True, timeout=60, env=env,
-                          cwd=folder, preexec_fn=lambda: (os.setgid(65534), os.setuid(65534)))  # fmt: skip
-    folder_files = list(folder.iterdir())
-    assert done.returncode == 2, done.stderr
-    assert "permission denied" in done.stderr and "Traceback" not in done.stderr
-    assert not out.exists() and all(f.is_dir() for f in folder_files)
+    done, folder = nobody.run_as_nobody(["trace", "record", "--pid", "1", "-o", "x.csv.gz"])
+    try:
+        assert done.returncode == 2, done.stderr
+        assert "permission denied" in done.stderr and "Traceback" not in done.stderr
+        assert not (folder / "x.csv.gz").exists()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_grace__prints_percentiles_and_a_line_to_paste(capsys):
