@@ -1,10 +1,11 @@
 """Kernel tracepoints through tracefs, in instances of the recorder's own.
 
 Nothing global is changed: the recorder works in ``instances/ptfarm-PID-*`` (its own buffers,
-pid filter, clock and options), mounts tracefs only when it is not mounted and unmounts it again,
-and removes its instances on the way out, also on SIGTERM and Ctrl-C. A recorder killed with
-SIGKILL cannot clean up: the next one removes the instances whose owner is gone before it
-starts. Events are never overwritten (``options/overwrite`` 0); :meth:`Instance.lost` reads the
+pid filter, clock and options), mounts tracefs only when it is not mounted and unmounts it again
+(``MOUNT_MARK`` says which recorder mounted it), and removes its instances on the way out, also
+on SIGTERM and Ctrl-C. A recorder killed with SIGKILL cannot clean up: the next one removes the
+instances whose owner is gone before it starts, and unmounts at its end what the killed one
+mounted. Events are never overwritten (``options/overwrite`` 0); :meth:`Instance.lost` reads the
 per-CPU counters so that a recording with dropped events fails loudly instead of being wrong.
 """
 
@@ -25,6 +26,7 @@ from recorder.errors import RecorderError
 ROOT = Path("/sys/kernel/tracing")
 PREFIX = "ptfarm-"
 BUFFER_KB = 32768  # per CPU and instance; drained continuously
+MOUNT_MARK = Path("/run/ptfarm-tracefs-mount")  # the pid of a recorder that mounted tracefs
 _STATS = re.compile(r"^(overrun|commit overrun|dropped events):\s*(\d+)", re.M)
 
 
@@ -160,13 +162,15 @@ def session() -> Iterator[str]:
     why = available()
     if why:
         raise RecorderError(why)
-    mounted_here = False
+    mounted_here = _adopt_mount()  # a killed recorder's mount is ours to undo
     if not _mounted():
         done = subprocess.run(["mount", "-t", "tracefs", "nodev", str(ROOT)], capture_output=True,
                               text=True)  # fmt: skip
         if done.returncode != 0 or not _mounted():
             raise RecorderError(f"cannot mount tracefs at {ROOT}: {done.stderr.strip()}")
         mounted_here = True
+    if mounted_here:
+        MOUNT_MARK.write_text(str(os.getpid()))
 
     def leave(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -180,3 +184,14 @@ def session() -> Iterator[str]:
             signal.signal(s, handler)
         if mounted_here:
             subprocess.run(["umount", str(ROOT)], capture_output=True)
+            MOUNT_MARK.unlink(missing_ok=True)
+
+
+def _adopt_mount() -> bool:
+    """Whether tracefs is mounted by a recorder that is gone (its mark names a pid that is
+    not running): then this one unmounts it when done."""
+    try:
+        owner = MOUNT_MARK.read_text().strip()
+    except OSError:
+        return False
+    return _mounted() and owner.isdigit() and not Path(f"/proc/{owner}").exists()

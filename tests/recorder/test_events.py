@@ -188,6 +188,7 @@ def test_events__sigterm_ends_the_recording_and_leaves_nothing(tmp_path):
 
 
 def test_events__a_sigkilled_recorder_is_cleaned_up_by_the_next_run(tmp_path):
+    mounted = tracefs._mounted()  # a killed recorder's mount is undone by the next one too
     rec = _started(["--method", "events", "-o", str(tmp_path / "a.csv.gz"), "--", "sleep", "30"])
     mine = f"{tracefs.PREFIX}{rec.pid}-"
     command = [int(c) for c in Path(f"/proc/{rec.pid}/task/{rec.pid}/children").read_text().split()]
@@ -200,6 +201,7 @@ def test_events__a_sigkilled_recorder_is_cleaned_up_by_the_next_run(tmp_path):
                  str(tmp_path / "b.csv.gz"), "--", "true"]) == 0  # fmt: skip
     assert not [n for n in ours() if n.startswith(mine)]
     assert load_trace(tmp_path / "b.csv.gz").ops[-1] == EXIT
+    assert tracefs._mounted() == mounted and not tracefs.MOUNT_MARK.exists()
 
 
 def test_events__without_tracepoints_auto_falls_back_to_the_poller_with_a_notice(
