@@ -46,7 +46,7 @@ from engine.core.layout import (
     U_NEXT,
     U_PREV,
     LaneParams,
-)  # fmt: skip
+)
 
 
 @njit(inline="always")

@@ -1,6 +1,6 @@
 """Execution backends behind one small protocol (:class:`Backend`), chosen by name:
 ``serial`` (in-process) and ``ray`` (embedded local instance or an existing cluster). Each takes
-(task, events) pairs and yields :class:`farm.execute.TaskResult` as tasks finish; none writes a
+(task, events) pairs and yields :class:`farm.run.tasks.TaskResult` as tasks finish; none writes a
 file. Each backend takes only its own options (:func:`make_backend` rejects the others by name).
 """
 
