@@ -104,3 +104,103 @@ def format_report(result: dict) -> str:
                      f"lane-events/s, {r['hit_fraction']:.0%} hits")
     lines.append(f"  speed-up 1 -> 2 workers: {result['speedup_1_to_2']:.2f}x")
     return "\n".join(lines)
+
+
+# --- --scale: the driver on grids of many tiny rows -------------------------------------------
+
+SCALE_WORKLOADS = ("churn", "sparse", "stride")
+SCALE_GRACES = 45  # 8 scheme variants x 3 workloads x 45 grace periods = 1,080 points
+SCALE_TICKS = 100
+
+
+def scale_sweep_text(rows: int, name: str = "bench-scale") -> str:
+    """1,080 tiny points (100 events on 64 slots) x enough replicates for ``rows`` rows."""
+    import yaml
+
+    graces = [k + round(1.2**k) - 1 for k in range(SCALE_GRACES)]  # 45 distinct, 0 to 3,700
+    points = sum(max(len(x) for x in v.values()) for v in _variants()) * len(SCALE_WORKLOADS) \
+        * SCALE_GRACES  # fmt: skip
+    grid = [{**v, "workload": list(SCALE_WORKLOADS), "grace": graces} for v in _variants()]
+    return yaml.safe_dump({"name": name, "replicates": max(1, math.ceil(rows / points)),
+                           "seed": 0, "base": {"ticks": SCALE_TICKS, "n_slots": 64},
+                           "grid": grid}, sort_keys=False)  # fmt: skip
+
+
+def _driver_run(sweep_file: Path, root: Path, workers: int) -> dict[str, Any]:
+    """``farm run`` in a child process: wall time, the sweep's own time (its summary line) and
+    the driver's peak resident memory (VmHWM, read while it runs; Ray's processes apart)."""
+    import re
+    import subprocess
+    import sys
+    import threading
+
+    argv = [sys.executable, "-m", "farm.cli", "run", str(sweep_file), "--workers", str(workers),
+            "--results", str(root), "--no-progress"]  # fmt: skip
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = [0]
+
+    def watch() -> None:
+        while proc.poll() is None:
+            try:
+                with open(f"/proc/{proc.pid}/status") as f:
+                    for line in f:
+                        if line.startswith("VmHWM:"):
+                            peak[0] = max(peak[0], int(line.split()[1]) * 1024)
+            except OSError:
+                return
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    out, err = proc.communicate()
+    wall = time.perf_counter() - start
+    watcher.join()
+    if proc.returncode != 0:
+        raise RuntimeError(f"scale sweep failed (exit {proc.returncode}): {err[-2000:]}")
+    found = re.search(r"(\d+) rows computed.* in ([\d.]+) s", out)
+    if not found:
+        raise RuntimeError(f"no summary line in: {out[-500:]}")
+    rows, sweep_s = int(found.group(1)), float(found.group(2))
+    return {"rows": rows, "wall_s": wall, "sweep_s": sweep_s, "rows_per_s": rows / sweep_s,
+            "outside_s": wall - sweep_s, "driver_peak_bytes": peak[0],
+            "bytes_per_row": peak[0] / rows}  # fmt: skip
+
+
+def scale_bench(sizes: tuple[int, ...] = (100_000, 1_000_000), workers: int = 2,
+                project_to: int = 10_000_000) -> dict[str, Any]:
+    """The driver at each size of grid: rows/s, time outside the sweep, peak memory; and the
+    memory at ``project_to`` rows by a straight line through the two largest sizes."""
+    from engine.core import compile_all
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    compile_all()
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="ptf-scale-") as tmp:
+        for rows in sizes:
+            base = Path(tmp) / str(rows)
+            base.mkdir()
+            sweep_file = base / "bench-scale.yaml"
+            sweep_file.write_text(scale_sweep_text(rows))
+            runs.append(_driver_run(sweep_file, base, workers))
+    out: dict[str, Any] = {"runs": runs, "workers": workers}
+    if len(runs) >= 2:
+        a, b = runs[-2], runs[-1]
+        slope = (b["driver_peak_bytes"] - a["driver_peak_bytes"]) / (b["rows"] - a["rows"])
+        out["projected"] = {"rows": project_to, "bytes_per_extra_row": slope,
+                            "driver_peak_bytes": b["driver_peak_bytes"] + slope * (project_to - b["rows"])}  # fmt: skip
+    return out
+
+
+def format_scale(result: dict[str, Any]) -> str:
+    lines = [f"driver scale: 1,080 tiny points x replicates, {result['workers']} workers, "
+             "embedded local Ray"]
+    for r in result["runs"]:
+        lines.append(f"  {r['rows']:>10,} rows: sweep {r['sweep_s']:.1f} s ({r['rows_per_s']:,.0f} rows/s), "
+                     f"outside it {r['outside_s']:.1f} s ({r['outside_s'] / r['sweep_s']:.0%}), "
+                     f"driver peak {r['driver_peak_bytes'] / 2**30:.2f} GiB")  # fmt: skip
+    if "projected" in result:
+        p = result["projected"]
+        lines.append(f"  {p['rows']:>10,} rows (projected, {p['bytes_per_extra_row']:.0f} B a row "
+                     f"more): driver peak {p['driver_peak_bytes'] / 2**30:.2f} GiB")
+    return "\n".join(lines)

@@ -28,6 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-workloads", action="store_true", help="skip the workload generation bench")
     p.add_argument("--farm", action="store_true", help="also measure the farm (takes minutes)")
     p.add_argument("--rows", type=int, default=10_000, help="rows of the --farm sweep (default 10000)")
+    p.add_argument("--scale", action="store_true",
+                   help="with --farm: the driver on grids of 1,080 tiny points at 0.1 and 1 M rows "
+                   "(rows/s, time outside the sweep, driver peak memory; 10 M projected)")
     p.set_defaults(func=bench)
 
 
@@ -53,6 +56,11 @@ def bench(args: argparse.Namespace) -> int:
         from farm.bench.runs import farm_bench
 
         result["farm"] = farm_bench(rows=args.rows, quick=args.quick)
+        if args.scale:
+            from farm.bench.runs import scale_bench
+
+            sizes = (2_000, 20_000) if args.quick else (100_000, 1_000_000)
+            result["scale"] = scale_bench(sizes)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -76,4 +84,8 @@ def bench(args: argparse.Namespace) -> int:
         from farm.bench.runs import format_report
 
         print(format_report(result["farm"]))  # type: ignore[arg-type]
+    if "scale" in result:
+        from farm.bench.runs import format_scale
+
+        print(format_scale(result["scale"]))  # type: ignore[arg-type]
     return 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -31,8 +31,13 @@ class Backend(Protocol):
         """One line for the summary and the manifest."""
         ...
 
-    def run(self, jobs: Sequence[Job]) -> Iterator[TaskResult]:
-        """Run every job; yield each result as it arrives (in any order)."""
+    def warm(self, strategies: Sequence[str]) -> None:
+        """Make the kernels of ``strategies`` ready where the tasks will run."""
+        ...
+
+    def run(self, jobs: Iterable[Job]) -> Iterator[TaskResult]:
+        """Run every job (taken from ``jobs`` as workers free up); yield each result as it
+        arrives (in any order)."""
         ...
 
     def close(self) -> None:
@@ -51,7 +56,10 @@ class SerialBackend:
     def describe(self) -> str:
         return "serial (in-process)"
 
-    def run(self, jobs: Sequence[Job]) -> Iterator[TaskResult]:
+    def warm(self, strategies: Sequence[str]) -> None:
+        """Nothing to do: the first task compiles (or loads) its kernel."""
+
+    def run(self, jobs: Iterable[Job]) -> Iterator[TaskResult]:
         for task, events in jobs:
             yield run_task(task, events)
 
@@ -139,26 +147,30 @@ class RayBackend:
         where = self.address or "local"
         return f"ray ({where}, {nodes} node{'s' * (nodes != 1)}, {self.workers} workers)"
 
-    def run(self, jobs: Sequence[Job]) -> Iterator[TaskResult]:
-        """Keep ``window`` tasks in flight; yield results as they arrive.
+    def warm(self, strategies: Sequence[str]) -> None:
+        """One task per strategy makes its kernel ready (the native core needs nothing; numba
+        compiles or loads from its disk cache): on a cold cache each kernel is compiled once
+        and the other workers of the node load it, instead of every worker compiling it."""
+        self._ray.get([self._warm.remote(s) for s in strategies])
 
-        First one task per strategy compiles its kernel (or loads it from the disk cache): on a
-        cold cache each kernel is compiled once and the other workers of the node load it,
-        instead of every worker compiling every kernel."""
+    def run(self, jobs: Iterable[Job]) -> Iterator[TaskResult]:
+        """Keep ``window`` tasks in flight, taking the next job only when one finishes;
+        yield results as they arrive."""
         ray = self._ray
-        ray.get(
-            [
-                self._warm.remote(s)
-                for s in sorted({p.strategy for t, _ in jobs for p in t.params})
-            ]
-        )
-        queue = list(reversed(jobs))
+        queue = iter(jobs)
         pending: dict[Any, Task] = {}
-        while queue or pending:
-            while queue and len(pending) < self.window:
-                task, events = queue.pop()
+        more = True
+        while more or pending:
+            while more and len(pending) < self.window:
+                job = next(queue, None)
+                if job is None:
+                    more = False
+                    break
+                task, events = job
                 ref = self._remote.remote(task, None if events is None else ray.put(events))
                 pending[ref] = task
+            if not pending:
+                break
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
                 task = pending.pop(ref)

@@ -1,7 +1,10 @@
 """The driver of ``farm run``: what is left to do, packing, execution, flushing, the summary.
 
-Only the driver writes files. It holds the folder's lock for the whole run, flushes finished rows
-atomically every ``flush_every`` seconds, and records every row (ok or error) it received.
+Only the driver writes files. It holds the folder's lock for the whole run and walks the sweep
+a chunk of points at a time (planning tasks while the workers run the chunk before), so that its
+memory grows with the number of points and a chunk of rows, not with the rows: the resume index
+holds 16 bytes a stored row, and finished rows are written to a part file every ``flush_every``
+seconds (merged into ``results.parquet`` at the end, see :mod:`farm.store`).
 """
 
 from __future__ import annotations
@@ -10,19 +13,24 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.metrics import METRICS
+import numpy as np
+
 from farm.errors import UserError
-from farm.run.backends import Backend
-from farm.run.tasks import Lane, TaskResult, plan_tasks, replay_block, select_seeds
-from farm.store import FolderLocked, ResultsStore, done_keys, now, read_table, row_key, run_entry
-from farm.sweep import Point, Sweep, dump_definition
+from farm.run.backends import Backend, Job
+from farm.run.rows import SweepRows, overhead
+from farm.run.tasks import Lane, plan_tasks, replay_block, select_seeds
+from farm.store import FolderLocked, ResultsStore, ResumeIndex, now, run_entry
+from farm.sweep import Sweep, dump_definition
 
 FLUSH_EVERY_S = 2.0
+CHUNK_ROWS = 50_000  # rows planned at a time (a chunk of points: every replicate of each)
+
+__all__ = ["RunSummary", "overhead", "results_folder", "row_status", "run_sweep"]
 
 
 @dataclass
@@ -67,70 +75,42 @@ def results_folder(sweep: Sweep, root: str | Path) -> Path:
 
 def row_status(sweep: Sweep, folder: Path) -> dict[str, tuple[int, int]]:
     """Point id -> (replicates done ok, replicates in the sweep)."""
-    done = done_keys(read_table(folder))
-    out: dict[str, tuple[int, int]] = {}
-    for point, rep, seed in sweep.rows():
-        ok, total = out.get(point.id, (0, 0))
-        out[point.id] = (ok + (row_key(point.id, rep, seed) in done), total + 1)
-    return out
+    index = ResumeIndex.of_folder(folder)
+    rows = SweepRows(sweep)
+    r = sweep.replicates
+    return {p.id: (r - len(rows.todo(index, i)), r) for i, p in enumerate(sweep.points)}
 
 
-def _lanes(rows: Sequence[tuple[Point, int, int]], todo: Sequence[int]) -> list[Lane]:
-    out = []
-    for i in todo:
-        point, rep, seed = rows[i]
-        p = point.params
-        out.append(Lane(row=i, shape=point.shape, workload=p["workload"],
-                        workload_params=point.workload_params, n_slots=p["n_slots"],
-                        ticks=p.get("ticks", 0), params=point.engine, seed=seed,
-                        replicate=rep, cost=p.get("ticks", 0)))
-    return out
+def _lanes(rows: SweepRows, point_index: int, reps: np.ndarray, cost: int) -> list[Lane]:
+    point = rows.sweep.points[point_index]
+    p, seeds = point.params, rows.seeds(point)
+    return [Lane(row=point_index * rows.replicates + int(r), shape=point.shape,
+                 workload=p["workload"], workload_params=point.workload_params,
+                 n_slots=p["n_slots"], ticks=p.get("ticks", 0), params=point.engine,
+                 seed=int(seeds[r]), replicate=int(r), cost=cost) for r in reps]  # fmt: skip
 
 
-def _replay_blocks(lanes: list[Lane]) -> dict[tuple, tuple[Any, list[int]]]:
-    """Events of every replayed shape (only the driver reads trace files), one lane per seed;
-    the lanes' ``cost`` becomes the longest trace. Bad files raise before anything is written."""
+def _replay_blocks(rows: SweepRows, index: ResumeIndex) -> tuple[dict[tuple, tuple[Any, list[int]]], dict[tuple, int]]:
+    """Events of every replayed shape still to do (only the driver reads trace files), one lane
+    per seed, and the longest trace of each shape. Bad files raise before anything is written."""
     from engine.workloads import get_workload
 
     seeds: dict[tuple, dict[int, int]] = {}
-    for lane in lanes:
-        if get_workload(lane.workload).replay:
-            seeds.setdefault(lane.shape, {})[lane.seed] = lane.replicate
+    first: dict[tuple, Lane] = {}
+    for i, point in enumerate(rows.sweep.points):
+        if get_workload(point.params["workload"]).replay:
+            for lane in _lanes(rows, i, rows.todo(index, i), 0):
+                seeds.setdefault(lane.shape, {})[lane.seed] = lane.replicate
+                first.setdefault(lane.shape, lane)
     blocks: dict[tuple, tuple[Any, list[int]]] = {}
     for shape, seed_rep in seeds.items():
-        first = next(x for x in lanes if x.shape == shape)
+        lane = first[shape]
         order = sorted(seed_rep)
-        block = replay_block(first.workload, first.workload_params, first.n_slots, first.ticks,
-                             order, [seed_rep[s] for s in order])
+        block = replay_block(lane.workload, lane.workload_params, lane.n_slots, lane.ticks,
+                             order, [seed_rep[s] for s in order])  # fmt: skip
         blocks[shape] = (block, order)
     longest = {shape: int(b.lengths.max()) if b.lanes else 0 for shape, (b, _) in blocks.items()}
-    lanes[:] = [replace(x, cost=longest[x.shape]) if x.shape in longest else x for x in lanes]
-    return blocks
-
-
-def overhead(bytes_mean: float | None, mapped_mean: float | None, table_size: int) -> float:
-    """FARM.md: bytes held over the ideal bytes (mapped slots x table_size); 1.0 is ideal, NaN
-    when nothing was mapped (or the row failed)."""
-    if not mapped_mean or bytes_mean is None:
-        return math.nan
-    return bytes_mean / (mapped_mean * table_size)
-
-
-def _row(point: Point, rep: int, seed: int, result: TaskResult, i: int) -> dict[str, Any]:
-    row: dict[str, Any] = dict(point.params)
-    row["replicate"] = rep
-    row["seed"] = seed
-    error = result.errors[i]
-    for m in METRICS:  # a failed row has no metrics (null), not zeros; ticks stays a parameter
-        if not error:
-            row[m] = result.metrics[m][i].item()
-        elif m not in point.params:
-            row[m] = None
-    row["overhead"] = overhead(row["bytes_mean"], row["mapped_mean"], point.params["table_size"])
-    row.update(_point_id=point.id, _name=point.name, _timed=point.timed,
-               _status="error" if error else "ok",
-               _error=error, _wall_s=result.wall_s / len(result.rows), _host=result.host)
-    return row
+    return blocks, longest
 
 
 def available_memory() -> int:
@@ -145,20 +125,21 @@ def available_memory() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def check_memory(lanes: Sequence[Lane], rows: Sequence[tuple[Point, int, int]],
-                 available: int | None = None) -> None:  # fmt: skip
+def check_memory(rows: SweepRows, longest: dict[tuple, int], available: int | None = None) -> None:
     """Refuse, before anything runs, a lane that cannot fit in this machine's memory."""
     from engine import lane_bytes
 
-    if not lanes:
+    if not rows.sweep.points:
         return
-    biggest = max(lanes, key=lambda x: lane_bytes(x.params, x.cost))
-    need = lane_bytes(biggest.params, biggest.cost)
+    costs = [(lane_bytes(p.engine, longest.get(p.shape, p.params.get("ticks", 0))), p)
+             for p in rows.sweep.points]  # fmt: skip
+    need, point = max(costs, key=lambda x: x[0])
     have = available_memory() if available is None else available
     if need > have:
-        point = rows[biggest.row][0]
-        param = "n_slots" if 16 * biggest.n_slots >= 5 * biggest.cost else "ticks"
-        value = biggest.n_slots if param == "n_slots" else biggest.cost
+        events = longest.get(point.shape, point.params.get("ticks", 0))
+        n_slots = point.params["n_slots"]
+        param = "n_slots" if 16 * n_slots >= 5 * events else "ticks"
+        value = n_slots if param == "n_slots" else events
         raise UserError(
             f"{point.name}: {param}={value} needs about {need / 2**30:.1f} GiB for one lane, "
             f"more than the {have / 2**30:.1f} GiB of memory available here; lower {param}"
@@ -175,6 +156,7 @@ def run_sweep(
     progress: bool | None = None,
     flush_every: float = FLUSH_EVERY_S,
     target_events: int | None = None,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> RunSummary:
     """Compute the rows of ``sweep`` not yet in its results folder (all with ``force``).
 
@@ -182,12 +164,11 @@ def run_sweep(
     ``lambda: make_backend("serial")``. ``progress=None`` shows a bar only on a terminal.
     """
     folder = results_folder(sweep, root)
-    rows = sweep.rows()
-    done = set() if force else done_keys(read_table(folder))  # a damaged file stops here
-    todo = [i for i, (p, r, s) in enumerate(rows) if row_key(p.id, r, s) not in done]
-    lanes = _lanes(rows, todo)
-    blocks = _replay_blocks(lanes)  # trace files are read (and checked) before anything is written
-    check_memory(lanes, rows)
+    rows = SweepRows(sweep)
+    index = ResumeIndex.empty() if force else ResumeIndex.of_folder(folder)  # damaged: stops here
+    blocks, longest = _replay_blocks(rows, index)  # trace files are read (and checked) first
+    check_memory(rows, longest)
+    todo = rows.count_todo(index)
 
     engine = None
     if todo:
@@ -201,8 +182,8 @@ def run_sweep(
                 "or give this run another --results folder"
             ) from None
         try:
-            return _run_locked(sweep, store, rows, lanes, blocks, force, engine, argv, progress,
-                               flush_every, target_events)
+            return _run_locked(rows, store, blocks, longest, force, engine, argv, progress,
+                               flush_every, target_events, chunk_rows)  # fmt: skip
         finally:
             store.close()
     finally:
@@ -210,66 +191,72 @@ def run_sweep(
             engine.close()
 
 
-def _run_locked(sweep: Sweep, store: ResultsStore, rows: list[tuple[Point, int, int]],
-                lanes: list[Lane], blocks: dict[tuple, tuple[Any, list[int]]],
-                force: bool, engine: Backend | None, argv: Sequence[str], progress: bool | None,
-                flush_every: float, target_events: int | None) -> RunSummary:
-    from tqdm import tqdm
-
-    done = set() if force else done_keys(store.old)  # authoritative, under the lock
-    todo = [x.row for x in lanes if row_key(rows[x.row][0].id, *rows[x.row][1:]) not in done]
-    summary = RunSummary(store.folder, len(rows), len(rows) - len(todo),
-                         backend=engine.describe() if engine else "")
-    store.begin(dump_definition(sweep), run_entry(argv, summary.backend, len(todo),
-                                                  summary.rows_skipped))
-    order = {p.id: i for i, p in enumerate(sweep.points)}
-    start = time.perf_counter()
-    if todo:
-        todo_set = set(todo)
-        options = {} if target_events is None else {"target_events": target_events}
-        tasks = plan_tasks([x for x in lanes if x.row in todo_set], engine.workers, **options)
-        jobs = []
-        for task in tasks:
-            shape = rows[task.rows[0]][0].shape
+def _jobs(rows: SweepRows, index: ResumeIndex, blocks: dict[tuple, tuple[Any, list[int]]],
+          longest: dict[tuple, int], workers: int, options: dict[str, int],
+          chunk_rows: int) -> Iterator[Job]:  # fmt: skip
+    """The tasks of the rows still to do, planned a chunk of points at a time."""
+    points = rows.sweep.points
+    per_chunk = max(1, chunk_rows // max(1, rows.replicates))
+    for start in range(0, len(points), per_chunk):
+        lanes: list[Lane] = []
+        for i in range(start, min(start + per_chunk, len(points))):
+            p = points[i]
+            lanes += _lanes(rows, i, rows.todo(index, i), longest.get(p.shape, p.params.get("ticks", 0)))
+        for task in plan_tasks(lanes, workers, **options):
             events = None
+            shape = points[task.rows[0] // rows.replicates].shape
             if shape in blocks:
                 block, block_seeds = blocks[shape]
                 events = select_seeds(block, block_seeds, task.distinct_seeds())
-            jobs.append((task, events))
-        bar = tqdm(total=len(todo), unit="pt", desc=sweep.name, file=sys.stderr,
+            yield task, events
+
+
+def _run_locked(rows: SweepRows, store: ResultsStore, blocks: dict[tuple, tuple[Any, list[int]]],
+                longest: dict[tuple, int], force: bool, engine: Backend | None,
+                argv: Sequence[str], progress: bool | None, flush_every: float,
+                target_events: int | None, chunk_rows: int) -> RunSummary:  # fmt: skip
+    from tqdm import tqdm
+
+    sweep = rows.sweep
+    index = ResumeIndex.empty() if force else ResumeIndex.of_folder(store.folder)  # under the lock
+    todo = rows.count_todo(index)
+    summary = RunSummary(store.folder, rows.total, rows.total - todo,
+                         backend=engine.describe() if engine else "")
+    store.begin(dump_definition(sweep), run_entry(argv, summary.backend, todo,
+                                                  summary.rows_skipped))
+    start = time.perf_counter()
+    if todo and engine is not None:
+        options = {} if target_events is None else {"target_events": target_events}
+        jobs = _jobs(rows, index, blocks, longest, engine.workers, options, chunk_rows)
+        engine.warm(sorted({p.params["strategy"] for p in sweep.points}))
+        bar = tqdm(total=todo, unit="pt", desc=sweep.name, file=sys.stderr,
                    disable=(not progress) if progress is not None else None,
                    dynamic_ncols=True, smoothing=0.1)
-        last_flush, interval = time.monotonic(), flush_every
+        last_flush = time.monotonic()
         with bar:
             try:
                 for result in engine.run(jobs):
-                    new = []
-                    for i, row in enumerate(result.rows):
-                        point, rep, seed = rows[row]
-                        new.append(_row(point, rep, seed, result, i))
-                        if result.errors[i]:
+                    store.add(rows.table(result))
+                    for row, error in zip(result.rows, result.errors, strict=True):
+                        if error:
+                            point, rep = rows.point(row)
                             summary.rows_failed += 1
-                            summary.errors.append(f"{point.name} replicate {rep}: {result.errors[i]}")
-                    store.add(new)
-                    summary.rows_computed += len(new)
-                    bar.update(len(new))
-                    if time.monotonic() - last_flush >= interval:
-                        began = time.monotonic()
-                        _flush(store, summary, order)
+                            summary.errors.append(f"{point.name} replicate {rep}: {error}")
+                    summary.rows_computed += len(result.rows)
+                    bar.update(len(result.rows))
+                    if time.monotonic() - last_flush >= flush_every:
+                        _flush(store, summary)
                         last_flush = time.monotonic()
-                        # The whole table is rewritten at each flush: once that takes more than
-                        # a quarter of flush_every, wait four times as long as it took (writing
-                        # stays under a fifth of the driver's time, however large the table).
-                        interval = max(flush_every, 4 * (last_flush - began))
             except KeyboardInterrupt:  # keep what is done; a rerun resumes from there
-                _flush(store, summary, order)
+                _flush(store, summary)
                 raise
-    summary.seconds = time.perf_counter() - start
     store.run.update(end=now(), finished=True)
-    _flush(store, summary, order)
+    store.run.update(rows_computed=summary.rows_computed, rows_failed=summary.rows_failed)
+    store.finish()
+    summary.seconds = time.perf_counter() - start
     return summary
 
 
-def _flush(store: ResultsStore, summary: RunSummary, order: dict[str, int]) -> None:
+def _flush(store: ResultsStore, summary: RunSummary) -> None:
     store.run.update(rows_computed=summary.rows_computed, rows_failed=summary.rows_failed)
-    store.flush(order)
+    store.flush()

@@ -268,13 +268,11 @@ def test_driver__a_lane_too_big_for_memory_is_refused_before_anything_runs(tmp_p
 
 
 def test_driver__memory_estimate_grows_with_slots_and_events():
-    from farm.run.driver import _lanes
+    from farm.run.rows import SweepRows
 
-    sweep = parse_sweep(SMALL, "small.yaml")
-    rows = sweep.rows()
-    lanes = _lanes(rows, list(range(len(rows))))
-    check_memory(lanes, rows, available=10**9)
+    rows = SweepRows(parse_sweep(SMALL, "small.yaml"))
+    check_memory(rows, {}, available=10**9)
     with pytest.raises(UserError, match="ticks=3000 needs"):
-        check_memory(lanes, rows, available=1000)
+        check_memory(rows, {}, available=1000)
     assert simulate(Params("pool", 4), __import__("numpy").zeros(0, "int8"),
                     __import__("numpy").zeros(0, "int32"))["ticks"] == 0  # fmt: skip

@@ -41,3 +41,15 @@ def test_farm_bench__quick_report_matches_the_results_it_wrote(tmp_path):
         assert run["hit_fraction"] == df["hits"].sum() / df["ticks"].sum()
         assert 0 < run["hit_fraction"] < 1
         assert run["lane_events_per_s"] * run["seconds"] == pytest.approx(df["ticks"].sum())
+
+
+def test_farm_bench__scale_reports_driver_memory_and_time_outside_the_sweep():
+    from farm.bench.runs import SCALE_GRACES, scale_bench, scale_sweep_text
+
+    assert len(parse_sweep(scale_sweep_text(5000), "s.yaml").points) == 8 * 3 * SCALE_GRACES
+    result = scale_bench((2_000, 6_000))
+    small, big = result["runs"]
+    assert small["rows"] >= 2_000 and big["rows"] >= 6_000
+    for run in result["runs"]:
+        assert 0 < run["sweep_s"] < run["wall_s"] and run["driver_peak_bytes"] > 50 * 2**20
+    assert result["projected"]["rows"] == 10_000_000

@@ -1,0 +1,25 @@
+"""The results folder: the table's columns and reading it (``table``), the lock, part files and
+merge (``folder``), and the resume index (``index``)."""
+
+from farm.store.folder import FolderLocked, ResultsStore, merge, now, run_entry, versions
+from farm.store.index import ResumeIndex
+from farm.store.table import (
+    BOOK_COLUMNS,
+    MANIFEST,
+    PARAM_COLUMNS,
+    RESULTS,
+    SWEEP,
+    DamagedFile,
+    column_order,
+    load,
+    read_table,
+    row_key,
+    rows_to_table,
+    schema_types,
+)
+
+__all__ = [
+    "BOOK_COLUMNS", "MANIFEST", "PARAM_COLUMNS", "RESULTS", "SWEEP", "DamagedFile", "FolderLocked",
+    "ResultsStore", "ResumeIndex", "column_order", "load", "merge", "now", "read_table", "row_key",
+    "rows_to_table", "run_entry", "schema_types", "versions",
+]
