@@ -203,3 +203,42 @@ def write_trace(
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(data)
     tmp.replace(path)
+
+
+def coarsen(trace: Trace, factor: int) -> Trace:
+    """The same events at a span ``factor`` times the recorded one: slot ``s`` becomes
+    ``s // factor``, and a coarse table lives while any of its fine spans is mapped.
+
+    A fault on an unmapped fine span is a fault on its coarse slot (a hit when another fine span
+    already mapped it); freeing a fine span frees the coarse table only when it was the last
+    one mapped, with that event's op (``free``, ``rcu_free`` or ``defer``), else it is dropped;
+    an exit ends every span. ``farm trace record`` aligns slots in blocks of 16 spans, so a
+    factor dividing 16 never merges spans of distinct address blocks. Times are kept.
+    """
+    if factor == 1:
+        return trace
+    from engine.events import FAULT
+
+    ops, slots = trace.ops.tolist(), trace.slots.tolist()
+    mapped: set[int] = set()
+    count: dict[int, int] = {}
+    keep = np.zeros(len(ops), dtype=bool)
+    for i, (op, s) in enumerate(zip(ops, slots, strict=True)):
+        if op == EXIT:
+            mapped.clear()
+            count.clear()
+            keep[i] = True
+            continue
+        c = s // factor
+        if op == FAULT:
+            if s not in mapped:
+                mapped.add(s)
+                count[c] = count.get(c, 0) + 1
+            keep[i] = True
+        else:
+            mapped.discard(s)
+            count[c] -= 1
+            keep[i] = count[c] == 0
+    coarse = np.where(trace.slots == NO_SLOT, NO_SLOT, trace.slots // factor).astype(np.int32)
+    times = trace.times[keep] if trace.times is not None else None
+    return Trace(f"{trace.path} (span x{factor})", trace.ops[keep], coarse[keep], times)

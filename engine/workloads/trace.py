@@ -9,7 +9,9 @@ is ``seeds[i] % n_files`` instead (still fixed per replicate, since the seed is,
 one-to-one cover of the files).
 
 - ``trace`` replays the file's events as they are; its length comes from the file (``ticks`` is not
-  used) and the file must be valid for the run's ``n_slots``.
+  used) and the file must be valid for the run's ``n_slots``. ``coarsen=k`` replays it at k
+  times the recorded span (:func:`engine.trace.coarsen`): one 1 MiB recording serves s390
+  (1 MiB), powerpc radix (2 MiB) and powerpc hash (16 MiB) tables.
 - ``procmaps`` replays a capture of a real process (``farm trace capture``: faults, then exit). The
   slots faulted in the file form one address space, which each lane populates and exits, again and
   again, until ``ticks`` events: in ascending slot (address) order, or with
@@ -28,7 +30,7 @@ import numpy as np
 from engine.errors import ParamError, TraceError
 from engine.events import EXIT, FAULT, NO_SLOT, LaneEvents
 from engine.params import ParamSpec
-from engine.trace import Trace, is_timed_file, load_trace
+from engine.trace import Trace, coarsen, is_timed_file, load_trace
 from engine.workloads import Workload, register
 from engine.workloads._jit import njit
 from engine.workloads._rng import below, new_block
@@ -43,6 +45,15 @@ FOLDER = ParamSpec.of(
     "a folder of traces: `each` (replicate r replays file r) or `sequence` (every lane replays "
     "all files one after another, each its own mm: a recorded process tree)",
     choices=("each", "sequence"),
+)
+COARSEN = ParamSpec.of(
+    "coarsen",
+    1,
+    int,
+    "replay at a span this many times the recorded one (a 1 MiB recording at 2 = powerpc radix's "
+    "2 MiB tables, at 16 = powerpc hash's 16 MiB): a coarse table lives while any of its spans "
+    "is mapped",
+    choices=(1, 2, 4, 8, 16),
 )
 FAULT_ORDER = ParamSpec.of(
     "fault_order",
@@ -77,7 +88,7 @@ def _load(path: str, mtime_ns: int, size: int, n_slots: int) -> Trace:
 
 
 def _lane_traces(
-    path: str, n_slots: int, seeds: np.ndarray, replicates: np.ndarray | None
+    path: str, n_slots: int, seeds: np.ndarray, replicates: np.ndarray | None, factor: int = 1
 ) -> list[Trace]:
     """The trace each lane replays (the rule of the module docstring)."""
     files = trace_files(path)
@@ -86,8 +97,13 @@ def _lane_traces(
     for k in keys.tolist():
         f = files[k % len(files)]
         st = f.stat()
-        traces.append(_load(str(f), st.st_mtime_ns, st.st_size, n_slots))
+        traces.append(_coarse(str(f), st.st_mtime_ns, st.st_size, n_slots, factor))
     return traces
+
+
+@functools.lru_cache(maxsize=64)
+def _coarse(path: str, mtime_ns: int, size: int, n_slots: int, factor: int) -> Trace:
+    return coarsen(_load(path, mtime_ns, size, n_slots), factor)
 
 
 def generate_trace(
@@ -98,20 +114,20 @@ def generate_trace(
     replicates: np.ndarray | None = None,
 ) -> LaneEvents:
     if params.get("folder") == "sequence":
-        tree = _sequence(params["path"], n_slots)
+        tree = _sequence(params["path"], n_slots, params.get("coarsen", 1))
         return LaneEvents.from_streams([(tree.ops, tree.slots)] * len(seeds), [tree.times] * len(seeds))
-    traces = _lane_traces(params["path"], n_slots, seeds, replicates)
+    traces = _lane_traces(params["path"], n_slots, seeds, replicates, params.get("coarsen", 1))
     return LaneEvents.from_streams([(tr.ops, tr.slots) for tr in traces],
                                    [tr.times for tr in traces])  # fmt: skip
 
 
-def _sequence(path: str, n_slots: int) -> Trace:
+def _sequence(path: str, n_slots: int, factor: int = 1) -> Trace:
     """Every trace of ``path`` one after another (sorted names), each ending in an exit (added
     where missing); a timed file starts where the one before ended."""
     parts = []
     for f in trace_files(path):
         st = f.stat()
-        parts.append(_load(str(f), st.st_mtime_ns, st.st_size, n_slots))
+        parts.append(_coarse(str(f), st.st_mtime_ns, st.st_size, n_slots, factor))
     timed = {p.times is not None for p in parts}
     if len(timed) > 1:
         raise ParamError(f"path {path}: the folder mixes timed and untimed traces", param="path")
@@ -204,7 +220,7 @@ TRACE = register(
     Workload(
         name="trace",
         summary="replay trace files as they are (a file, or a folder: one file per replicate)",
-        params_spec=(PATH, FOLDER),
+        params_spec=(PATH, FOLDER, COARSEN),
         generate=generate_trace,
         uses_ticks=False,
         replay=True,

@@ -140,3 +140,41 @@ def test_replay__user_mistakes_exit_2_with_one_message(tmp_path, capsys, args, w
 def test_replay__missing_file_exits_2(tmp_path, capsys):
     assert main(["replay", str(tmp_path / "nope.csv"), "-s", "pairs"]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_coarsen__hand_worked_trace_at_twice_the_span():
+    # Fine slots 0..3 at factor 2 -> coarse slots 0 (fine 0, 1) and 1 (fine 2, 3).
+    #   fault 0      coarse 0 mapped                     kept: fault 0
+    #   fault 1      second fine span of coarse 0        kept: fault 0 (a hit)
+    #   fault 0      fine 0 already mapped               kept: fault 0 (a hit)
+    #   rcu_free 0   fine 1 still maps coarse 0          dropped
+    #   fault 3      coarse 1 mapped                     kept: fault 1
+    #   defer 1      the last fine span of coarse 0      kept: defer 0
+    #   exit         every span ends                     kept
+    #   fault 2      a new mm: coarse 1 mapped again     kept: fault 1
+    #   free 2       the last (only) span of coarse 1    kept: free 1
+    from engine.trace import Trace, coarsen
+
+    ops = np.array([FAULT, FAULT, FAULT, RCU_FREE, FAULT, DEFER, EXIT, FAULT, FREE], dtype=np.int8)
+    slots = np.array([0, 1, 0, 0, 3, 1, NO_SLOT, 2, 2], dtype=np.int32)
+    times = np.arange(0, 90, 10, dtype=np.int64)
+    got = coarsen(Trace("t", ops, slots, times), 2)
+    assert got.ops.tolist() == [FAULT, FAULT, FAULT, FAULT, DEFER, EXIT, FAULT, FREE]
+    assert got.slots.tolist() == [0, 0, 0, 1, 0, NO_SLOT, 1, 1]
+    assert got.times.tolist() == [0, 10, 20, 40, 50, 60, 70, 80]
+    assert coarsen(Trace("t", ops, slots, None), 1).slots is slots
+
+
+def test_coarsen__a_sweep_replays_a_recording_at_a_coarser_span(tmp_path):
+    from engine import Params, simulate_lanes
+    from engine.workloads import generate
+
+    trace = tmp_path / "t.csv"
+    trace.write_text("op,slot,time_us\nfault,0,0\nfault,1,5\nrcu_free,0,9\nrcu_free,1,20\nexit,,30\n")
+    fine = generate("trace", {"path": str(trace)}, 4, 0, np.array([1], dtype=np.uint64))
+    coarse = generate("trace", {"path": str(trace), "coarsen": 2}, 4, 0,
+                      np.array([1], dtype=np.uint64))  # fmt: skip
+    assert fine.lengths.tolist() == [5] and coarse.lengths.tolist() == [4]
+    p = Params("whole-page", 4, grace=0)
+    assert simulate_lanes([p], fine)["faults"][0] == 2
+    assert simulate_lanes([p], coarse)["faults"][0] == 1
