@@ -1,204 +1,380 @@
-"""``docs/findings.md`` (and the README's headline) from the results of the committed sweeps.
+"""``docs/findings.md``, its figures and the README's headline, from the results of the
+committed sweeps (``real``, ``timed``, ``sensitivity``) and ``docs/kernel-check.md``.
 
-Every number in the document is computed here from ``results/real``, ``results/timed`` and
-``results/sensitivity`` (``farm run sweeps/{real,timed,sensitivity}.yaml``); nothing is typed by
-hand, so rerunning the sweeps and ``farm findings`` regenerates the document, and
-``farm findings --check`` says whether the committed one still matches the results.
+Every number is computed here or in :mod:`farm.analysis.answer`; nothing is typed by hand, so
+rerunning the sweeps and ``farm findings`` regenerates the document and its figures, and
+``farm findings --check`` says whether the committed ones still match the results.
 """
 
 from __future__ import annotations
 
 import math
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from farm.analysis import aggregate as agg
-from farm.analysis.report import fmt_number
+from farm.analysis import answer as ans
+from farm.analysis import answer_figures as figs
+from farm.analysis.levels import GEOMETRIES, KERNEL_CHECK
+from farm.analysis.notes import ASKS, CORRECTNESS, LIMITS
 from farm.errors import UserError
 
 SWEEPS = ("real", "timed", "sensitivity")
-BASE = "s390-v6.6"  # what shipped before v6.7 gave up sharing
-OPTIONS = ("pairs", "pool (N=2)", "pool (N=4)", "ptdesc-dyn")  # the June 2023 options
-NORMAL_US = 8000  # the normal grace period of the sweeps (8 ms: measured here)
 MARKER = ("<!-- findings:start -->", "<!-- findings:end -->")
+FIGURES = ("same-scheme.png", "grace.png", "levels.png", "fleet.png")
 
 
-def _load(root: Path, name: str) -> agg.Prepared:
-    folder = root / name
-    if not (folder / "results.parquet").exists():
-        raise UserError(f"{folder}: no results; run `farm run sweeps/{name}.yaml` first")
-    return agg.prepare(agg.load_results(folder))
+def _x(v: float, digits: int = 2) -> str:
+    return "—" if not math.isfinite(v) else f"{v:.{digits}f}x"
 
 
-def _cell(table: pd.DataFrame, case: str, grace: int, series: str) -> pd.Series | None:
-    hit = table[(table["_case"] == case) & (table["grace"] == grace) & (table["_series"] == series)]
-    return None if hit.empty else hit.iloc[0]
+def _ms(grace_us: int) -> str:
+    return f"{grace_us / 1000:g} ms"
 
 
-def _ratio(hit: pd.Series | None, base: bool = False) -> str:
-    if hit is None:
-        return ""
-    if base:
-        return "base"
-    return "—" if not math.isfinite(hit["ratio"]) else f"{hit['ratio']:.3f}{hit['mark']}"
+@dataclass
+class Findings:
+    """The document, the README headline and the figures (name -> PNG bytes)."""
+
+    text: str
+    headline: str
+    figures: dict[str, bytes] = field(default_factory=dict)
 
 
-def _program(case: str) -> str:
-    return case.split(", ")[-1]
+def _kernel_rows(path: Path) -> tuple[list[tuple[str, str, str]], dict[str, str]]:
+    """(kernel, strategy, page / table) of docs/kernel-check.md's kernels, and each kernel's
+    overall agreement (its ``**all**`` cell)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise UserError(f"{path}: cannot be read ({e})") from None
+    kernels = re.findall(r"^\| (\S+) \| `[^`]+` \| `([^`]+)` \| (\d+ / \d+) \|", text, re.M)
+    header = re.search(r"^\| trace \| kind \| events \| (.*) \|$", text, re.M)
+    total = re.search(r"^\| \*\*all\*\* \| \| \| (.*) \|$", text, re.M)
+    if not kernels or not header or not total:
+        raise UserError(f"{path}: not a `farm kernel corpus --write` report")
+    names = [c.strip() for c in header.group(1).split("|")]
+    cells = [c.strip() for c in total.group(1).split("|")]
+    return kernels, dict(zip(names, cells, strict=False))
 
 
-def real_section(prep: agg.Prepared) -> tuple[list[str], dict[str, float]]:
-    """Bytes held on the recordings, relative to v6.6, and the v6.7 cost per process."""
-    bytes_t = agg.compare(prep, "bytes_mean", BASE)
-    series = [s for s in prep.series if s != BASE]
-    out = ["## Real programs", "",
-           "Bytes of page tables held (time-weighted mean) on each recording (`sweeps/real.yaml`; "
-           "a recording replays deterministically, so there is one replay and no interval), as a "
-           f"ratio to {BASE}, at the normal grace period of {NORMAL_US / 1000:g} ms. Figure: "
-           "`results/real/figures/overhead_vs_grace.png`. Regenerate: `farm run sweeps/real.yaml`"
-           " then `farm findings`.", "",
-           "| program | " + " | ".join(series) + " |",
-           "| --- |" + " ---: |" * len(series)]  # fmt: skip
-    ratios: dict[str, list[float]] = {s: [] for s in series}
-    for case in prep.cases:
-        cells = [_cell(bytes_t, case, NORMAL_US, s) for s in series]
-        for s, c in zip(series, cells, strict=True):
-            if c is not None and math.isfinite(c["ratio"]):
-                ratios[s].append(float(c["ratio"]))
-        out.append(f"| {_program(case)} | " + " | ".join(_ratio(c) for c in cells) + " |")
-    out += ["", "### What giving up sharing (v6.7) costs", "",
-            "Extra page-table memory of `whole-page` over `s390-v6.6`, per process (the "
-            "time-weighted mean; a process tree's processes replayed one after another) and per "
-            "1000 such processes, at each grace period:", "",
-            "| program | " + " | ".join(prep.grace_text(prep.cases[0], g) for g in
-                                       prep.case_graces(prep.cases[0])) + " |",
-            "| --- |" + " ---: |" * len(prep.case_graces(prep.cases[0]))]  # fmt: skip
-    for case in prep.cases:
-        row = []
-        for g in prep.case_graces(case):
-            whole, base = _cell(bytes_t, case, g, "whole-page"), _cell(bytes_t, case, g, BASE)
-            extra = (whole["mean"] - base["mean"]) / 1024
-            row.append(f"{fmt_number(extra)} KiB, {fmt_number(extra * 1000 / 1024)} MiB")
-        out.append(f"| {_program(case)} | " + " | ".join(row) + " |")
-    medians = {s: float(pd.Series(v).median()) for s, v in ratios.items() if v}
+def _arch(geometry: str) -> str:
+    return GEOMETRIES[geometry].title.split(" (")[0]
+
+
+def _per_geo(table: pd.DataFrame, series: str, geos: list[str]) -> str:
+    """``1.000x on s390, 1.035x on powerpc radix, ...``: medians at the normal grace period."""
+    cells = [(g, ans.cell(table, geometry=g, grace=ans.NORMAL_US, _series=series)) for g in geos]
+    return ", ".join(f"{_x(float(c['median']), 3)} on {GEOMETRIES[g].title.split(' (')[0]}"
+                     for g, c in cells if c is not None)  # fmt: skip
+
+
+def same_scheme_section(real: pd.DataFrame, levels: ans.Levels, geos: list[str]) -> tuple[list[str], dict]:
+    """The one-table answer: each candidate against what each architecture ships or shipped."""
+    shared = ans.ratios(real, ans.SHARED, levels)
+    ships = ans.ratios(real, {g: GEOMETRIES[g].ships for g in geos}, levels)
+    s_pte, s_all = ans.summary(shared), ans.summary(shared, "ratio_all")
+    p_pte, p_all = ans.summary(ships), ans.summary(ships, "ratio_all")
+    candidates = [c for c in ans.CANDIDATES if c in set(real["_series"])]
+    ranking = ans.common_ranking(s_pte, tuple(candidates), geos)
+    n_programs = real["program"].nunique()
+    cols = []
+    for g in geos:
+        cols.append((g, "shared", f"{ans.geometry_of(g).title.split(' (')[0]}: vs `{ans.SHARED[g]}`"))
+        if GEOMETRIES[g].ships != ans.SHARED[g]:
+            cols.append((g, "ships", f"s390: vs `{GEOMETRIES[g].ships}` (ships since v6.7)"))
+    out = ["## One scheme for both architectures", "",
+           f"Each candidate's PTE-table memory (time-weighted mean bytes, with lock objects and "
+           f"descriptors) on the {n_programs} recorded programs of `sweeps/real.yaml`, as a ratio to "
+           "what each architecture ships or shipped at the same point, at the normal grace "
+           f"period of {_ms(ans.NORMAL_US)}: the median over programs, its 95% bootstrap interval, "
+           "then the same median with the upper levels counted (\"all\"). s390 ships `whole-page` "
+           "since v6.7 and shipped the shared halves of `s390-v6.6` before; powerpc ships "
+           "`ppc-frag`. Figure: [same-scheme.png](figures/same-scheme.png).", "",
+           "| candidate | " + " | ".join(c[2] for c in cols) + " |",
+           "| --- |" + " ---: |" * len(cols)]  # fmt: skip
+    for s in candidates:
+        cells = []
+        for g, kind, _ in cols:
+            pte, allv = (s_pte, s_all) if kind == "shared" else (p_pte, p_all)
+            c, a = (ans.cell(t, geometry=g, grace=ans.NORMAL_US, _series=s) for t in (pte, allv))
+            if c is None:
+                cells.append("does not run (F = 2 only)")
+                continue
+            cells.append(f"{_x(c['median'], 3)} [{c['lo']:.3f}, {c['hi']:.3f}]; all "
+                         f"{_x(a['median'], 3)}")  # fmt: skip
+        out.append(f"| `{s}` | " + " | ".join(cells) + " |")
+    out += ["", "What each would ask of the architectures, if both shipped it:", ""]
+    out += [f"- **`{s}`**: {ASKS[s]}" for s in candidates if s in ASKS]
+    out += ["", "The schemes that run at every geometry, by their worst median against the "
+            "sharing each architecture shipped: "
+            + "; ".join(f"`{s}` ({_per_geo(s_pte, s, geos)})" for s in ranking) + ".", ""]
+    return out, {"ranking": ranking, "shared": s_pte, "shared_all": s_all, "ratios": shared}
+
+
+def levels_section(shared: pd.DataFrame, levels: ans.Levels, geos: list[str]) -> tuple[list[str], dict]:
+    """PTE level against all levels, with the upper-level costs the kernels showed."""
+    out = ["## PTE tables and all levels", "",
+           "Upper-level tables (PMD and above) are the same for every scheme, so they shrink every "
+           "ratio toward 1. One upper table costs what `farm kernel` measured on the real kernel "
+           "(VmPTE's growth for a table in a fresh area one level up, [kernel-check.md]"
+           "(kernel-check.md#upper-levels)); a process holds one per area its tables fall in "
+           "at each level, counted from the recordings' address maps. Giving up sharing "
+           "(`whole-page`) at the normal grace period, median over programs "
+           "(figure: [levels.png](figures/levels.png)):", "",
+           "| geometry | kernel measured | one upper table | upper tables per process (median KiB) "
+           "| whole-page / sharing, PTE tables | all levels |",
+           "| --- | --- | ---: | ---: | ---: | ---: |"]  # fmt: skip
+    medians = {}
+    for g in geos:
+        rows = shared[(shared["geometry"] == g) & (shared["grace"] == ans.NORMAL_US)
+                      & (shared["_series"] == "whole-page")]  # fmt: skip
+        pte, lo, hi = ans.median_interval(rows["ratio"].to_numpy())
+        allv, alo, ahi = ans.median_interval(rows["ratio_all"].to_numpy())
+        up = pd.Series([v for (gg, _), v in levels.upper.items() if gg == g]).median() / 1024
+        medians[g] = (pte, allv)
+        out.append(f"| {GEOMETRIES[g].title} | {GEOMETRIES[g].kernel} | "
+                   f"{levels.table_bytes[g] // 1024} KiB | {up:.1f} | {_x(pte, 3)} [{lo:.3f}, "
+                   f"{hi:.3f}] | {_x(allv, 3)} [{alo:.3f}, {ahi:.3f}] |")  # fmt: skip
     return out + [""], medians
 
 
-def synthetic_section(prep: agg.Prepared) -> list[str]:
-    """The timed synthetic patterns: every metric against v6.6, with intervals and marks."""
-    metrics = [("bytes_mean", "KiB mean", 1 / 1024), ("bytes_peak", "KiB peak", 1 / 1024),
-               ("idle_pages_mean", "idle pages", 1.0), ("allocs_per_kfault", "allocs / 1k faults",
-               1.0), ("wasted_allocs", "wasted allocs", 1.0)]  # fmt: skip
-    tables = {m: agg.compare(prep, m, BASE) for m, _, _ in metrics}
-    cis = {m: agg.summarize(prep.frame, m, ["_case", "grace", "_series"]) for m, _, _ in metrics}
-    out = ["## Synthetic patterns in real time", "",
-           "`sweeps/timed.yaml`: streams timed as Poisson arrivals at 20,000 events/s, 3 "
-           "replicates. Each cell: the mean, then the ratio to "
-           f"{BASE} over the same replicates with the mark of a {agg.TEST_NAME} (* p < 0.05, "
-           "** p < 0.01, *** p < 0.001), then the 95% interval of the mean. Figures: "
-           "`results/timed/figures/`. Regenerate: `farm run sweeps/timed.yaml`, `farm findings`.",
-           ""]  # fmt: skip
-    for case in prep.cases:
-        for g in (150, NORMAL_US, 1_000_000):
-            if g not in prep.case_graces(case):
-                continue
-            out += [f"### {case}, grace {prep.grace_text(case, g)}", "",
-                    "| strategy | " + " | ".join(h for _, h, _ in metrics) + " |",
-                    "| --- |" + " ---: |" * len(metrics)]  # fmt: skip
-            same = []
-            for s in prep.series:
-                cells = []
-                for m, _, scale in metrics:
-                    c = _cell(tables[m], case, g, s)
-                    if c is None:
-                        cells.append("")
-                        continue
-                    ci = cis[m]
-                    row = ci[(ci["_case"] == case) & (ci["grace"] == g) & (ci["_series"] == s)]
-                    lo, hi = float(row["lo"].iloc[0]) * scale, float(row["hi"].iloc[0]) * scale
-                    cells.append(f"{fmt_number(c['mean'] * scale)} ({_ratio(c, s == BASE)}) "
-                                 f"[{fmt_number(lo)}, {fmt_number(hi)}]")  # fmt: skip
-                out.append(f"| {s} | " + " | ".join(cells) + " |")
-                c = _cell(tables["bytes_mean"], case, g, s)
-                if s in OPTIONS and c is not None and not c["mark"]:
-                    same.append(s)
-            if same:
-                out += ["", f"Not significantly different from {BASE} in KiB held (p >= 0.05): "
-                        f"{', '.join(same)}."]  # fmt: skip
-            out.append("")
-    return out
-
-
-def sensitivity_section(prep: agg.Prepared) -> list[str]:
-    """Pool size and lock-object size, at the normal grace period."""
-    frame = prep.frame[prep.frame["grace"] == NORMAL_US]
-    locks = sorted(int(v) for v in frame["ptlock_bytes"].unique())
-    out = ["## Sensitivity: pool size and split page-table locks", "",
-           "`sweeps/sensitivity.yaml`: khugepaged collapses (the `pte_free_defer` path) at "
-           f"20,000 events/s, grace {NORMAL_US / 1000:g} ms, 3 replicates. KiB of page tables and "
-           "lock objects held (mean) for each lock-object size; `ptlock_bytes` 0 is a spinlock "
-           "inside the ptdesc. Regenerate: `farm run sweeps/sensitivity.yaml`, `farm findings`.",
-           "", "| strategy | " + " | ".join(f"ptlock {b} B" for b in locks) + " |",
-           "| --- |" + " ---: |" * len(locks)]  # fmt: skip
-    means = frame.groupby(["_series", "ptlock_bytes"])["bytes_mean"].mean() / 1024
-    for s in prep.series:
-        out.append(f"| {s} | " + " | ".join(fmt_number(means.get((s, b), math.nan))
-                                          for b in locks) + " |")  # fmt: skip
+def grace_section(shared: pd.DataFrame, geos: list[str], series: list[str]) -> list[str]:
+    """Median ratios to the sharing shipped at expedited, normal and lazy grace periods."""
+    out = ["## Grace periods", "",
+           "Median over programs of each scheme's PTE-table memory over the sharing each "
+           "architecture shipped, at an expedited, the normal and a lazy grace period "
+           "(figure: [grace.png](figures/grace.png), every grace period of the sweep):", "",
+           "| scheme | " + " | ".join(f"{g}, {_ms(t)}" for g in geos for t in ans.GRACES_US) + " |",
+           "| --- |" + " ---: |" * (len(geos) * len(ans.GRACES_US))]  # fmt: skip
+    for s in series:
+        cells = []
+        for g in geos:
+            for t in ans.GRACES_US:
+                c = ans.cell(shared, geometry=g, grace=t, _series=s)
+                cells.append(_x(float(c["median"]), 3) if c is not None else "")
+        out.append(f"| `{s}` | " + " | ".join(cells) + " |")
     return out + [""]
 
 
-LIMITS = """## What the model leaves out
-
-- **Time between events is the only cost.** The engine counts memory held and allocator calls;
-  it does not model the CPU cost of the lists, locks and atomics of each scheme, cache effects,
-  or the cost of an RCU callback. Schemes that hold about the same memory can still differ there.
-- **Recordings are x86 processes seen at s390's span.** They come from kernel events (every
-  table's birth and free, exact to the event) at x86-64's 2 MiB tables, split into 1 MiB halves
-  by touch: a half dies with its 2 MiB table or when a call unmaps it whole, so a half an s390
-  kernel would free while the other half's VMA pins the x86 table lives on here.
-- **A process tree is replayed one process at a time.** Real trees run their processes at the
-  same time; per-process means are right, but peaks of a whole tree are not the sum shown here.
-- **One grace period per lane.** Real grace periods vary from one to the next (`farm grace`
-  prints their spread); the engine uses one constant value per run, so completions keep queue
-  order.
-- **Lock-object and descriptor sizes are parameters**, not measured from a kernel build; the
-  sensitivity table shows how much they move the answer. In particular `ptdesc-dyn`'s extra
-  memory over a pool of one page is its descriptors, `desc_size` (64 B by default) per table
-  held: its constant ratio on the real programs is that choice, not a measurement.
-- **`pairs` and `pool` fill a page with tables of neighbouring slots**, and the recordings'
-  slots keep the address order (`farm trace capture`'s compaction): how well `pairs` does
-  depends on that layout, which on s390 would be that of an s390 process.
-- **s390 rules are followed for any workload**, including x86-shaped recordings replayed at
-  s390's 1 MiB spans: the address layout of an s390 process differs, so absolute numbers are
-  those of these programs on this machine, and the ratios are the transferable part.
-"""
+def program_section(ratios: pd.DataFrame, geos: list[str], series: list[str]) -> list[str]:
+    out = ["## Per program", "",
+           f"Ratio to the sharing each architecture shipped, PTE tables, at {_ms(ans.NORMAL_US)} "
+           "(a recording replays deterministically: one replay, no interval).", ""]
+    at = ratios[ratios["grace"] == ans.NORMAL_US]
+    for g in geos:
+        shown = [s for s in series if s in set(at.loc[at["geometry"] == g, "_series"])]
+        out += [f"**{GEOMETRIES[g].title}**, against `{ans.SHARED[g]}`", "",
+                "| program | " + " | ".join(f"`{s}`" for s in shown) + " |",
+                "| --- |" + " ---: |" * len(shown)]  # fmt: skip
+        for p in sorted(at["program"].unique()):
+            cells = [ans.cell(at, geometry=g, program=p, _series=s) for s in shown]
+            out.append(f"| {p} | " + " | ".join(_x(float(c["ratio"]), 3) if c is not None else ""
+                                                 for c in cells) + " |")  # fmt: skip
+        out.append("")
+    return out
 
 
-def generate(root: Path) -> tuple[str, str]:
-    """(docs/findings.md text, the README headline) from the results under ``root``."""
-    real, timed, sens = (_load(root, name) for name in SWEEPS)
-    real_lines, medians = real_section(real)
-    options = {s: r for s, r in medians.items() if s in OPTIONS}
-    best = min(options, key=options.__getitem__)
+def fleet_section(fleet: pd.DataFrame, geos: list[str], series: list[str], processes: int) -> list[str]:
+    out = ["## The fleet case", "",
+           "PostgreSQL with 512 MB of `shared_buffers`, huge pages off, and 32 select-only "
+           f"clients (`corpus/postgres-fleet`, {processes} processes recorded from kernel events): "
+           "every backend maps the shared buffers with its own PTE tables. MiB held by 100 such "
+           f"processes at {_ms(ans.NORMAL_US)} (a process's time-weighted mean, x100), PTE tables "
+           "and all levels, and the PTE-table difference to the sharing shipped. Figure: "
+           "[fleet.png](figures/fleet.png).", "",
+           "| scheme | " + " | ".join(f"{g}: PTE / all / vs `{ans.SHARED[g]}`" for g in geos) + " |",
+           "| --- |" + " ---: |" * len(geos)]  # fmt: skip
+    for s in series:
+        cells = []
+        for g in geos:
+            c = ans.cell(fleet, geometry=g, _series=s)
+            b = ans.cell(fleet, geometry=g, _series=ans.SHARED[g])
+            if c is None or b is None:
+                cells.append("")
+                continue
+            diff = c["pte_mib"] - b["pte_mib"]
+            cells.append(f"{c['pte_mib']:.1f} / {c['all_mib']:.1f} / {diff:+.1f} MiB")
+        out.append(f"| `{s}` | " + " | ".join(cells) + " |")
+    return out + [""]
+
+
+def synthetic_section(timed: pd.DataFrame, geos: list[str], series: list[str]) -> list[str]:
+    """The timed synthetic patterns: ratio to the sharing shipped, mean of 3 replicates, with the
+    95% interval of the paired ratio."""
+    out = ["## Synthetic patterns in real time", "",
+           "`sweeps/timed.yaml`: churn, khugepaged collapses, stride 2 and fork-exit streams timed "
+           "as Poisson arrivals at 20,000 events/s, 3 replicates, at each geometry. Each cell: the "
+           "mean over replicates of the ratio of PTE-table bytes to the sharing shipped on the same "
+           f"stream at {_ms(ans.NORMAL_US)}, then the range of the per-replicate ratios.", ""]
+    timed = timed.assign(program=timed["workload"])
+    r = ans.ratios(timed[timed["grace"] == ans.NORMAL_US], ans.SHARED)
+    for g in geos:
+        shown = [s for s in series if s in set(r.loc[r["geometry"] == g, "_series"])]
+        out += [f"**{GEOMETRIES[g].title}**, against `{ans.SHARED[g]}`", "",
+                "| pattern | " + " | ".join(f"`{s}`" for s in shown) + " |",
+                "| --- |" + " ---: |" * len(shown)]  # fmt: skip
+        for p in timed["workload"].drop_duplicates():
+            cells = []
+            for s in shown:
+                rows = r[(r["geometry"] == g) & (r["program"] == p) & (r["_series"] == s)]
+                if rows.empty:
+                    cells.append("")
+                    continue
+                cells.append(f"{_x(float(rows['ratio'].mean()), 3)} [{rows['ratio'].min():.3f}, "
+                             f"{rows['ratio'].max():.3f}]")  # fmt: skip
+            out.append(f"| {p} | " + " | ".join(cells) + " |")
+        out.append("")
+    return out
+
+
+def sensitivity_section(sens: pd.DataFrame, geos: list[str]) -> list[str]:
+    """Does the ranking move with desc_size, ptlock_bytes or the pool size?"""
+    sens = sens.copy()
+    sens["_series"] = [f"ptdesc-dyn ({int(d)} B)" if s == "ptdesc-dyn" else v for s, d, v in
+                       zip(sens["strategy"], sens["desc_size"].fillna(0), sens["_series"], strict=True)]  # fmt: skip
+    r = ans.ratios(sens, ans.SHARED)
+    out = ["## Sensitivity: descriptor, lock and pool sizes", "",
+           "`sweeps/sensitivity.yaml`: the recorded programs at the normal grace period with "
+           "`ptlock_bytes` 0, 32 and 72 (a split page-table lock allocated apart, as with lockdep "
+           "or PREEMPT_RT), `ptdesc-dyn` with 32 and 64-byte descriptors, and pools of 1 to 16 "
+           "pages. Each row: the schemes from least to most PTE-table memory, by median ratio to "
+           "the sharing shipped (at the same lock size).", "",
+           "| geometry | ptlock_bytes | ranking (median ratio) |", "| --- | ---: | --- |"]
+    for g in geos:
+        for lock in sorted(int(x) for x in r.loc[r["geometry"] == g, "ptlock_bytes"].unique()):
+            rows = r[(r["geometry"] == g) & (r["ptlock_bytes"] == lock)]
+            med = rows.groupby("_series")["ratio"].median().sort_values()
+            ranking = " < ".join(f"`{s}` {v:.3f}" for s, v in med.items())
+            out.append(f"| {g} | {lock} | {ranking} |")
+    return out + [""]
+
+
+def recordings_section(real: pd.DataFrame) -> list[str]:
+    """What the recordings hold: the events each scheme's rules see."""
+    ops = ans.recording_ops(real)
+    out = ["## The recordings", "",
+           "Events in each recording of `corpus/` (`farm trace record --method events`: every "
+           "table's birth and free, exact to the event; `corpus/README.md` says how each was "
+           "made). `free` is an immediate free (a THP teardown's deposited table, or a "
+           "PT_RECLAIM free), `rcu_free` one through mmu_gather's RCU batch, `defer` "
+           "`pte_free_defer` (a khugepaged retract).", "",
+           "| program | " + " | ".join(ops.columns) + " |",
+           "| --- |" + " ---: |" * len(ops.columns)]  # fmt: skip
+    for program, row in ops.iterrows():
+        out.append(f"| {program} | " + " | ".join(f"{int(v):,}" for v in row) + " |")
+    defers = int(ops["defer"].sum())
+    pair = real[(real["geometry"] == "s390") & (real["grace"] == ans.NORMAL_US)
+                & real["_series"].isin(["s390-v6.4", "s390-v6.6"])]  # fmt: skip
+    if not pair.empty:
+        held = pair.pivot_table(index="program", columns="_series", values="bytes_mean")
+        r = held["s390-v6.4"] / held["s390-v6.6"]
+        out += ["", f"`s390-v6.4` and `s390-v6.6` differ only on `defer`: the recordings hold "
+                f"{defers} (in {int((ops['defer'] > 0).sum())} programs), and at "
+                f"{_ms(ans.NORMAL_US)} v6.4 holds {r.min():.4f}x to {r.max():.4f}x of v6.6 on "
+                "them; the synthetic khugepaged stream below, with many collapses, shows the "
+                "difference."]  # fmt: skip
+    return out + [""]
+
+
+def kernels_section(path: Path) -> list[str]:
+    kernels, agreement = _kernel_rows(path)
+    checked = sorted({s for _, s, _ in kernels})
+    out = ["## What rests on real kernels, and what on the model alone", "",
+           "`farm kernel` boots Debian's s390x and ppc64le kernels under QEMU, replays traces in a "
+           "process with a driver that maps and unmaps on cue, reads the kernel's own page-table "
+           "count after every event, and compares it with the engine's prediction for the "
+           "kernel's scheme and geometry ([kernel-check.md](kernel-check.md)):", "",
+           "| kernel | scheme | page / table | agreement |", "| --- | --- | --- | --- |"]
+    out += [f"| {k} | `{s}` | {pt} | {agreement.get(k, '')} |" for k, s, pt in kernels]
+    model_only = [s for s in ans.CANDIDATES if s not in checked and not s.startswith("pool")]
+    out += ["", f"So the shipped schemes {', '.join(f'`{s}`' for s in checked)} are held to real "
+            "kernels, event by event, at grace 0. Resting on the model alone: the June 2023 "
+            "options (`pairs`, `pool`, `ptdesc-dyn`), which no kernel ships; "
+            + ", ".join(f"`{s}`" for s in model_only if s not in ("pairs", "ptdesc-dyn"))
+            + " (Debian's s390x kernels are 6.1 and 6.12: none runs v6.6's rules); grace periods "
+            "other than 0 (the kernels are read settled); and the upper-level counts, taken from "
+            "x86 address layouts with the per-table costs the kernels showed.", ""]  # fmt: skip
+    return out
+
+
+def correctness_section(candidates: list[str]) -> list[str]:
+    out = ["## Correctness beside cost", "",
+           "What each option asks of the kernel, and how the model treats it (ENGINE.md). A "
+           "ranking by memory is only half an answer: an option whose RCU callback touches the "
+           "mm's list needs that list to outlive the mm, or a reference on it.", "",
+           "| option | may `pte_free_defer` allocate? | RCU callback touches the mm's list? | "
+           "where the rcu_head lives | split page-table lock | the model's choice |",
+           "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    for s in candidates:
+        if s in CORRECTNESS:
+            out.append(f"| `{s}` | " + " | ".join(CORRECTNESS[s]) + " |")
+    return out + [""]
+
+
+def generate(root: Path, kernel_check: Path = KERNEL_CHECK, changes: str = "") -> Findings:
+    """The document, headline and figures from the results under ``root``."""
+    real, timed, sens = (ans.load(root, name) for name in SWEEPS)
+    prep = agg.prepare(agg.load_results(root / "real"))
+    geos = ans.geometry_order(real)
+    levels = ans.Levels.of(real, kernel_check)
+    series = [s for s in prep.series if s in set(real["_series"])]
+    same, found = same_scheme_section(real, levels, geos)
+    levels_lines, lv = levels_section(found["ratios"], levels, geos)
+    ranking, shared = found["ranking"], found["shared"]
+    fleet = ans.fleet(real, levels)
+    fleet_files = real.loc[real["program"] == ans.FLEET, "path"]
+    processes = len(list(Path(fleet_files.iloc[0]).glob("*.csv*"))) if len(fleet_files) else 0
+    s390 = "s390" if "s390" in geos else geos[0]
+    best = ranking[0]
+    option = next(s for s in ranking if s in ans.OPTIONS)
+    own = [g for g in geos if ans.SHARED[g] == best]
+    others = [g for g in geos if g not in own]
+    families = dict.fromkeys(_arch(g).split()[0] for g in own)
+    ships_it = f" (what {' and '.join(families)} ships)" if own else ""
     headline = (
-        f"On {len(real.cases)} real programs recorded from kernel events, at a normal "
-        f"{NORMAL_US / 1000:g} ms grace period, giving up sharing (`whole-page`, s390 since "
-        f"v6.7) holds a median {medians['whole-page']:.2f}x the PTE-table memory of "
-        f"`s390-v6.6`. Of the June 2023 "
-        f"options, `{best}` comes closest to v6.6 (median {options[best]:.2f}x; "
-        + ", ".join(f"`{s}` {r:.2f}x" for s, r in options.items() if s != best)
-        + "). Details, intervals, lazy RCU and what the model leaves out: "
-        "[docs/findings.md](docs/findings.md)."
+        f"On {real['program'].nunique()} programs recorded from kernel events, at a normal "
+        f"{_ms(ans.NORMAL_US)} grace period, giving up sharing on s390 (`whole-page`, v6.7) holds "
+        f"a median {_x(lv[s390][0])} the PTE-table memory of v6.6's shared halves "
+        f"({_x(lv[s390][1])} with the upper levels counted). For one scheme on both "
+        f"architectures, `{best}`{ships_it} comes closest to the sharing each shipped: "
+        f"{_per_geo(shared, best, others)} (median PTE tables; "
+        f"{_per_geo(found['shared_all'], best, others)} with the upper levels); of the June 2023 "
+        f"options, `{option}` comes closest ({_per_geo(shared, option, geos)}). Details, the fleet "
+        "case and what the model leaves out: [docs/findings.md](docs/findings.md)."
     )
-    lines = ["# Findings: what the June 2023 options would cost", "",
+    lines = ["# Findings: one page-table scheme for s390 and powerpc?", "",
              "Generated by `farm findings` from the results of `sweeps/real.yaml`, "
-             "`sweeps/timed.yaml` and `sweeps/sensitivity.yaml`; do not edit by hand. Baseline: "
-             f"`{BASE}` (what shipped before v6.7); `whole-page` is v6.7.", "",
-             headline.replace(" Details, intervals, lazy RCU and what the model leaves out: "
-                              "[docs/findings.md](docs/findings.md).", ""), "",
-             *real_lines, *synthetic_section(timed), *sensitivity_section(sens), LIMITS]  # fmt: skip
-    return "\n".join(lines).rstrip() + "\n", headline
+             "`sweeps/timed.yaml` and `sweeps/sensitivity.yaml` and from "
+             "`docs/kernel-check.md`; do not edit by hand.", "",
+             headline.split(" Details, the fleet case")[0], "",
+             *recordings_section(real),
+             "![Each candidate against the sharing each architecture shipped](figures/same-scheme.png)", "",
+             *same, *levels_lines,
+             "![PTE tables alone and with the upper levels](figures/levels.png)", "",
+             *grace_section(shared, geos, series),
+             "![Against the grace period](figures/grace.png)", "",
+             *program_section(found["ratios"], geos, series),
+             *fleet_section(fleet, geos, series, processes),
+             "![The fleet case](figures/fleet.png)", "",
+             *synthetic_section(timed, geos, series),
+             *correctness_section([c for c in ans.CANDIDATES if c in series]),
+             *sensitivity_section(sens, geos),
+             *kernels_section(kernel_check),
+             changes, LIMITS]  # fmt: skip
+    candidates = [c for c in ans.CANDIDATES if c in series]
+    n_programs = real["program"].nunique()
+    figures = figs.draw_all({
+        "same-scheme.png": lambda: figs.same_scheme(shared, geos, candidates, n_programs),
+        "grace.png": lambda: figs.grace_lines(shared, geos, series, prep.series_strategy,
+                                              prep.series_variant, n_programs),
+        "levels.png": lambda: figs.levels(found["ratios"], geos),
+        "fleet.png": lambda: figs.fleet(fleet, geos, series, prep.series_strategy, prep.series_variant),
+    })  # fmt: skip
+    return Findings("\n".join(x for x in lines if x is not None).rstrip() + "\n", headline, figures)
 
 
 def with_headline(readme: str, headline: str) -> str:

@@ -6,15 +6,15 @@ from __future__ import annotations
 import pytest
 from support import ROOT
 
-from farm.analysis.findings import SWEEPS
+from farm.analysis.findings import FIGURES, SWEEPS
 from farm.cli import main
+from farm.errors import UserError
 from farm.run.backends import backend_factory
 from farm.run.driver import run_sweep
 from farm.sweep import load_sweep
 
-pytestmark = pytest.mark.slow  # every committed sweep again
 
-
+@pytest.mark.slow  # every committed sweep again
 def test_findings__committed_document_matches_a_fresh_run(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(ROOT)  # sweeps/real.yaml names the corpus relative to the repository
     for name in SWEEPS:
@@ -24,7 +24,48 @@ def test_findings__committed_document_matches_a_fresh_run(tmp_path, monkeypatch,
     assert main(["findings", "--results", str(tmp_path), "--check"]) == 0
     assert capsys.readouterr().out.strip() == "up to date"
     text = (ROOT / "docs" / "findings.md").read_text(encoding="utf-8")
-    assert "Not significantly different" in text or "***" in text
+    for name in FIGURES:  # committed, embedded, and compared byte for byte by --check
+        assert (ROOT / "docs" / "figures" / name).exists() and f"(figures/{name})" in text
+    assert "PTE tables" in (ROOT / "README.md").read_text(encoding="utf-8")
     (tmp_path / "real" / "results.parquet").unlink()
     assert main(["findings", "--results", str(tmp_path), "--check"]) == 2
     assert "run `farm run sweeps/real.yaml` first" in capsys.readouterr().err
+
+
+def test_levels__upper_table_bytes_are_read_from_the_kernel_report(tmp_path):
+    from farm.analysis.levels import upper_table_bytes
+
+    report = tmp_path / "kc.md"
+    report.write_text("""**k1**
+
+| probe | address | PageTables | PTE level | upper levels | VmPTE |
+| --- | --- | ---: | ---: | ---: | ---: |
+| a table in the anchored area (PTE level only) | `0x1` | 0 | 0 | 0 | +2 KiB |
+| a table in a fresh area next to it (one new table one level up) | `0x2` | 0 | 0 | 0 | +18 KiB |
+
+**k2**
+""")
+    assert upper_table_bytes("k1", report) == 16 * 1024
+    with pytest.raises(UserError, match="k2"):
+        upper_table_bytes("k2", report)
+
+
+def test_levels__a_process_holds_one_upper_table_per_area_per_level(tmp_path):
+    from farm.analysis.levels import GEOMETRIES, upper_bytes_mean
+
+    trace = tmp_path / "p.csv"
+    # three tables: two in one 2 GiB area, one 8 GiB away; all under one 4 TiB area
+    trace.write_text("# slot 0 0x100000\n# slot 1 0x200000\n# slot 2 0x200100000\n"
+                     "op,slot,time_us\nfault,0,0\nfault,1,1\nfault,2,2\nexit,,9\n")
+    assert upper_bytes_mean(trace, GEOMETRIES["s390"], 1000) == (2 + 1) * 1000
+
+
+def test_answer__median_interval_is_seeded():
+    import numpy as np
+
+    from farm.analysis.answer import median_interval
+
+    values = np.array([1.0, 1.1, 1.2, 1.5, 3.0])
+    assert median_interval(values) == median_interval(values)
+    med, lo, hi = median_interval(values)
+    assert med == 1.2 and lo <= med <= hi
