@@ -94,5 +94,36 @@ LIMITS = """## What the model leaves out
 
 CHANGES = """## What changed since 2023
 
-(to be filled)
+Checked against patch mails, pull requests and file versions at the commits named (no whole tree
+of the newest release was read; where a point rests on a patch diff, it says so).
+
+- **v6.6: `pte_free_defer()` on s390 and powerpc** (Hugh Dickins, "mm: free retracted page table
+  by RCU"): `8211dad62798` "s390: add pte_free_defer() for pgtables sharing page" (PageActive
+  keeps a deferred page off the list: `s390-v6.6` here) and `32cc0b7c9d50` for powerpc
+  (`ppc-frag`'s Active flag). The same release split `struct ptdesc` from `struct page` (Vishal
+  Moola, `9a35de4ffc20` "pgtable: create struct ptdesc"); its `pt_rcu_head` shares a union with
+  `pt_list`, which is why one page holds one rcu_head.
+- **v6.7: s390 gives up sharing** (`d08d4e7cd6bf` "s390/mm: use full 4KB page for 2KB PTE",
+  Alexander Gordeev): every PTE table takes a whole 4 KiB page (`whole-page` here), its upper
+  2 KiB holding PGSTEs for KVM hosts only; `pte_free_defer()` becomes a plain `call_rcu()`.
+- **v6.14: PT_RECLAIM** (Qi Zheng, `6375e95f381e` "mm: pgtable: reclaim empty PTE page in
+  madvise(MADV_DONTNEED)", x86-64 only): emptied PTE tables are freed in the middle of a
+  process's life. The recordings see it: their `free` and `rcu_free` counts include it
+  (`corpus/README.md`).
+- **v7.0: PT_RECLAIM made generic** (Qi Zheng, "enable PT_RECLAIM on more 64-bit architectures",
+  e.g. `9c8c02df3f87` "mm: make PT_RECLAIM depends on MMU_GATHER_RCU_TABLE_FREE"): on wherever
+  MMU_GATHER_RCU_TABLE_FREE is and the architecture has no `__tlb_remove_table()` of its own.
+  **powerpc is excluded** (it selects HAVE_ARCH_TLB_REMOVE_TABLE: its upper tables are not
+  ptdescs with a `pt_rcu_head`); s390 qualifies (an inference from its Kconfig, not read in a
+  tree).
+- **v7.0: KVM/s390's gmap rewrite** (Claudio Imbrenda, "KVM: s390: gmap rewrite, the real deal";
+  `728b0e21b473` "KVM: S390: Remove PGSTE code from linux/s390 mm"): KVM builds its own DAT
+  tables with PGSTEs, and the mm's PTE pages no longer hold PGSTEs, while
+  `page_table_alloc()` still takes a whole 4 KiB page (read in the patch diffs): the upper 2 KiB
+  of every s390 PTE page is now padding, which reopens the question this document answers.
+- **powerpc still shares**: `arch/powerpc/mm/pgtable-frag.c` (at `00c010e130e5`) hands out
+  `PTE_FRAG_NR` fragments per page and frees a deferred one by `call_rcu()` on the page's
+  `pt_rcu_head` when the last reference goes; `fda4d71651f7` "powerpc/pgtable-frag: Fix bad page
+  state in pte_frag_destroy" (2026) clears the Active flag at teardown, as `ppc-frag`'s exit
+  hook assumes.
 """
