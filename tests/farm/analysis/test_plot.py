@@ -145,7 +145,8 @@ def test_prepare__case_names_only_parameters_that_vary_within_a_workload(tmp_pat
     ]
 
 
-@pytest.mark.parametrize("name", ["quickstart", "proposals", "pool-sizes", "grace", "ppc-64k", "timed"])
+@pytest.mark.parametrize("name", ["quickstart", "proposals", "pool-sizes", "grace", "ppc-64k", "timed",
+                                  "real", "sensitivity"])
 def test_sweeps__each_file_loads_and_states_its_question(name):
     from farm.sweep import load_sweep
 
