@@ -41,15 +41,17 @@ def lane_params(params: Sequence[Params]) -> np.ndarray:
 
 
 def run_lanes(
-    params: Sequence[Params], events: LaneEvents, *, debug: bool = False
-) -> dict[str, np.ndarray]:
+    params: Sequence[Params], events: LaneEvents, *, debug: bool = False,
+    native: bool | None = None,
+) -> dict[str, np.ndarray]:  # fmt: skip
     """Run lane ``i`` with ``params[i]`` on ``events.lane(i)``; one array per metric (METRICS).
 
     All lanes share strategy, n_slots, page_size and table_size. ``debug`` checks ENGINE.md
     section 6 after every event and raises :class:`InvariantError` naming lane, event and rule.
     Means are exact: the kernel integrates counts in two int64 words, and the integrals (bytes
     derived from pages and descriptors) are divided here with Python's correctly rounded
-    int / int.
+    int / int. ``native`` picks the kernel (:func:`engine.core.kernel.kernel`; None: the
+    native loop where there is one, unless ``debug``).
     """
     lanes = events.lanes
     if len(params) != lanes:
@@ -59,7 +61,7 @@ def run_lanes(
     lp = lane_params(params)
     if lanes:
         name = params[0].strategy
-        run = kernel(name, debug)
+        run = kernel(name, debug, native)
         err = np.zeros((lanes, 2), dtype=np.int64)
         ops = np.ascontiguousarray(events.ops, dtype=np.int8)
         slots = np.ascontiguousarray(events.slots, dtype=np.int32)

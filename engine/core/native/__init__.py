@@ -1,0 +1,14 @@
+"""C sources of the native lane loops, built into the extension ``engine.core._native``
+(pyproject.toml) and shipped with the package so that ``farm bench`` can compile them again.
+
+``layout.h`` (what crosses from Python), ``lane.h`` (a lane's state and the shared ops),
+``loop.h`` (the shared loop, made once per strategy), one ``<core module>.c`` per strategy (its
+rules only; ``s390.h`` and ``pool.h`` hold rules that two strategies share, as their Python
+modules do), ``strategies.def`` (the list) and ``module.c`` (the CPython glue).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SOURCE_DIR = Path(__file__).parent

@@ -1,0 +1,276 @@
+/* What a lane's state is and what rules may call: the C side of layout.py and ops.py.
+ *
+ * A strategy's file defines UNIT_FIELDS and MM_FIELDS (its own unit columns and per-mm
+ * scalars, as in its Python ``Rules``), includes this header, defines its rules and includes
+ * loop.h, which makes its lane loop. Everything is int64 (exact 64-bit arithmetic, as numba's):
+ * grace may exceed 2^31.
+ *
+ * Built with -DPTFARM_PLAIN (only by ``farm bench``, for its comparison with a plain C loop),
+ * the state drops what the product computes beyond a plain loop's ten metrics: the idle-page and
+ * descriptor counters, the idle and bytes peaks and the exact integrals behind the means.
+ */
+#ifndef PTFARM_LANE_H
+#define PTFARM_LANE_H
+
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layout.h"
+
+#if defined(__GNUC__)
+#define PTF_INLINE static inline __attribute__((always_inline))
+#define PTF_NOINLINE static __attribute__((noinline))
+#define PTF_EXPORT __attribute__((visibility("default")))
+#define PTF_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define PTF_INLINE static inline
+#define PTF_NOINLINE static
+#define PTF_EXPORT
+#define PTF_UNLIKELY(x) (x)
+#endif
+
+/* --- per-unit fields: columns of a unit's row (layout.py U_*) ----------------------------- */
+/* A unit is what one page-allocator call returned: a page, or a pool of N pages. */
+enum {
+    U_HELD,   /* 1 while held (between page-allocator call and release) */
+    U_MM,     /* id of the mm that allocated it */
+    U_ALLOC,  /* fragments holding the table of a mapped slot ("allocated") */
+    U_PREV,   /* per-mm list links (s390 page list, pool list); -1 at the ends */
+    U_NEXT,
+    U_LISTED, /* 1 while on the per-mm list */
+    U_X0      /* the strategy's own unit columns follow (UNIT_FIELDS of them) */
+};
+
+#define LOW31 ((((i64)1) << 31) - 1)
+#define BLOCK 16 /* slots per block of the mapped-slot counts (exit scans non-empty blocks) */
+#define INITIAL_UNITS 64
+#define INITIAL_QUEUE 64 /* a power of two: the ring index wraps with a mask */
+
+/* A queued completion: run ``kind`` with (a, b) when due. */
+typedef struct {
+    i64 due, kind, a, b;
+} completion;
+
+#ifndef UNIT_FIELDS
+#error "a strategy defines UNIT_FIELDS (and MM_FIELDS) before including lane.h"
+#endif
+#define UCOLS (U_X0 + UNIT_FIELDS)
+
+/* The state of one lane (LaneState and the C_* counters of layout.py, by name). */
+typedef struct {
+    lane_params p;
+    /* lane counters and per-mm scalars */
+    i64 now;       /* current time (queue time of new completions) */
+    i64 mapped;    /* mapped slots */
+    i64 pages;     /* pages held (a pool counts N) */
+    i64 idle;      /* held pages with no allocated fragment */
+    i64 room;      /* held units with allocated < capacity (wasted_allocs) */
+    i64 descs;     /* live per-table descriptors */
+    i64 faults, hits, allocs, frees, wasted, compl;
+    i64 mm;        /* id of the live mm */
+    i64 lhead;     /* per-mm list head / tail unit, -1 when empty */
+    i64 ltail;
+    i64 next_id;   /* unit ids [0, next_id) have been used */
+    i64 free_head; /* first released unit id to reuse (chained by U_NEXT), -1 when none */
+    i64 qhead;     /* completion ring: index of the oldest entry */
+    i64 qlen;      /* completion ring: entries */
+    i64 x[MM_FIELDS > 0 ? MM_FIELDS : 1]; /* the strategy's own per-mm scalars */
+    /* arrays; unit, frag and the ring grow (doubling) when full */
+    i64 *sf;       /* (n_slots + n_aux + n_blocks): fragment of each mapped slot's table, -1
+                      when unmapped; then the strategy's fixed table; then mapped per block */
+    i64 *un;       /* (ucap, UCOLS) per-unit fields; released units chained by U_NEXT */
+    i64 *fr;       /* (ucap, 2 ks): per-fragment state, then list link */
+    i64 ucap;
+    completion *q; /* (qcap,) ring; FIFO order is due order (grace is constant in a lane) */
+    i64 qcap;
+    jmp_buf *oom;  /* where a failed allocation jumps (the lane's entry) */
+} lane;
+
+#define UN(L, u, col) ((L)->un[(u) * UCOLS + (col)])
+#define FR(L, u, i) ((L)->fr[(u) * 2 * (L)->p.ks + (i)])
+
+PTF_INLINE i64 max64(i64 a, i64 b) { return a > b ? a : b; }
+PTF_INLINE i64 min64(i64 a, i64 b) { return a < b ? a : b; }
+
+PTF_INLINE i64 n_blocks(const lane_params *p) { return (p->n_slots + BLOCK - 1) / BLOCK; }
+
+/* Index in the slot table of the mapped-slot count of ``slot``'s block. */
+PTF_INLINE i64 block_of(const lane_params *p, i64 slot) {
+    return p->n_slots + p->n_aux + slot / BLOCK;
+}
+
+/* Bytes held: pages at their cost plus live descriptors at theirs (held_bytes). */
+PTF_INLINE i64 held_bytes(const lane_params *p, i64 pages, i64 descs) {
+    return pages * p->page_bytes + descs * p->desc_bytes;
+}
+
+/* --- growth --------------------------------------------------------------------------------- */
+
+PTF_NOINLINE void *grow(lane *L, void *old, size_t bytes) {
+    void *mem = realloc(old, bytes);
+    if (mem == NULL)
+        longjmp(*L->oom, 1);
+    return mem;
+}
+
+/* Double the unit and fragment arrays (new rows are zero). */
+PTF_NOINLINE void grow_units(lane *L) {
+    i64 cap = L->ucap;
+    L->un = grow(L, L->un, (size_t)(2 * cap * UCOLS) * sizeof(i64));
+    memset(L->un + cap * UCOLS, 0, (size_t)(cap * UCOLS) * sizeof(i64));
+    if (L->p.ks > 0) {
+        L->fr = grow(L, L->fr, (size_t)(2 * cap * 2 * L->p.ks) * sizeof(i64));
+        memset(L->fr + cap * 2 * L->p.ks, 0, (size_t)(cap * 2 * L->p.ks) * sizeof(i64));
+    }
+    L->ucap = 2 * cap;
+}
+
+/* Double the ring, oldest entry first. */
+PTF_NOINLINE void grow_queue(lane *L) {
+    i64 cap = L->qcap;
+    completion *q = grow(L, NULL, (size_t)(2 * cap) * sizeof(completion));
+    for (i64 j = 0; j < L->qlen; j++)
+        q[j] = L->q[(L->qhead + j) & (cap - 1)];
+    free(L->q);
+    L->q = q;
+    L->qhead = 0;
+    L->qcap = 2 * cap;
+}
+
+/* --- what rules may call (ops.py) ----------------------------------------------------------- */
+
+/* Queue a completion (kind, a, b) due grace from now. */
+PTF_INLINE void push(lane *L, i64 kind, i64 a, i64 b) {
+    if (PTF_UNLIKELY(L->qlen == L->qcap))
+        grow_queue(L);
+    completion *e = &L->q[(L->qhead + L->qlen) & (L->qcap - 1)];
+    e->due = L->now + L->p.grace;
+    e->kind = kind;
+    e->a = a;
+    e->b = b;
+    L->qlen += 1;
+    L->compl += 1;
+}
+
+/* Set unit u's allocated fragments, keeping the idle and room counters exact. */
+PTF_INLINE void set_alloc(lane *L, i64 u, i64 allocated) {
+    i64 old = UN(L, u, U_ALLOC);
+    i64 k = L->p.k;
+    UN(L, u, U_ALLOC) = allocated;
+    if ((allocated < k) != (old < k))
+        L->room += allocated < k ? 1 : -1;
+#ifndef PTFARM_PLAIN
+    if ((allocated == 0) != (old == 0))
+        L->idle += allocated == 0 ? L->p.n : -L->p.n;
+#endif
+}
+
+/* Allocate (delta = 1) or unallocate (-1) one fragment of unit u. */
+PTF_INLINE void add_alloc(lane *L, i64 u, i64 delta) {
+    set_alloc(L, u, UN(L, u, U_ALLOC) + delta);
+}
+
+/* A page-allocator call for one unit (N pages) owned by the live mm, nothing allocated yet.
+ * Counts a wasted allocation when some held unit has room, judged before the new one. */
+PTF_INLINE i64 new_unit(lane *L) {
+    i64 u = L->free_head;
+    if (u != -1) {
+        L->free_head = UN(L, u, U_NEXT);
+    } else {
+        if (PTF_UNLIKELY(L->next_id == L->ucap))
+            grow_units(L);
+        u = L->next_id++;
+    }
+    if (L->room > 0)
+        L->wasted += 1;
+    i64 *row = &UN(L, u, 0);
+    for (int j = 0; j < UCOLS; j++)
+        row[j] = 0;
+    row[U_HELD] = 1;
+    row[U_MM] = L->mm;
+    row[U_PREV] = -1;
+    row[U_NEXT] = -1;
+    for (i64 i = 0; i < L->p.ks; i++)
+        FR(L, u, i) = 0;
+    L->allocs += 1;
+    L->pages += L->p.n;
+#ifndef PTFARM_PLAIN
+    L->idle += L->p.n;
+#endif
+    L->room += 1;
+    return u;
+}
+
+/* Return unit u to the page allocator (its id is reused later). */
+PTF_INLINE void release(lane *L, i64 u) {
+    set_alloc(L, u, 0);
+#ifndef PTFARM_PLAIN
+    L->idle -= L->p.n;
+#endif
+    L->room -= 1;
+    L->pages -= L->p.n;
+    L->frees += 1;
+    UN(L, u, U_HELD) = 0;
+    UN(L, u, U_NEXT) = L->free_head;
+    L->free_head = u;
+}
+
+/* Put unit u (not listed) at the head or the tail of the per-mm list. */
+PTF_INLINE void list_insert(lane *L, i64 u, int at_head) {
+    UN(L, u, U_LISTED) = 1;
+    if (L->lhead == -1) {
+        UN(L, u, U_PREV) = -1;
+        UN(L, u, U_NEXT) = -1;
+        L->lhead = u;
+        L->ltail = u;
+    } else if (at_head) {
+        i64 h = L->lhead;
+        UN(L, u, U_PREV) = -1;
+        UN(L, u, U_NEXT) = h;
+        UN(L, h, U_PREV) = u;
+        L->lhead = u;
+    } else {
+        i64 t = L->ltail;
+        UN(L, u, U_NEXT) = -1;
+        UN(L, u, U_PREV) = t;
+        UN(L, t, U_NEXT) = u;
+        L->ltail = u;
+    }
+}
+
+/* Take unit u off the per-mm list; nothing when it is not listed (list_del_init). */
+PTF_INLINE void list_unlink(lane *L, i64 u) {
+    if (UN(L, u, U_LISTED) == 0)
+        return;
+    i64 pv = UN(L, u, U_PREV);
+    i64 nx = UN(L, u, U_NEXT);
+    if (pv == -1)
+        L->lhead = nx;
+    else
+        UN(L, pv, U_NEXT) = nx;
+    if (nx == -1)
+        L->ltail = pv;
+    else
+        UN(L, nx, U_PREV) = pv;
+    UN(L, u, U_PREV) = -1;
+    UN(L, u, U_NEXT) = -1;
+    UN(L, u, U_LISTED) = 0;
+}
+
+/* Empty the per-mm list for a new mm (units of the dead mm are no longer listed). */
+PTF_INLINE void list_reset(lane *L) {
+    i64 u = L->lhead;
+    while (u != -1) {
+        i64 nx = UN(L, u, U_NEXT);
+        UN(L, u, U_LISTED) = 0;
+        UN(L, u, U_PREV) = -1;
+        UN(L, u, U_NEXT) = -1;
+        u = nx;
+    }
+    L->lhead = -1;
+    L->ltail = -1;
+}
+
+#endif /* PTFARM_LANE_H */

@@ -1,0 +1,326 @@
+/* The shared lane loop: every event of every lane, steps (0)-(3) of ENGINE.md section 2, the
+ * exit teardown, the drain and the outputs (the C side of loop.py). It knows no strategy: a
+ * strategy's file defines its rules and STRATEGY (its core module's name, e.g. s390_v64), then
+ * includes this file once, which makes the entry point ``ptf_run_<STRATEGY>`` with the rules
+ * inlined. The rules (as in rules.py):
+ *
+ *   i64  rule_alloc(L, slot)                  the table of a slot that has just been mapped
+ *   void rule_free / rule_rcu_free / rule_defer(L, slot, fragment)  the slot was just unmapped
+ *   void rule_complete(L, kind, a, b)          run a completion queued with push()
+ *   void rule_exit_hook(L)    per-mm teardown, before the mapped slots are rcu_freed
+ *                             (define HAS_EXIT_HOOK when there is one)
+ *   void rule_new_mm(L)       after them: reset the per-mm structures (define HAS_NEW_MM)
+ */
+#ifndef STRATEGY
+#error "a strategy defines STRATEGY (its core module's name) before including loop.h"
+#endif
+
+#ifndef HAS_EXIT_HOOK
+PTF_INLINE void rule_exit_hook(lane *L) { (void)L; }
+#endif
+#ifndef HAS_NEW_MM
+PTF_INLINE void rule_new_mm(lane *L) { (void)L; }
+#endif
+
+/* The sampling accumulator of a lane (acc of loop.py): for each held quantity k the integral
+ * lo[k] + hi[k] * 2^31 so far and the value of the sample in force, the peaks, and the time of
+ * the sample in force. A plain build keeps only the peaks of mapped slots and pages. */
+typedef struct {
+#ifndef PTFARM_PLAIN
+    i64 lo[H_COUNT];
+    i64 hi[H_COUNT];
+    i64 last[H_COUNT];
+    i64 peak_idle;
+    i64 peak_bytes;
+    i64 last_t;
+#endif
+    i64 peak_mapped;
+    i64 peak_pages;
+} sampler;
+
+#ifndef PTFARM_PLAIN
+/* Integral of held quantity k += v * dt, exactly: the part that could overflow spills into
+ * hi[k] (units of 2^31; v < 2^31, dt < 2^62). */
+PTF_INLINE void add_held(sampler *S, int k, i64 v, i64 dt) {
+    if (dt <= LOW31) {
+        S->lo[k] += v * dt;
+    } else {
+        S->lo[k] += v * (dt & LOW31);
+        S->hi[k] += v * (dt >> 31);
+    }
+    if (S->lo[k] >= ((i64)1 << 62)) {
+        S->hi[k] += S->lo[k] >> 31;
+        S->lo[k] &= LOW31;
+    }
+}
+
+/* The last sample holds until the window's end (before the first, nothing is held). */
+PTF_INLINE void close_window(sampler *S, i64 end) {
+    i64 dt = end - S->last_t;
+    for (int k = 0; k < H_COUNT; k++)
+        add_held(S, k, S->last[k], dt);
+}
+#endif
+
+/* A sample at time ``at`` (timed lanes): the previous one held from its time until now; peaks. */
+PTF_INLINE void sample(const lane *L, sampler *S, i64 at) {
+    i64 m = L->mapped, pg = L->pages;
+#ifndef PTFARM_PLAIN
+    i64 idle = L->idle, ds = L->descs;
+    i64 dt = at - S->last_t;
+    add_held(S, H_MAPPED, S->last[H_MAPPED], dt);
+    add_held(S, H_PAGES, S->last[H_PAGES], dt);
+    add_held(S, H_IDLE, S->last[H_IDLE], dt);
+    add_held(S, H_DESCS, S->last[H_DESCS], dt);
+    S->last[H_MAPPED] = m;
+    S->last[H_PAGES] = pg;
+    S->last[H_IDLE] = idle;
+    S->last[H_DESCS] = ds;
+    S->last_t = at;
+    S->peak_idle = max64(S->peak_idle, idle);
+    S->peak_bytes = max64(S->peak_bytes, held_bytes(&L->p, pg, ds));
+#else
+    (void)at;
+#endif
+    S->peak_mapped = max64(S->peak_mapped, m);
+    S->peak_pages = max64(S->peak_pages, pg);
+}
+
+/* Every completion due by ``now`` (all of them when draining), in FIFO = due order, including
+ * the ones they queue. */
+PTF_INLINE void run_due(lane *L, i64 now, int drain) {
+    while (L->qlen > 0) {
+        completion e = L->q[L->qhead];
+        if (!drain && e.due > now)
+            break;
+        L->qhead = (L->qhead + 1) & (L->qcap - 1);
+        L->qlen -= 1;
+        rule_complete(L, e.kind, e.a, e.b);
+    }
+}
+
+/* run_due, not inlined, for the rare callers (step 0 of a timed lane, the drain): the
+ * completion rules are inlined once into the hot step (2) and once here. */
+PTF_NOINLINE void run_due_apart(lane *L, i64 now, int drain) { run_due(L, now, drain); }
+
+/* Teardown hook, rcu_free of every mapped slot in ascending order, then a fresh mm. */
+PTF_NOINLINE void exit_mm(lane *L) {
+    const lane_params *p = &L->p;
+    i64 counts = p->n_slots + p->n_aux;
+    rule_exit_hook(L);
+    for (i64 b = 0; b < n_blocks(p); b++) {
+        if (L->mapped == 0)
+            break;
+        if (L->sf[counts + b] == 0)
+            continue;
+        L->sf[counts + b] = 0;
+        i64 last = min64(p->n_slots, (b + 1) * BLOCK);
+        for (i64 s = b * BLOCK; s < last; s++) {
+            i64 f = L->sf[s];
+            if (f >= 0) {
+                L->sf[s] = -1;
+                L->mapped -= 1;
+                rule_rcu_free(L, s, f);
+            }
+        }
+    }
+    L->mm += 1;
+    rule_new_mm(L);
+}
+
+/* Step (1) of an event; 0 when the event is not one a valid stream can hold (an op out of
+ * range, a slot outside [0, n_slots), a free of an unmapped slot): nothing is done then. */
+PTF_INLINE int apply_event(lane *L, int op, i64 s) {
+    i64 *sf = L->sf;
+    if (op == OP_EXIT) {
+        exit_mm(L);
+        return 1;
+    }
+    if (PTF_UNLIKELY((uint64_t)s >= (uint64_t)L->p.n_slots || (unsigned)op > OP_EXIT))
+        return 0;
+    if (op == OP_FAULT) {
+        if (sf[s] >= 0) {
+            L->hits += 1;
+        } else {
+            L->faults += 1;
+            i64 f = rule_alloc(L, s);
+            sf[s] = f;
+            sf[block_of(&L->p, s)] += 1;
+            L->mapped += 1;
+        }
+        return 1;
+    }
+    i64 f = sf[s];
+    if (PTF_UNLIKELY(f < 0))
+        return 0;
+    sf[s] = -1;
+    sf[block_of(&L->p, s)] -= 1;
+    L->mapped -= 1;
+    if (op == OP_FREE)
+        rule_free(L, s, f);
+    else if (op == OP_DEFER)
+        rule_defer(L, s, f);
+    else
+        rule_rcu_free(L, s, f);
+    return 1;
+}
+
+/* Events 0 .. n-1 (or up to a bad one: its index is returned). One body for both kinds of
+ * lane, made twice (``timed`` is a constant at each call): an untimed lane (event t at time t)
+ * never runs step (0), and each of its samples holds one tick, so its integrals are plain sums
+ * kept in registers; a timed lane samples into S. */
+PTF_INLINE i64 run_events(lane *L, const int8_t *ops, const int32_t *slots, const i64 *times,
+                          const int timed, i64 n, sampler *S) {
+    i64 pk_mapped = 0, pk_pages = 0;
+#ifndef PTFARM_PLAIN
+    i64 s_mapped = 0, s_pages = 0, s_idle = 0, s_descs = 0, pk_idle = 0, pk_bytes = 0;
+#endif
+    i64 t;
+    for (t = 0; t < n; t++) {
+        i64 now = t;
+        if (timed) {
+            now = times[t];
+            /* (0) completions due before now, batch by batch at their own due time */
+            while (L->qlen > 0 && L->q[L->qhead].due < now) {
+                i64 due = L->q[L->qhead].due;
+                L->now = due;
+                run_due_apart(L, due, 0);
+                sample(L, S, due);
+            }
+        }
+        L->now = now;
+        if (PTF_UNLIKELY(!apply_event(L, ops[t], slots[t]))) /* (1) */
+            break;
+        if (L->qlen > 0 && L->q[L->qhead].due <= now) /* (2) */
+            run_due(L, now, 0);
+        if (timed) { /* (3) */
+            sample(L, S, now);
+        } else {
+            i64 m = L->mapped, pg = L->pages;
+            pk_mapped = max64(pk_mapped, m);
+            pk_pages = max64(pk_pages, pg);
+#ifndef PTFARM_PLAIN
+            i64 idle = L->idle, ds = L->descs;
+            s_mapped += m;
+            s_pages += pg;
+            s_idle += idle;
+            s_descs += ds;
+            pk_idle = max64(pk_idle, idle);
+            pk_bytes = max64(pk_bytes, held_bytes(&L->p, pg, ds));
+#endif
+        }
+    }
+    if (!timed) {
+        S->peak_mapped = pk_mapped;
+        S->peak_pages = pk_pages;
+#ifndef PTFARM_PLAIN
+        S->lo[H_MAPPED] = s_mapped;
+        S->lo[H_PAGES] = s_pages;
+        S->lo[H_IDLE] = s_idle;
+        S->lo[H_DESCS] = s_descs;
+        S->peak_idle = pk_idle;
+        S->peak_bytes = pk_bytes;
+        S->last_t = t; /* every sample's tick is counted: nothing left for close_window */
+#endif
+    }
+    return t;
+}
+
+/* One lane: its events, the implicit exit at time ``end`` and the drain (not sampled), then
+ * its row of ints (O_*) and sums (the integrals' two words, then end). */
+PTF_NOINLINE int lane_loop(lane *L, const int8_t *ops, const int32_t *slots, const i64 *times,
+                           int timed, i64 n, i64 *out, i64 *sums, i64 *bad_event) {
+    sampler S;
+    memset(&S, 0, sizeof S);
+    rule_new_mm(L);
+    i64 t = timed ? run_events(L, ops, slots, times, 1, n, &S)
+                  : run_events(L, ops, slots, times, 0, n, &S);
+    if (t < n) {
+        *bad_event = t;
+        return PTF_BAD_EVENT;
+    }
+    i64 end = n > 0 ? (timed ? times[n - 1] + 1 : n) : 0;
+#ifndef PTFARM_PLAIN
+    close_window(&S, end);
+#endif
+    L->now = end;
+    exit_mm(L);
+    run_due_apart(L, end, 1);
+    out[O_TICKS] = n;
+    out[O_FAULTS] = L->faults;
+    out[O_HITS] = L->hits;
+    out[O_MAPPED_PEAK] = S.peak_mapped;
+    out[O_PAGES_PEAK] = S.peak_pages;
+    out[O_ALLOCS] = L->allocs;
+    out[O_FREES] = L->frees;
+    out[O_WASTED] = L->wasted;
+    out[O_COMPL] = L->compl;
+    out[O_LEAKED] = L->pages;
+#ifndef PTFARM_PLAIN
+    out[O_IDLE_PEAK] = S.peak_idle;
+    out[O_BYTES_PEAK] = S.peak_bytes;
+    for (int k = 0; k < H_COUNT; k++) {
+        sums[k] = S.lo[k];
+        sums[H_COUNT + k] = S.hi[k];
+    }
+    sums[S_END] = end;
+#else
+    (void)sums;
+#endif
+    return PTF_OK;
+}
+
+/* Make a lane's empty state (new_state of layout.py), run it, free it. A failed allocation
+ * anywhere inside jumps back here. */
+PTF_NOINLINE int run_lane(const i64 *lp, const int8_t *ops, const int32_t *slots,
+                          const i64 *times, int timed, i64 n, i64 *out, i64 *sums,
+                          i64 *bad_event) {
+    jmp_buf oom;
+    int code = PTF_NO_MEMORY;
+    lane *L = calloc(1, sizeof(lane));
+    if (L == NULL)
+        return PTF_NO_MEMORY;
+    memcpy(&L->p, lp, sizeof(lane_params));
+    const lane_params *p = &L->p;
+    i64 table = p->n_slots + p->n_aux + n_blocks(p);
+    L->lhead = L->ltail = L->free_head = -1;
+    L->ucap = INITIAL_UNITS;
+    L->qcap = INITIAL_QUEUE;
+    L->sf = malloc((size_t)table * sizeof(i64));
+    L->un = calloc((size_t)(INITIAL_UNITS * UCOLS), sizeof(i64));
+    L->fr = p->ks > 0 ? malloc((size_t)(INITIAL_UNITS * 2 * p->ks) * sizeof(i64)) : NULL;
+    L->q = malloc((size_t)INITIAL_QUEUE * sizeof(completion));
+    if (L->sf && L->un && L->q && (L->fr || p->ks == 0)) {
+        for (i64 i = 0; i < table; i++)
+            L->sf[i] = i < p->n_slots + p->n_aux ? -1 : 0;
+        for (i64 u = 0; u < INITIAL_UNITS; u++)
+            for (i64 i = 0; i < 2 * p->ks; i++)
+                FR(L, u, i) = i < p->ks ? 0 : -1;
+        if (setjmp(oom) == 0) {
+            L->oom = &oom;
+            code = lane_loop(L, ops, slots, times, timed, n, out, sums, bad_event);
+        }
+    }
+    free(L->sf);
+    free(L->un);
+    free(L->fr);
+    free(L->q);
+    free(L);
+    return code;
+}
+
+/* Run every lane (layout.h describes the arguments). */
+PTF_EXPORT int PTF_ENTRY(STRATEGY) PTF_ENTRY_PARAMS {
+    for (i64 i = 0; i < lanes; i++) {
+        int is_timed = timed[i] != 0 && t_cols > 0;
+        bad[1] = -1;
+        int code = run_lane(lp + i * LP_COUNT, ops + i * t_max, slots + i * t_max,
+                            is_timed ? times + i * t_cols : NULL, is_timed, lengths[i],
+                            ints + i * O_COUNT, sums + i * S_COUNT, &bad[1]);
+        if (code != PTF_OK) {
+            bad[0] = i;
+            return code;
+        }
+    }
+    return PTF_OK;
+}

@@ -1,0 +1,40 @@
+/* ``whole-page``: each table takes a page of its own (x86; s390 since v6.7). Rules of
+ * whole_page.py; the constants hook makes K = 1, so a fragment is its page. */
+#define UNIT_FIELDS 0
+#define MM_FIELDS 0
+#include "lane.h"
+
+enum { RELEASE = 0 }; /* completion: release page a */
+
+/* A fresh page for the table. */
+PTF_INLINE i64 rule_alloc(lane *L, i64 slot) {
+    (void)slot;
+    i64 u = new_unit(L);
+    add_alloc(L, u, 1);
+    return u;
+}
+
+/* Release the page now. */
+PTF_INLINE void rule_free(lane *L, i64 slot, i64 frag) {
+    (void)slot;
+    add_alloc(L, frag, -1);
+    release(L, frag);
+}
+
+/* Queue a completion that releases the page (``defer`` is the same). */
+PTF_INLINE void rule_rcu_free(lane *L, i64 slot, i64 frag) {
+    (void)slot;
+    add_alloc(L, frag, -1);
+    push(L, RELEASE, frag, 0);
+}
+#define rule_defer rule_rcu_free
+
+/* The only completion: release page a. */
+PTF_INLINE void rule_complete(lane *L, i64 kind, i64 a, i64 b) {
+    (void)kind;
+    (void)b;
+    release(L, a);
+}
+
+#define STRATEGY whole_page
+#include "loop.h"
