@@ -114,7 +114,7 @@ MUTANTS = {
 @given(data=st.data())
 def property_check(strategy: str, data: st.DataObject) -> None:
     """The property test's comparison on its own examples (no shrinking: only the catch counts)."""
-    compare(strategy, *data.draw(cases(strategy)))
+    compare(strategy, "numba", *data.draw(cases(strategy)))
 
 
 @pytest.mark.parametrize(("strategy", "mutant"),

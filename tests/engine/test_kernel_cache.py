@@ -1,9 +1,11 @@
 """The compiled kernels loaded back from numba's on-disk cache in a fresh process must still be
-each strategy's own kernel: every strategy on one trace, core against reference."""
+each strategy's own kernel: every strategy on one trace, core against reference (numba's fast
+path: the fresh processes run with PTFARM_NATIVE=0)."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -43,7 +45,9 @@ print(json.dumps({"bad": bad, "distinct": len(seen), "kernels": len(stats),
 
 
 def run_fresh() -> dict:
-    out = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True, check=True)
+    env = {**os.environ, "PTFARM_NATIVE": "0"}
+    out = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True, check=True,
+                         env=env)  # fmt: skip
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
