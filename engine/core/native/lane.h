@@ -24,11 +24,13 @@
 #define PTF_NOINLINE static __attribute__((noinline))
 #define PTF_EXPORT __attribute__((visibility("default")))
 #define PTF_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define PTF_LIKELY(x) __builtin_expect(!!(x), 1)
 #else
 #define PTF_INLINE static inline
 #define PTF_NOINLINE static
 #define PTF_EXPORT
 #define PTF_UNLIKELY(x) (x)
+#define PTF_LIKELY(x) (x)
 #endif
 
 /* --- per-unit fields: columns of a unit's row (layout.py U_*) ----------------------------- */
@@ -56,7 +58,19 @@ typedef struct {
 #ifndef UNIT_FIELDS
 #error "a strategy defines UNIT_FIELDS (and MM_FIELDS) before including lane.h"
 #endif
-#define UCOLS (U_X0 + UNIT_FIELDS)
+/* A unit's row: its columns padded to 8 or 16 words, so that a row is one or two whole cache
+ * lines of the unit array (aligned: alloc_aligned). */
+#define UCOLS (U_X0 + UNIT_FIELDS <= 8 ? 8 : 16)
+
+/* What the lane's entry (run_lane in loop.h) owns: the arrays as last grown, freed when the lane
+ * ends, and where a failed allocation jumps. Growth goes through it so that the lane itself, a
+ * local of the loop, never has its address taken: the compiler may then keep its counters in
+ * registers across the stores to the arrays. */
+struct owner {
+    i64 *sf, *un, *fr;
+    void *q;
+    jmp_buf oom;
+};
 
 /* The state of one lane (LaneState and the C_* counters of layout.py, by name). */
 typedef struct {
@@ -85,13 +99,12 @@ typedef struct {
     i64 ucap;
     completion *q; /* (qcap,) ring; FIFO order is due order (grace is constant in a lane) */
     i64 qcap;
-    jmp_buf *oom;  /* where a failed allocation jumps (the lane's entry) */
+    struct owner *own; /* the lane's entry: frees the arrays, catches a failed allocation */
 } lane;
 
 #define UN(L, u, col) ((L)->un[(u) * UCOLS + (col)])
 #define FR(L, u, i) ((L)->fr[(u) * 2 * (L)->p.ks + (i)])
 
-PTF_INLINE i64 max64(i64 a, i64 b) { return a > b ? a : b; }
 PTF_INLINE i64 min64(i64 a, i64 b) { return a < b ? a : b; }
 
 PTF_INLINE i64 n_blocks(const lane_params *p) { return (p->n_slots + BLOCK - 1) / BLOCK; }
@@ -108,35 +121,55 @@ PTF_INLINE i64 held_bytes(const lane_params *p, i64 pages, i64 descs) {
 
 /* --- growth --------------------------------------------------------------------------------- */
 
-PTF_NOINLINE void *grow(lane *L, void *old, size_t bytes) {
-    void *mem = realloc(old, bytes);
+#define ALIGN 64 /* arrays start on a cache line */
+
+/* ``bytes`` of fresh memory, aligned; a failure jumps to the lane's entry. */
+PTF_NOINLINE void *alloc_aligned(struct owner *own, size_t bytes) {
+    void *mem = aligned_alloc(ALIGN, (bytes + ALIGN - 1) / ALIGN * ALIGN);
     if (mem == NULL)
-        longjmp(*L->oom, 1);
+        longjmp(own->oom, 1);
+    return mem;
+}
+
+/* ``*slot`` (an array of ``old`` bytes owned by ``own``, or NULL) grown to ``bytes``, the rest
+ * zero. */
+PTF_NOINLINE void *grow(struct owner *own, void **slot, size_t old, size_t bytes) {
+    char *mem = alloc_aligned(own, bytes);
+    if (old > 0)
+        memcpy(mem, *slot, old);
+    memset(mem + old, 0, bytes - old);
+    free(*slot);
+    *slot = mem;
     return mem;
 }
 
 /* Double the unit and fragment arrays (new rows are zero). */
-PTF_NOINLINE void grow_units(lane *L) {
-    i64 cap = L->ucap;
-    L->un = grow(L, L->un, (size_t)(2 * cap * UCOLS) * sizeof(i64));
-    memset(L->un + cap * UCOLS, 0, (size_t)(cap * UCOLS) * sizeof(i64));
-    if (L->p.ks > 0) {
-        L->fr = grow(L, L->fr, (size_t)(2 * cap * 2 * L->p.ks) * sizeof(i64));
-        memset(L->fr + cap * 2 * L->p.ks, 0, (size_t)(cap * 2 * L->p.ks) * sizeof(i64));
-    }
-    L->ucap = 2 * cap;
+PTF_INLINE void grow_units(lane *L) {
+    size_t cap = (size_t)L->ucap, frag_row = (size_t)(2 * L->p.ks) * sizeof(i64);
+    L->un = grow(L->own, (void **)&L->own->un, cap * UCOLS * sizeof(i64),
+                 2 * cap * UCOLS * sizeof(i64));
+    if (frag_row > 0)
+        L->fr = grow(L->own, (void **)&L->own->fr, cap * frag_row, 2 * cap * frag_row);
+    L->ucap *= 2;
 }
 
-/* Double the ring, oldest entry first. */
-PTF_NOINLINE void grow_queue(lane *L) {
-    i64 cap = L->qcap;
-    completion *q = grow(L, NULL, (size_t)(2 * cap) * sizeof(completion));
-    for (i64 j = 0; j < L->qlen; j++)
-        q[j] = L->q[(L->qhead + j) & (cap - 1)];
-    free(L->q);
-    L->q = q;
+/* The ring ``q`` of ``cap`` entries, ``len`` of them from ``head``, in a ring twice as large,
+ * oldest first. */
+PTF_NOINLINE completion *grow_ring(struct owner *own, const completion *q, i64 cap, i64 head,
+                                   i64 len) {
+    completion *bigger = alloc_aligned(own, (size_t)(2 * cap) * sizeof(completion));
+    for (i64 j = 0; j < len; j++)
+        bigger[j] = q[(head + j) & (cap - 1)];
+    free(own->q);
+    own->q = bigger;
+    return bigger;
+}
+
+/* Double the ring. */
+PTF_INLINE void grow_queue(lane *L) {
+    L->q = grow_ring(L->own, L->q, L->qcap, L->qhead, L->qlen);
     L->qhead = 0;
-    L->qcap = 2 * cap;
+    L->qcap *= 2;
 }
 
 /* --- what rules may call (ops.py) ----------------------------------------------------------- */
@@ -154,16 +187,15 @@ PTF_INLINE void push(lane *L, i64 kind, i64 a, i64 b) {
     L->compl += 1;
 }
 
-/* Set unit u's allocated fragments, keeping the idle and room counters exact. */
+/* Set unit u's allocated fragments, keeping the idle and room counters exact (arithmetic, not
+ * branches: whether a unit crosses a boundary is data the predictor cannot guess). */
 PTF_INLINE void set_alloc(lane *L, i64 u, i64 allocated) {
     i64 old = UN(L, u, U_ALLOC);
     i64 k = L->p.k;
     UN(L, u, U_ALLOC) = allocated;
-    if ((allocated < k) != (old < k))
-        L->room += allocated < k ? 1 : -1;
+    L->room += (i64)(allocated < k) - (i64)(old < k);
 #ifndef PTFARM_PLAIN
-    if ((allocated == 0) != (old == 0))
-        L->idle += allocated == 0 ? L->p.n : -L->p.n;
+    L->idle += L->p.n * ((i64)(allocated == 0) - (i64)(old == 0));
 #endif
 }
 

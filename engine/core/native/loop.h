@@ -22,6 +22,12 @@ PTF_INLINE void rule_exit_hook(lane *L) { (void)L; }
 PTF_INLINE void rule_new_mm(lane *L) { (void)L; }
 #endif
 
+/* A peak raised to x: a branch, as a new peak is rare (no store, no dependency chain). */
+PTF_INLINE void raise_peak(i64 *peak, i64 x) {
+    if (PTF_UNLIKELY(x > *peak))
+        *peak = x;
+}
+
 /* The sampling accumulator of a lane (acc of loop.py): for each held quantity k the integral
  * lo[k] + hi[k] * 2^31 so far and the value of the sample in force, the peaks, and the time of
  * the sample in force. A plain build keeps only the peaks of mapped slots and pages. */
@@ -62,28 +68,43 @@ PTF_INLINE void close_window(sampler *S, i64 end) {
 }
 #endif
 
-/* A sample at time ``at`` (timed lanes): the previous one held from its time until now; peaks. */
+/* A sample at time ``at`` (timed lanes): the previous one held from its time until now; peaks.
+ * The integrals are add_held of each quantity, with its two tests made once for all four: dt is
+ * the same, and four non-negative words are all below 2^62 when their OR is. */
 PTF_INLINE void sample(const lane *L, sampler *S, i64 at) {
     i64 m = L->mapped, pg = L->pages;
 #ifndef PTFARM_PLAIN
     i64 idle = L->idle, ds = L->descs;
     i64 dt = at - S->last_t;
-    add_held(S, H_MAPPED, S->last[H_MAPPED], dt);
-    add_held(S, H_PAGES, S->last[H_PAGES], dt);
-    add_held(S, H_IDLE, S->last[H_IDLE], dt);
-    add_held(S, H_DESCS, S->last[H_DESCS], dt);
+    if (PTF_LIKELY(dt <= LOW31)) {
+        for (int k = 0; k < H_COUNT; k++)
+            S->lo[k] += S->last[k] * dt;
+    } else {
+        for (int k = 0; k < H_COUNT; k++) {
+            S->lo[k] += S->last[k] * (dt & LOW31);
+            S->hi[k] += S->last[k] * (dt >> 31);
+        }
+    }
+    if (PTF_UNLIKELY((S->lo[0] | S->lo[1] | S->lo[2] | S->lo[3]) >> 62)) {
+        for (int k = 0; k < H_COUNT; k++) {
+            if (S->lo[k] >= ((i64)1 << 62)) {
+                S->hi[k] += S->lo[k] >> 31;
+                S->lo[k] &= LOW31;
+            }
+        }
+    }
     S->last[H_MAPPED] = m;
     S->last[H_PAGES] = pg;
     S->last[H_IDLE] = idle;
     S->last[H_DESCS] = ds;
     S->last_t = at;
-    S->peak_idle = max64(S->peak_idle, idle);
-    S->peak_bytes = max64(S->peak_bytes, held_bytes(&L->p, pg, ds));
+    raise_peak(&S->peak_idle, idle);
+    raise_peak(&S->peak_bytes, held_bytes(&L->p, pg, ds));
 #else
     (void)at;
 #endif
-    S->peak_mapped = max64(S->peak_mapped, m);
-    S->peak_pages = max64(S->peak_pages, pg);
+    raise_peak(&S->peak_mapped, m);
+    raise_peak(&S->peak_pages, pg);
 }
 
 /* Every completion due by ``now`` (all of them when draining), in FIFO = due order, including
@@ -99,12 +120,8 @@ PTF_INLINE void run_due(lane *L, i64 now, int drain) {
     }
 }
 
-/* run_due, not inlined, for the rare callers (step 0 of a timed lane, the drain): the
- * completion rules are inlined once into the hot step (2) and once here. */
-PTF_NOINLINE void run_due_apart(lane *L, i64 now, int drain) { run_due(L, now, drain); }
-
 /* Teardown hook, rcu_free of every mapped slot in ascending order, then a fresh mm. */
-PTF_NOINLINE void exit_mm(lane *L) {
+PTF_INLINE void exit_mm(lane *L) {
     const lane_params *p = &L->p;
     i64 counts = p->n_slots + p->n_aux;
     rule_exit_hook(L);
@@ -184,7 +201,7 @@ PTF_INLINE i64 run_events(lane *L, const int8_t *ops, const int32_t *slots, cons
             while (L->qlen > 0 && L->q[L->qhead].due < now) {
                 i64 due = L->q[L->qhead].due;
                 L->now = due;
-                run_due_apart(L, due, 0);
+                run_due(L, due, 0);
                 sample(L, S, due);
             }
         }
@@ -197,16 +214,16 @@ PTF_INLINE i64 run_events(lane *L, const int8_t *ops, const int32_t *slots, cons
             sample(L, S, now);
         } else {
             i64 m = L->mapped, pg = L->pages;
-            pk_mapped = max64(pk_mapped, m);
-            pk_pages = max64(pk_pages, pg);
+            raise_peak(&pk_mapped, m);
+            raise_peak(&pk_pages, pg);
 #ifndef PTFARM_PLAIN
             i64 idle = L->idle, ds = L->descs;
             s_mapped += m;
             s_pages += pg;
             s_idle += idle;
             s_descs += ds;
-            pk_idle = max64(pk_idle, idle);
-            pk_bytes = max64(pk_bytes, held_bytes(&L->p, pg, ds));
+            raise_peak(&pk_idle, idle);
+            raise_peak(&pk_bytes, held_bytes(&L->p, pg, ds));
 #endif
         }
     }
@@ -227,9 +244,22 @@ PTF_INLINE i64 run_events(lane *L, const int8_t *ops, const int32_t *slots, cons
 }
 
 /* One lane: its events, the implicit exit at time ``end`` and the drain (not sampled), then
- * its row of ints (O_*) and sums (the integrals' two words, then end). */
-PTF_NOINLINE int lane_loop(lane *L, const int8_t *ops, const int32_t *slots, const i64 *times,
-                           int timed, i64 n, i64 *out, i64 *sums, i64 *bad_event) {
+ * its row of ints (O_*) and sums (the integrals' two words, then end). Everything the lane does
+ * is inlined here, on a lane that is a local of this function (lane.h, struct owner). */
+PTF_NOINLINE int lane_loop(struct owner *own, const lane_params *p, i64 *sf, const int8_t *ops,
+                           const int32_t *slots, const i64 *times, int timed, i64 n, i64 *out,
+                           i64 *sums, i64 *bad_event) {
+    lane state, *L = &state;
+    memset(L, 0, sizeof *L);
+    L->p = *p;
+    L->lhead = L->ltail = L->free_head = -1;
+    L->sf = sf;
+    L->un = own->un;
+    L->fr = own->fr;
+    L->q = own->q;
+    L->ucap = INITIAL_UNITS;
+    L->qcap = INITIAL_QUEUE;
+    L->own = own;
     sampler S;
     memset(&S, 0, sizeof S);
     rule_new_mm(L);
@@ -245,7 +275,7 @@ PTF_NOINLINE int lane_loop(lane *L, const int8_t *ops, const int32_t *slots, con
 #endif
     L->now = end;
     exit_mm(L);
-    run_due_apart(L, end, 1);
+    run_due(L, end, 1);
     out[O_TICKS] = n;
     out[O_FAULTS] = L->faults;
     out[O_HITS] = L->hits;
@@ -270,42 +300,37 @@ PTF_NOINLINE int lane_loop(lane *L, const int8_t *ops, const int32_t *slots, con
     return PTF_OK;
 }
 
-/* Make a lane's empty state (new_state of layout.py), run it, free it. A failed allocation
+/* Make a lane's empty arrays (new_state of layout.py), run it, free them. A failed allocation
  * anywhere inside jumps back here. */
 PTF_NOINLINE int run_lane(const i64 *lp, const int8_t *ops, const int32_t *slots,
                           const i64 *times, int timed, i64 n, i64 *out, i64 *sums,
                           i64 *bad_event) {
-    jmp_buf oom;
-    int code = PTF_NO_MEMORY;
-    lane *L = calloc(1, sizeof(lane));
-    if (L == NULL)
+    lane_params p;
+    memcpy(&p, lp, sizeof p);
+    struct owner *own = calloc(1, sizeof(struct owner));
+    if (own == NULL)
         return PTF_NO_MEMORY;
-    memcpy(&L->p, lp, sizeof(lane_params));
-    const lane_params *p = &L->p;
-    i64 table = p->n_slots + p->n_aux + n_blocks(p);
-    L->lhead = L->ltail = L->free_head = -1;
-    L->ucap = INITIAL_UNITS;
-    L->qcap = INITIAL_QUEUE;
-    L->sf = malloc((size_t)table * sizeof(i64));
-    L->un = calloc((size_t)(INITIAL_UNITS * UCOLS), sizeof(i64));
-    L->fr = p->ks > 0 ? malloc((size_t)(INITIAL_UNITS * 2 * p->ks) * sizeof(i64)) : NULL;
-    L->q = malloc((size_t)INITIAL_QUEUE * sizeof(completion));
-    if (L->sf && L->un && L->q && (L->fr || p->ks == 0)) {
-        for (i64 i = 0; i < table; i++)
-            L->sf[i] = i < p->n_slots + p->n_aux ? -1 : 0;
-        for (i64 u = 0; u < INITIAL_UNITS; u++)
-            for (i64 i = 0; i < 2 * p->ks; i++)
-                FR(L, u, i) = i < p->ks ? 0 : -1;
-        if (setjmp(oom) == 0) {
-            L->oom = &oom;
-            code = lane_loop(L, ops, slots, times, timed, n, out, sums, bad_event);
+    volatile int code = PTF_NO_MEMORY; /* set after setjmp returned 0: volatile for longjmp */
+    if (setjmp(own->oom) == 0) {
+        i64 mapped = p.n_slots + p.n_aux, table = mapped + n_blocks(&p);
+        i64 *sf = grow(own, (void **)&own->sf, 0, (size_t)table * sizeof(i64));
+        for (i64 i = 0; i < mapped; i++)
+            sf[i] = -1; /* nothing mapped, no group page; the block counts are 0 */
+        grow(own, (void **)&own->un, 0, (size_t)(INITIAL_UNITS * UCOLS) * sizeof(i64));
+        if (p.ks > 0) {
+            i64 *fr = grow(own, (void **)&own->fr, 0,
+                           (size_t)(INITIAL_UNITS * 2 * p.ks) * sizeof(i64));
+            for (i64 i = 0; i < INITIAL_UNITS * 2 * p.ks; i++)
+                fr[i] = i % (2 * p.ks) < p.ks ? 0 : -1; /* states free, links unset */
         }
+        grow(own, &own->q, 0, (size_t)INITIAL_QUEUE * sizeof(completion));
+        code = lane_loop(own, &p, sf, ops, slots, times, timed, n, out, sums, bad_event);
     }
-    free(L->sf);
-    free(L->un);
-    free(L->fr);
-    free(L->q);
-    free(L);
+    free(own->sf);
+    free(own->un);
+    free(own->fr);
+    free(own->q);
+    free(own);
     return code;
 }
 
