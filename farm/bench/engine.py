@@ -1,20 +1,43 @@
 """``farm bench`` measurements of the engine: lane-events per second of the vectorized core (at
-several lane counts, best reported) and of the scalar reference, on one core, compile time apart.
+several lane counts, best reported) and of the scalar reference, on one core, compile time apart;
+and beside every vectorized rate the rate of a plain C loop of the same strategy, compiled here.
 
 The stream has every op: ``khugepaged`` segments (mmap/munmap churn with ``free``, ``rcu_free``
 and collapses by ``defer``) of :data:`SEGMENT` events, each ending in an ``exit`` (a new mm).
+
+The plain C loop is the core's own C sources (``engine/core/native``) compiled on the spot with
+the system's C compiler and ``-DPTFARM_PLAIN``, which drops what the product computes beyond a
+plain loop: of the 16 metrics it keeps the 10 counters and peaks that need no exact integral
+(ticks, faults, hits, mapped_peak, pages_peak, page_allocs, page_frees, wasted_allocs,
+completions, leaked_pages); no idle or descriptor counts, no idle or bytes peak, no means. The
+product sources are compiled beside it with the same flags (:data:`SPOT_FLAGS`). Both are called
+through ctypes on arrays packed once, so they time the lane loop alone; the vectorized rate is
+``simulate_lanes`` as a user calls it (packing, the kernel, the exact means). So plain vs
+product-here is the cost of the extras, and product-here vs vectorized that of compiler flags
+and the Python around the kernel. Same events, same lanes (the vectorized best), best of the
+same repeats, in this process.
 """
 
 from __future__ import annotations
 
+import ctypes
+import os
+import shutil
+import subprocess
+import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
 from engine import LaneEvents, Params, all_strategies, get_strategy, simulate, simulate_lanes
 from engine.workloads import generate
+
+SPOT_FLAGS = ("-O3", "-fPIC", "-shared")  # portable: no -march=native
+PLAIN_METRICS = ("ticks", "faults", "hits", "mapped_peak", "pages_peak", "page_allocs",
+                 "page_frees", "wasted_allocs", "completions", "leaked_pages")  # fmt: skip
 
 SEGMENT = 10_000  # events of one mm before its exit
 
@@ -72,6 +95,96 @@ def best_time(fn: Callable[[], object], repeats: int) -> float:
     return best
 
 
+def find_compiler() -> tuple[str | None, str]:
+    """The system's C compiler (``$CC``, ``cc`` or ``gcc``), or None and why not."""
+    for name in (os.environ.get("CC"), "cc", "gcc"):
+        path = shutil.which(name) if name else None
+        if path:
+            return path, ""
+    return None, "no C compiler found ($CC, cc, gcc)"
+
+
+CLoop = Callable[..., int]
+
+
+@dataclass
+class SpotBuilds:
+    """The core's C lane loops compiled here into ``directory``, plain and product, loaded with
+    ctypes (one shared object per strategy and kind)."""
+
+    compiler: str
+    directory: Path
+
+    def loop(self, core: str, plain: bool) -> CLoop:
+        """The entry point ``ptf_run_<core>`` of a fresh build of ``<core>.c``."""
+        from engine.core.native import SOURCE_DIR
+
+        out = self.directory / f"{core}{'_plain' if plain else ''}.so"
+        macros = ["-DPTFARM_PLAIN"] if plain else []
+        subprocess.run([self.compiler, *SPOT_FLAGS, *macros, "-o", str(out),
+                        str(SOURCE_DIR / f"{core}.c")], check=True, capture_output=True)  # fmt: skip
+        fn = getattr(ctypes.CDLL(str(out)), f"ptf_run_{core}")
+        fn.argtypes = [ctypes.c_int64] * 3 + [ctypes.c_void_p] * 9
+        fn.restype = ctypes.c_int
+        return fn
+
+
+def c_call(loop: CLoop, params: list[Params], events: LaneEvents) -> Callable[[], np.ndarray]:
+    """A call of a C lane loop on ``events`` packed as the core packs them (once, outside the
+    timing); the call returns the ints (lanes, O_COUNT) it filled."""
+    from engine.core.layout import O_COUNT, S_COUNT
+    from engine.core.run import lane_params
+
+    lanes, t_max = events.ops.shape
+    arrays = [np.ascontiguousarray(events.ops, dtype=np.int8),
+              np.ascontiguousarray(events.slots, dtype=np.int32)]  # fmt: skip
+    if events.times is None or events.timed is None:
+        arrays += [np.zeros((lanes, 0), np.int64), np.zeros(lanes, np.int8)]
+    else:
+        arrays += [np.ascontiguousarray(events.times, dtype=np.int64),
+                   np.ascontiguousarray(events.timed, dtype=np.int8)]  # fmt: skip
+    ints = np.zeros((lanes, O_COUNT), np.int64)
+    arrays += [np.ascontiguousarray(events.lengths, dtype=np.int64), lane_params(params), ints,
+               np.zeros((lanes, S_COUNT), np.int64), np.zeros(2, np.int64)]  # fmt: skip
+    t_cols = arrays[2].shape[1]
+
+    def call() -> np.ndarray:
+        code = loop(lanes, t_max, t_cols, *[a.ctypes.data for a in arrays])
+        if code != 0:
+            raise RuntimeError(f"C lane loop failed with code {code}")
+        return ints
+
+    return call
+
+
+def plain_c_rates(
+    builds: SpotBuilds, name: str, runs: dict[str, tuple[list[Params], LaneEvents, float]],
+    repeats: int,
+) -> dict[str, float]:  # fmt: skip
+    """For each kind of run (``untimed``, ``timed``: params, events, vectorized rate): the plain
+    C loop's and the product C build's lane-events/s on the same events and lanes, and the
+    vectorized rate's ratio to the plain one. The plain loop's ten metrics must equal the
+    product's (the same rules)."""
+    from engine.core.kernel import native_core
+    from engine.core.layout import INT_COLUMNS
+
+    core = native_core(name) or ""
+    plain, product = builds.loop(core, plain=True), builds.loop(core, plain=False)
+    out: dict[str, float] = {}
+    for kind, (params, events, vectorized) in runs.items():
+        prefix = "" if kind == "untimed" else "timed_"
+        total = float(events.lengths.sum())
+        plain_call, product_call = c_call(plain, params, events), c_call(product, params, events)
+        columns = [INT_COLUMNS[m] for m in PLAIN_METRICS]
+        if not (plain_call()[:, columns] == product_call()[:, columns]).all():
+            raise AssertionError(f"{name}: the plain C loop's metrics differ from the product's")
+        c_plain = total / best_time(plain_call, repeats)
+        out[f"c_plain_{prefix}lane_events_per_s"] = c_plain
+        out[f"c_product_{prefix}lane_events_per_s"] = total / best_time(product_call, repeats)
+        out[f"{prefix}ratio_to_c"] = vectorized / c_plain
+    return out
+
+
 def engine_bench(
     names: list[str] | None = None,
     *,
@@ -85,13 +198,18 @@ def engine_bench(
     """Per strategy: vectorized and reference lane-events/s, their ratio and best lane count
     (untimed, grace in events), and the vectorized rate on the same events timed as Poisson
     arrivals at ``event_rate`` per second with a grace of ``grace_us`` microseconds (at the best
-    lane count)."""
+    lane count). Beside each, the plain C loop's rate (module doc) unless no C compiler is found
+    (``_c`` says which compiler and flags, or why not)."""
     from engine.core import compile_all
+    from engine.core.kernel import native_core, uses_native
     from engine.workloads import poisson_times
 
     t0 = time.perf_counter()
     compile_all()
     compile_s = time.perf_counter() - t0
+    compiler, why_not = find_compiler()
+    spot = tempfile.TemporaryDirectory(prefix="ptf-plain-c-")
+    builds = SpotBuilds(compiler, Path(spot.name)) if compiler else None
     ticks = 20_000 if quick else 100_000
     lane_counts = [1, 16, 64] if quick else [1, 4, 16, 64, 256]
     ref_ticks = 5_000 if quick else 20_000
@@ -114,20 +232,31 @@ def engine_bench(
         timed_params = [replace(base, grace=grace_us)] * int(best_lanes)
         timed_s = best_time(lambda e=timed[int(best_lanes)], p=timed_params: simulate_lanes(p, e),
                             repeats)  # fmt: skip
+        timed_rate = int(best_lanes) * ticks / timed_s
         ops, slots = ref_events.lane(0)
         ref_elapsed = best_time(lambda b=base, o=ops, s=slots: simulate(b, o, s, reference=True), 2)
         vec = by_lanes[best_lanes]
         ref = ref_ticks / ref_elapsed
         out[name] = {
+            "kernel": "native" if uses_native(name) else "numba",  # type: ignore[dict-item]
             "vectorized_lane_events_per_s": vec,
             "reference_lane_events_per_s": ref,
             "ratio": vec / ref,
             "best_lanes": int(best_lanes),
-            "timed_lane_events_per_s": int(best_lanes) * ticks / timed_s,
+            "timed_lane_events_per_s": timed_rate,
             "by_lanes": by_lanes,  # type: ignore[dict-item]
         }
+        if builds is not None and native_core(name) is not None:
+            runs = {"untimed": ([base] * int(best_lanes), blocks[int(best_lanes)], vec),
+                    "timed": (timed_params, timed[int(best_lanes)], timed_rate)}  # fmt: skip
+            out[name].update(plain_c_rates(builds, name, runs, repeats))
         if progress:
-            progress(f"{name}: {vec / 1e6:.1f} M/s vectorized, {ref / 1e6:.2f} M/s reference")
+            progress(f"{name}: {vec / 1e6:.1f} M/s vectorized, {ref / 1e6:.2f} M/s reference"
+                     + (f", {out[name]['c_plain_lane_events_per_s'] / 1e6:.1f} M/s plain C"
+                        if "c_plain_lane_events_per_s" in out[name] else ""))  # fmt: skip
+    spot.cleanup()
+    out["_c"] = ({"compiler": compiler, "flags": " ".join(SPOT_FLAGS)} if compiler
+                 else {"skipped": why_not})  # type: ignore[assignment]  # fmt: skip
     out["_compile"] = {"seconds": compile_s}  # type: ignore[assignment]
     out["_mix"] = op_mix(bench_events(1, ticks, n_slots))  # type: ignore[assignment]
     return out
