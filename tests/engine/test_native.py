@@ -1,6 +1,6 @@
 """The native lane loops (engine/core/native/, the extension ``engine.core._native``): which
-kernel runs, agreement with numba's on long streams that grow every array, and invalid events
-refused instead of corrupting memory."""
+kernel runs, agreement with numba's on long streams that grow every array, invalid events
+refused instead of corrupting memory, and the plain build that farm bench compares with."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import engine.core.rules as core_rules
 from engine import METRICS, LaneEvents, Params
 from engine.core import run_lanes
 from engine.core.kernel import NATIVE_ENV, kernel, native_module, uses_native
-from engine.core.layout import INITIAL_QUEUE, INITIAL_UNITS, LaneParams
+from engine.core.layout import INITIAL_QUEUE, INITIAL_UNITS, INT_COLUMNS, LaneParams
 from engine.core.run import lane_params
 from engine.events import DEFER, EXIT, FAULT, FREE, NO_SLOT, RCU_FREE
 from engine.strategies import get_strategy
@@ -133,3 +133,25 @@ def test_native__wrong_array_types_are_refused():
         native.run("pool", *wrong)
     with pytest.raises(LookupError, match="no native lane loop for core module toy"):
         native.run("toy", *arrays)
+
+
+@pytest.mark.parametrize("strategy", ["s390-v6.6", "pool"])
+def test_native__plain_build_counts_the_ten_plain_metrics_as_the_product(strategy, tmp_path):
+    # farm bench's plain C loop: the same sources with -DPTFARM_PLAIN, compiled here
+    from farm.bench.engine import PLAIN_METRICS, SpotBuilds, c_call, find_compiler
+
+    compiler, why_not = find_compiler()
+    if compiler is None:
+        pytest.skip(why_not)
+    builds = SpotBuilds(compiler, tmp_path)
+    core = get_strategy(strategy).core.removeprefix("engine.core.")
+    rng = np.random.default_rng(5)
+    streams = [growing_stream(rng, 500, 6000) for _ in range(4)]
+    times = [None, np.cumsum(rng.integers(0, 9, 6000)), None, np.cumsum(rng.integers(0, 9, 6000))]
+    params = [Params(strategy, 500, grace=g, pool_pages=2) for g in (0, 40, 2**35, 17)]
+    events = LaneEvents.from_streams(streams, times)
+    plain = c_call(builds.loop(core, plain=True), params, events)()
+    product = run_lanes(params, events, native=True)
+    columns = [INT_COLUMNS[m] for m in PLAIN_METRICS]
+    np.testing.assert_array_equal(plain[:, columns], np.stack([product[m] for m in PLAIN_METRICS], 1))
+    assert (plain[:, [INT_COLUMNS["idle_pages_peak"], INT_COLUMNS["bytes_peak"]]] == 0).all()
