@@ -158,17 +158,15 @@ def c_call(loop: CLoop, params: list[Params], events: LaneEvents) -> Callable[[]
 
 
 def plain_c_rates(
-    builds: SpotBuilds, name: str, runs: dict[str, tuple[list[Params], LaneEvents, float]],
+    builds: SpotBuilds, core: str, runs: dict[str, tuple[list[Params], LaneEvents, float]],
     repeats: int,
 ) -> dict[str, float]:  # fmt: skip
     """For each kind of run (``untimed``, ``timed``: params, events, vectorized rate): the plain
-    C loop's and the product C build's lane-events/s on the same events and lanes, and the
-    vectorized rate's ratio to the plain one. The plain loop's ten metrics must equal the
-    product's (the same rules)."""
-    from engine.core.kernel import native_core
+    C loop's and the product C build's lane-events/s (of the rules in ``<core>.c``) on the same
+    events and lanes, and the vectorized rate's ratio to the plain one. The plain loop's ten
+    metrics must equal the product's (the same rules)."""
     from engine.core.layout import INT_COLUMNS
 
-    core = native_core(name) or ""
     plain, product = builds.loop(core, plain=True), builds.loop(core, plain=False)
     out: dict[str, float] = {}
     for kind, (params, events, vectorized) in runs.items():
@@ -177,7 +175,7 @@ def plain_c_rates(
         plain_call, product_call = c_call(plain, params, events), c_call(product, params, events)
         columns = [INT_COLUMNS[m] for m in PLAIN_METRICS]
         if not (plain_call()[:, columns] == product_call()[:, columns]).all():
-            raise AssertionError(f"{name}: the plain C loop's metrics differ from the product's")
+            raise AssertionError(f"{core}.c: the plain C loop's metrics differ from the product's")
         c_plain = total / best_time(plain_call, repeats)
         out[f"c_plain_{prefix}lane_events_per_s"] = c_plain
         out[f"c_product_{prefix}lane_events_per_s"] = total / best_time(product_call, repeats)
@@ -201,7 +199,8 @@ def engine_bench(
     lane count). Beside each, the plain C loop's rate (module doc) unless no C compiler is found
     (``_c`` says which compiler and flags, or why not)."""
     from engine.core import compile_all
-    from engine.core.kernel import native_core, uses_native
+    from engine.core.kernel import uses_native
+    from engine.core.native import c_rules
     from engine.workloads import poisson_times
 
     t0 = time.perf_counter()
@@ -246,10 +245,11 @@ def engine_bench(
             "timed_lane_events_per_s": timed_rate,
             "by_lanes": by_lanes,  # type: ignore[dict-item]
         }
-        if builds is not None and native_core(name) is not None:
+        c_file = c_rules(info.core)
+        if builds is not None and c_file is not None:
             runs = {"untimed": ([base] * int(best_lanes), blocks[int(best_lanes)], vec),
                     "timed": (timed_params, timed[int(best_lanes)], timed_rate)}  # fmt: skip
-            out[name].update(plain_c_rates(builds, name, runs, repeats))
+            out[name].update(plain_c_rates(builds, c_file.stem, runs, repeats))
         if progress:
             progress(f"{name}: {vec / 1e6:.1f} M/s vectorized, {ref / 1e6:.2f} M/s reference"
                      + (f", {out[name]['c_plain_lane_events_per_s'] / 1e6:.1f} M/s plain C"

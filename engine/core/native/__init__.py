@@ -12,3 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 
 SOURCE_DIR = Path(__file__).parent
+
+
+def c_rules(core: str) -> Path | None:
+    """The C file of a strategy's core module (``engine.core.pool`` -> ``pool.c``), or None
+    when it has none."""
+    package, _, name = core.rpartition(".")
+    path = SOURCE_DIR / f"{name}.c"
+    ours = package == __package__.rpartition(".")[0] and name != "module"
+    return path if ours and path.is_file() else None
