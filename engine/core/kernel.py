@@ -39,7 +39,8 @@ from engine.core.loop import _jit_as, run_lanes_loop
 from engine.core.rules import Rules, rules
 
 Kernel = Callable[..., None]
-_KERNELS: dict[tuple[str, bool, bool], Kernel] = {}
+_KERNELS: dict[tuple[str, bool], Kernel] = {}  # (name, debug) -> numba kernel made here
+_NATIVE: dict[str, Kernel] = {}  # name -> native kernel
 NATIVE_ENV = "PTFARM_NATIVE"
 _CORE_PACKAGE = "engine.core."
 
@@ -160,12 +161,12 @@ def kernel(name: str, debug: bool = False, native: bool | None = None) -> Kernel
     elif native and (debug or native_core(name) is None):
         why = "debug kernels are numba's" if debug else native_module()[1] or "no C rules"
         raise LookupError(f"no native kernel for {name!r}: {why}")
-    key = (name, debug, native)
-    if key not in _KERNELS:
-        if native:
+    if native:
+        if name not in _NATIVE:
             module, _ = native_module()
             assert module is not None
-            _KERNELS[key] = functools.partial(module.run, native_core(name))
-        else:
-            _KERNELS[key] = make_kernel(name, debug)
-    return _KERNELS[key]
+            _NATIVE[name] = functools.partial(module.run, native_core(name))
+        return _NATIVE[name]
+    if (name, debug) not in _KERNELS:
+        _KERNELS[(name, debug)] = make_kernel(name, debug)
+    return _KERNELS[(name, debug)]
