@@ -69,8 +69,9 @@ PTF_INLINE void close_window(sampler *S, i64 end) {
 #endif
 
 /* A sample at time ``at`` (timed lanes): the previous one held from its time until now; peaks.
- * The integrals are add_held of each quantity, with its two tests made once for all four: dt is
- * the same, and four non-negative words are all below 2^62 when their OR is. */
+ * The integrals are add_held of each quantity, its two tests made once for all four: dt is the
+ * same, and the four words are all in [0, 2^62) exactly when their OR is (else each is tested
+ * as add_held does). */
 PTF_INLINE void sample(const lane *L, sampler *S, i64 at) {
     i64 m = L->mapped, pg = L->pages;
 #ifndef PTFARM_PLAIN
