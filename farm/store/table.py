@@ -167,7 +167,8 @@ def load(path: str | os.PathLike[str]) -> Any:
         shown = p / RESULTS if p.is_dir() else p
         raise UserError(f"{shown}: no results (run the sweep with `farm run` first)")
     df = read_table(folder).to_pandas()
-    df = df.sort_values(["_point_id", "replicate"], kind="stable", ignore_index=True)
+    keys = [k for k in ("_point_id", "replicate") if k in df.columns]  # a table from elsewhere
+    df = df.sort_values(keys, kind="stable", ignore_index=True) if keys else df
     for name, spec in PARAM_SPECS.items():  # integer parameters stay integers where null
         if spec.kind is int and name in df.columns:
             df[name] = df[name].astype("Int64")

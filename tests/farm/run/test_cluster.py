@@ -51,6 +51,7 @@ ROWS = (4 * 6 + 2 * 3) * 2
 def _env(temp_dir: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0", RAY_TMPDIR=str(temp_dir),
+               NUMBA_CACHE_DIR=str(temp_dir / "numba"),  # a cold cache: what a new node has
                RAY_health_check_period_ms="500", RAY_health_check_timeout_ms="500",
                RAY_health_check_failure_threshold="4")
     env.pop("RAY_ADDRESS", None)
@@ -201,13 +202,18 @@ def _driver(path: Path, results: Path, cluster: Cluster, task_events: int = 40_0
 
 
 def test_cluster__two_node_cluster_gives_the_serial_table(serial, tmp_path):
+    from engine.core.kernel import native_module
+
     path = tmp_path / "cluster.yaml"
     path.write_text(SWEEP)
     with two_nodes() as cluster:
         out, err = _driver(path, tmp_path / "r", cluster).communicate(timeout=240)
+        compiled = sorted(p.name for p in (cluster.temp_dir / "numba").rglob("*.nbi"))
     assert f"{ROWS} rows computed, 0 already done" in out, err
     assert f"ray ({cluster.address}, 2 nodes, 2 workers)" in out
     pd.testing.assert_frame_equal(farm.load(tmp_path / "r" / "cluster")[COLS], serial)
+    if native_module()[0] is not None:  # the native core: a new node compiles nothing
+        assert not [n for n in compiled if "kernel" in n], compiled
 
 
 def test_cluster__losing_a_node_mid_sweep_still_completes_the_table(serial, tmp_path):
