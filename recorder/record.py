@@ -156,14 +156,17 @@ def start_gated(command: Sequence[str], **popen: Any) -> tuple[subprocess.Popen,
 
 def record(source: Source, interval_ms: float, duration_s: float | None = None,
            proc: subprocess.Popen | None = None, quiet: bool = False,
-           start_ns: int | None = None) -> int:  # fmt: skip
+           start_ns: int | None = None, announce: str = "") -> int:  # fmt: skip
     """Observe every ``interval_ms`` until no process is left, ``duration_s`` has passed or
     Ctrl-C; end the recording and stop ``proc`` (the started command) if it still runs.
-    Times count from ``start_ns`` (``time.monotonic_ns()``; default now). Returns the
-    recording's end time (us)."""
+    Times count from ``start_ns`` (``time.monotonic_ns()``; default now). ``announce`` is
+    printed once recording has begun (a SIGTERM after it ends the recording cleanly). Returns
+    the recording's end time (us)."""
     start = time.monotonic_ns() if start_ns is None else start_ns
     now, last_say, polls = 0, time.monotonic(), 1
     try:  # Ctrl-C or SIGTERM from here on ends the recording, and what it holds is written
+        if announce and not quiet:
+            print(announce, file=sys.stderr)
         source.observe((time.monotonic_ns() - start) // 1000)
         if not source.spaces and source.method != "events":
             if proc is not None:

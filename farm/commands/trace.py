@@ -171,12 +171,11 @@ def _record_events(args: argparse.Namespace, command: list[str] | None, prefix: 
         source.start()
         if release is not None:
             release()
-        if not args.quiet:
-            print(f"recording pid {root}{' and its descendants' if args.follow_forks else ''} "
-                  "from kernel events (tracefs)" + (f" and by polling every "
-                  f"{args.interval_ms:g} ms" if both else ""), file=sys.stderr)  # fmt: skip
+        said = (f"recording pid {root}{' and its descendants' if args.follow_forks else ''} "
+                "from kernel events (tracefs)" + (f" and by polling every "
+                f"{args.interval_ms:g} ms" if both else ""))  # fmt: skip
         end = record(driver, args.interval_ms if both else 100.0, args.duration, proc, args.quiet,
-                     start_ns=start_ns)  # fmt: skip
+                     start_ns=start_ns, announce=said)  # fmt: skip
     finally:
         source.close()
         if proc is not None and proc.poll() is None:
@@ -203,7 +202,6 @@ def _record_events(args: argparse.Namespace, command: list[str] | None, prefix: 
 
 def _record_poll(args: argparse.Namespace, command: list[str] | None, span: int,
                  out: Any) -> int:  # fmt: skip
-    import sys
 
     from recorder.poll import Poller, pt_reclaim_active
     from recorder.record import record, start_command
@@ -212,13 +210,11 @@ def _record_poll(args: argparse.Namespace, command: list[str] | None, span: int,
     proc = start_command(command) if command is not None else None
     pid = proc.pid if proc is not None else args.pid
     source = Poller(pid, span, args.follow_forks, reclaim)
-    if not args.quiet:
-        print(f"recording pid {pid}{' and its descendants' if args.follow_forks else ''} every "
-              f"{args.interval_ms:g} ms; this kernel "
-              + ("frees empty tables on MADV_DONTNEED (PT_RECLAIM): recorded as rcu_free"
-                 if reclaim else "keeps empty tables of live mappings (no PT_RECLAIM)"),
-              file=sys.stderr)  # fmt: skip
-    end = record(source, args.interval_ms, args.duration, proc, args.quiet)
+    said = (f"recording pid {pid}{' and its descendants' if args.follow_forks else ''} every "
+            f"{args.interval_ms:g} ms; this kernel "
+            + ("frees empty tables on MADV_DONTNEED (PT_RECLAIM): recorded as rcu_free"
+               if reclaim else "keeps empty tables of live mappings (no PT_RECLAIM)"))  # fmt: skip
+    end = record(source, args.interval_ms, args.duration, proc, args.quiet, announce=said)
     _say_recorded(source, _write(source, out, args.align), end)
     return 0
 
