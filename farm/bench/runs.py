@@ -158,12 +158,14 @@ def _driver_run(sweep_file: Path, root: Path, workers: int) -> dict[str, Any]:
     watcher.join()
     if proc.returncode != 0:
         raise RuntimeError(f"scale sweep failed (exit {proc.returncode}): {err[-2000:]}")
-    found = re.search(r"(\d+) rows computed.* in ([\d.]+) s", out)
+    found = re.search(r"(\d+) rows computed.* in ([\d.]+) s [^\n]*?(?:its start and stop ([\d.]+) s)?\)$",
+                      out, re.M)  # fmt: skip
     if not found:
         raise RuntimeError(f"no summary line in: {out[-500:]}")
     rows, sweep_s = int(found.group(1)), float(found.group(2))
+    backend_s = float(found.group(3) or 0.0)
     return {"rows": rows, "wall_s": wall, "sweep_s": sweep_s, "rows_per_s": rows / sweep_s,
-            "outside_s": wall - sweep_s, "driver_peak_bytes": peak[0],
+            "outside_s": wall - sweep_s, "ray_s": backend_s, "driver_peak_bytes": peak[0],
             "bytes_per_row": peak[0] / rows}  # fmt: skip
 
 
@@ -197,7 +199,8 @@ def format_scale(result: dict[str, Any]) -> str:
              "embedded local Ray"]
     for r in result["runs"]:
         lines.append(f"  {r['rows']:>10,} rows: sweep {r['sweep_s']:.1f} s ({r['rows_per_s']:,.0f} rows/s), "
-                     f"outside it {r['outside_s']:.1f} s ({r['outside_s'] / r['sweep_s']:.0%}), "
+                     f"outside it {r['outside_s']:.1f} s ({r['outside_s'] / r['sweep_s']:.0%}; "
+                     f"Ray's start and stop {r['ray_s']:.1f} s of it), "
                      f"driver peak {r['driver_peak_bytes'] / 2**30:.2f} GiB")  # fmt: skip
     if "projected" in result:
         p = result["projected"]

@@ -46,6 +46,7 @@ class RunSummary:
     rows_failed: int = 0
     seconds: float = 0.0
     backend: str = ""
+    backend_s: float = 0.0  # starting and closing the backend (Ray's start and stop)
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -61,7 +62,9 @@ class RunSummary:
             f"{self.folder}: {self.rows_computed} rows computed"
             + (f" ({self.rows_failed} failed)" if self.rows_failed else "")
             + f", {self.rows_skipped} already done, of {self.rows_total}"
-            + (f" in {self.seconds:.1f} s ({self.rate:.1f} rows/s, {self.backend})"
+            + (f" in {self.seconds:.1f} s ({self.rate:.1f} rows/s, {self.backend}"
+               + (f"; its start and stop {self.backend_s:.1f} s" if self.backend_s >= 0.1 else "")
+               + ")"
                if self.rows_computed else "")
         ]
         for e in self.errors[:5]:
@@ -199,9 +202,11 @@ def run_sweep(
     todo = rows.count_todo(index)
 
     engine, warming = None, None
+    began = time.perf_counter()
     if todo:
         warming = _warm_generators(sweep)  # compiles while Ray starts; joined before tasks run
         engine = backend()
+    started = time.perf_counter() - began
     try:
         try:
             store = ResultsStore(folder, force=force)
@@ -211,13 +216,16 @@ def run_sweep(
                 "or give this run another --results folder"
             ) from None
         try:
-            return _run_locked(rows, store, blocks, longest, force, engine, argv, progress,
-                               flush_every, target_events, chunk_rows, warming)  # fmt: skip
+            summary = _run_locked(rows, store, blocks, longest, force, engine, argv, progress,
+                                  flush_every, target_events, chunk_rows, warming)  # fmt: skip
         finally:
             store.close()
     finally:
+        began = time.perf_counter()
         if engine is not None:
             engine.close()
+    summary.backend_s = started + time.perf_counter() - began
+    return summary
 
 
 def _jobs(rows: SweepRows, index: ResumeIndex, blocks: dict[tuple, tuple[Any, list[int]]],
