@@ -196,6 +196,9 @@ class ResultsStore:
             self.manifest: dict[str, Any] = self._read_manifest()
             if not force:
                 merge(folder)  # what a killed run left (a damaged file raises here)
+            else:  # rows of a killed run: this run computes every row again
+                for part in part_files(folder):
+                    part.unlink()
         except DamagedFile:
             self.close()
             raise

@@ -203,3 +203,25 @@ grid: {{strategy: [whole-page, pairs], grace: [0, 5]}}
     pd.testing.assert_frame_equal(a, b)
     assert (a.ticks == 3000).all() and (a["_status"] == "ok").all()
     assert a.groupby("replicate").faults.nunique().tolist() == [1, 1]
+
+
+def test_store__a_killed_runs_part_files_are_read_merged_or_dropped_by_force(tmp_path):
+    # A run killed before its merge leaves part files: reading the folder takes them, the next
+    # run merges them (and computes nothing they hold), --force drops them and recomputes.
+    sweep = parse_sweep(SWEEP, "small.yaml")
+    run_sweep(sweep, tmp_path, backend=backend_factory("serial"), progress=False)
+    folder = tmp_path / "small"
+    whole = farm.load(folder)
+    parts = folder / ".parts"
+    parts.mkdir(exist_ok=True)
+    half = whole.iloc[: len(whole) // 2]
+    half.to_parquet(parts / "part-000000.parquet")
+    (folder / "results.parquet").unlink()  # as if nothing was merged yet
+    assert len(farm.load(folder)) == len(half)
+    again = run_sweep(sweep, tmp_path, backend=backend_factory("serial"), progress=False)
+    assert (again.rows_skipped, again.rows_computed) == (len(half), len(whole) - len(half))
+    assert not list(parts.glob("*.parquet")) and len(farm.load(folder)) == len(whole)
+    half.to_parquet(parts / "part-000000.parquet")
+    forced = run_sweep(sweep, tmp_path, backend=backend_factory("serial"), progress=False,
+                       force=True)  # fmt: skip
+    assert forced.rows_computed == len(whole) and len(farm.load(folder)) == len(whole)
