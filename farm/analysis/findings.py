@@ -343,7 +343,8 @@ def generate(root: Path, kernel_check: Path = KERNEL_CHECK, changes: str = "") -
         f"architectures, `{best}`{ships_it} comes closest to the sharing each shipped: "
         f"{_per_geo(shared, best, others)} (median PTE tables; "
         f"{_per_geo(found['shared_all'], best, others)} with the upper levels); of the June 2023 "
-        f"options, `{option}` comes closest ({_per_geo(shared, option, geos)}). Details, the fleet "
+        f"options, `{option}` comes closest ({_per_geo(shared, option, geos)}; with the upper "
+        f"levels {_per_geo(found['shared_all'], option, geos)}). Details, the fleet "
         "case and what the model leaves out: [docs/findings.md](docs/findings.md)."
     )
     lines = ["# Findings: one page-table scheme for s390 and powerpc?", "",
