@@ -13,13 +13,12 @@ from farm.store.table import (
     column_order,
     load,
     read_table,
-    row_key,
     rows_to_table,
     schema_types,
 )
 
 __all__ = [
     "BOOK_COLUMNS", "MANIFEST", "PARAM_COLUMNS", "RESULTS", "SWEEP", "DamagedFile", "FolderLocked",
-    "ResultsStore", "ResumeIndex", "column_order", "load", "merge", "now", "read_table", "row_key",
+    "ResultsStore", "ResumeIndex", "column_order", "load", "merge", "now", "read_table",
     "rows_to_table", "run_entry", "schema_types", "versions",
 ]

@@ -32,14 +32,6 @@ BOOK_COLUMNS: tuple[str, ...] = ("_point_id", "_name", "_timed", "_status", "_er
                                  "_host")  # fmt: skip
 RESULTS, MANIFEST, SWEEP, LOCK, PARTS = "results.parquet", "manifest.json", "sweep.yaml", ".lock", ".parts"
 
-RowKey = tuple[str, int, int]  # (_point_id, replicate, seed): what makes a row done
-
-
-def row_key(point_id: str, replicate: int, seed: int) -> RowKey:
-    """The key of one row (point x replicate) in the results table."""
-    return (point_id, int(replicate), int(seed))
-
-
 def schema_types() -> dict[str, Any]:
     """The fixed Arrow type of every column that is not a workload parameter."""
     import pyarrow as pa
