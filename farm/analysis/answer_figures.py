@@ -20,7 +20,7 @@ def _style(series: str, strategy_of: dict[str, str], variants: dict[str, tuple[i
 
 
 def _title(geometry: str) -> str:
-    return geometry_of(geometry).title.split(" (")[0]
+    return geometry_of(geometry).arch
 
 
 def _plain_log(ax: object) -> None:

@@ -62,13 +62,13 @@ def _kernel_rows(path: Path) -> tuple[list[tuple[str, str, str]], dict[str, str]
 
 
 def _arch(geometry: str) -> str:
-    return GEOMETRIES[geometry].title.split(" (")[0]
+    return GEOMETRIES[geometry].arch
 
 
 def _per_geo(table: pd.DataFrame, series: str, geos: list[str]) -> str:
     """``1.000x on s390, 1.035x on powerpc radix, ...``: medians at the normal grace period."""
     cells = [(g, ans.cell(table, geometry=g, grace=ans.NORMAL_US, _series=series)) for g in geos]
-    return ", ".join(f"{_x(float(c['median']), 3)} on {GEOMETRIES[g].title.split(' (')[0]}"
+    return ", ".join(f"{_x(float(c['median']), 3)} on {GEOMETRIES[g].arch}"
                      for g, c in cells if c is not None)  # fmt: skip
 
 
@@ -83,7 +83,7 @@ def same_scheme_section(real: pd.DataFrame, levels: ans.Levels, geos: list[str])
     n_programs = real["program"].nunique()
     cols = []
     for g in geos:
-        cols.append((g, "shared", f"{ans.geometry_of(g).title.split(' (')[0]}: vs `{ans.SHARED[g]}`"))
+        cols.append((g, "shared", f"{GEOMETRIES[g].arch}: vs `{ans.SHARED[g]}`"))
         if GEOMETRIES[g].ships != ans.SHARED[g]:
             cols.append((g, "ships", f"s390: vs `{GEOMETRIES[g].ships}` (ships since v6.7)"))
     out = ["## One scheme for both architectures", "",

@@ -35,6 +35,11 @@ class Geometry:
     ships: str  # the strategy this architecture ships today
 
     @property
+    def arch(self) -> str:
+        """The title without its geometry: ``powerpc radix``."""
+        return self.title.split(" (")[0]
+
+    @property
     def fragments(self) -> int:
         return self.page_size // self.table_size
 

@@ -36,6 +36,7 @@ from farm.store.table import (
     column_order,
     parquet_file,
     part_files,
+    row_codes,
 )
 
 
@@ -94,15 +95,6 @@ class FolderLocked(Exception):
     """Another process holds the folder's lock."""
 
 
-def _keys(batch: Any, codes: dict[str, int]) -> np.ndarray:
-    """int64 (point code, replicate) of each row of ``batch`` (codes filled as met)."""
-    ids = batch.column("_point_id").dictionary_encode()
-    local = np.array([codes.setdefault(i, len(codes)) for i in ids.dictionary.to_pylist()],
-                     dtype=np.int64)  # fmt: skip
-    code = local[ids.indices.to_numpy(zero_copy_only=False)] if len(local) else np.zeros(0, np.int64)
-    return code << 21 | batch.column("replicate").to_numpy(zero_copy_only=False).astype(np.int64)
-
-
 def _conform(batch: Any, schema: Any) -> Any:
     """``batch`` with exactly ``schema``'s columns and types (missing ones null)."""
     import pyarrow as pa
@@ -130,7 +122,7 @@ def merge(folder: Path, *, keep_old: bool = True) -> None:
         unified = pa.unify_schemas(schemas, promote_options="permissive")
         schema = pa.schema([unified.field(c) for c in column_order(unified.names)])
     codes: dict[str, int] = {}
-    fresh = np.concatenate([_keys(b, codes) for f in parts if old
+    fresh = np.concatenate([row_codes(b, codes) for f in parts if old
                             for b in batches(f, ["_point_id", "replicate"])]
                            or [np.zeros(0, np.int64)])  # fmt: skip
     tmp = main.with_name(f".{RESULTS}.{os.getpid()}.tmp")
@@ -139,7 +131,7 @@ def merge(folder: Path, *, keep_old: bool = True) -> None:
             for f in old + parts:
                 for batch in batches(f):
                     if f is main and len(fresh):
-                        batch = batch.filter(pa.array(~np.isin(_keys(batch, codes), fresh)))
+                        batch = batch.filter(pa.array(~np.isin(row_codes(batch, codes), fresh)))
                     writer.write_batch(_conform(batch, schema))
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())

@@ -11,9 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from farm.store.table import batches, table_files
-
-_REP_BITS = 21  # replicates are < 2^20 (the sweep allows at most 1,000,000)
+from farm.store.table import REP_BITS, batches, row_codes, table_files
 
 
 class ResumeIndex:
@@ -21,7 +19,7 @@ class ResumeIndex:
 
     def __init__(self, codes: dict[str, int], keys: np.ndarray, seeds: np.ndarray) -> None:
         self._codes = codes  # point id -> code
-        self._keys = keys  # sorted int64 code << _REP_BITS | replicate
+        self._keys = keys  # sorted int64 code << REP_BITS | replicate
         self._seeds = seeds  # uint64, the seed stored with each key
 
     @classmethod
@@ -35,15 +33,10 @@ class ResumeIndex:
         keys, seeds, ok, order = [], [], [], []
         for n, path in enumerate(table_files(folder)):
             for batch in batches(path, ["_point_id", "replicate", "seed", "_status"]):
-                ids = batch.column(0).dictionary_encode()
-                local = np.array([codes.setdefault(i, len(codes)) for i in ids.dictionary.to_pylist()],
-                                 dtype=np.int64)  # fmt: skip
-                code = local[ids.indices.to_numpy(zero_copy_only=False)]
-                rep = batch.column(1).to_numpy(zero_copy_only=False).astype(np.int64)
-                keys.append(code << _REP_BITS | rep)
+                keys.append(row_codes(batch, codes))
                 seeds.append(batch.column(2).to_numpy(zero_copy_only=False).astype(np.uint64))
                 ok.append(np.asarray(batch.column(3).to_numpy(zero_copy_only=False) == "ok"))
-                order.append(np.full(len(rep), n, dtype=np.int32))
+                order.append(np.full(batch.num_rows, n, dtype=np.int32))
         if not keys:
             return cls.empty()
         key, seed, good = np.concatenate(keys), np.concatenate(seeds), np.concatenate(ok)
@@ -62,6 +55,6 @@ class ResumeIndex:
         reps = np.arange(len(seeds), dtype=np.int64)
         if code is None or not len(self._keys):
             return np.zeros(len(seeds), dtype=bool)
-        want = code << _REP_BITS | reps
+        want = code << REP_BITS | reps
         at = np.minimum(np.searchsorted(self._keys, want), len(self._keys) - 1)
         return (self._keys[at] == want) & (self._seeds[at] == seeds.astype(np.uint64))

@@ -32,6 +32,21 @@ BOOK_COLUMNS: tuple[str, ...] = ("_point_id", "_name", "_timed", "_status", "_er
                                  "_host")  # fmt: skip
 RESULTS, MANIFEST, SWEEP, LOCK, PARTS = "results.parquet", "manifest.json", "sweep.yaml", ".lock", ".parts"
 
+REP_BITS = 21  # replicates are < 2^20 (a sweep allows at most 1,000,000)
+
+
+def row_codes(batch: Any, codes: dict[str, int]) -> Any:
+    """int64 ``point code << REP_BITS | replicate`` of each row of ``batch`` (an Arrow batch
+    with ``_point_id`` and ``replicate``); ``codes`` (point id -> code) is filled as ids are met."""
+    import numpy as np
+
+    ids = batch.column("_point_id").dictionary_encode()
+    local = np.array([codes.setdefault(i, len(codes)) for i in ids.dictionary.to_pylist()],
+                     dtype=np.int64)  # fmt: skip
+    code = local[ids.indices.to_numpy(zero_copy_only=False)] if len(local) else np.zeros(0, np.int64)
+    return code << REP_BITS | batch.column("replicate").to_numpy(zero_copy_only=False).astype(np.int64)
+
+
 def schema_types() -> dict[str, Any]:
     """The fixed Arrow type of every column that is not a workload parameter."""
     import pyarrow as pa
