@@ -113,7 +113,10 @@ def parquet_file(path: Path) -> Any:
         raise _damaged(path, e) from None
 
 
-def batches(path: Path, columns: Sequence[str] | None = None, size: int = 65_536) -> Iterator[Any]:
+BATCH_ROWS = 65_536  # rows read at a time, and the row group of a part file
+
+
+def batches(path: Path, columns: Sequence[str] | None = None, size: int = BATCH_ROWS) -> Iterator[Any]:
     """The record batches of one Parquet file, a bounded number of rows at a time."""
     import pyarrow as pa
 
