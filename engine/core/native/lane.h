@@ -5,12 +5,18 @@
  * loop.h, which makes its lane loop. Everything is int64 (exact 64-bit arithmetic, as numba's):
  * grace may exceed 2^31.
  *
- * Built with -DPTFARM_PLAIN (only by ``farm bench``, for its comparison with a plain C loop),
- * the state drops what the product computes beyond a plain loop's ten metrics: the idle-page and
- * descriptor counters, the idle and bytes peaks and the exact integrals behind the means.
+ * ``farm bench`` builds these sources stripped of what the product computes beyond a plain
+ * loop's ten metrics, to say what each costs: -DPTFARM_NO_MEANS drops the exact integrals behind
+ * the means, -DPTFARM_NO_PEAKS the idle and bytes peaks, and -DPTFARM_PLAIN both and the
+ * idle-page and descriptor counters too.
  */
 #ifndef PTFARM_LANE_H
 #define PTFARM_LANE_H
+
+#ifdef PTFARM_PLAIN
+#define PTFARM_NO_MEANS
+#define PTFARM_NO_PEAKS
+#endif
 
 #include <setjmp.h>
 #include <stdint.h>

@@ -10,6 +10,8 @@
  *   void rule_exit_hook(L)    per-mm teardown, before the mapped slots are rcu_freed
  *                             (define HAS_EXIT_HOOK when there is one)
  *   void rule_new_mm(L)       after them: reset the per-mm structures (define HAS_NEW_MM)
+ *
+ * and a strategy that counts live per-table descriptors (L->descs) defines HAS_DESCS.
  */
 #ifndef STRATEGY
 #error "a strategy defines STRATEGY (its core module's name) before including loop.h"
@@ -22,6 +24,15 @@ PTF_INLINE void rule_exit_hook(lane *L) { (void)L; }
 PTF_INLINE void rule_new_mm(lane *L) { (void)L; }
 #endif
 
+/* The live descriptors: none in a strategy that keeps no per-table descriptor (one that does
+ * defines HAS_DESCS), and then the bytes held are pages at their cost, whose peak is the pages'
+ * peak at that cost: nothing to follow per sample. */
+#ifdef HAS_DESCS
+#define DESCS(L) ((L)->descs)
+#else
+#define DESCS(L) ((i64)0)
+#endif
+
 /* A peak raised to x: a branch, as a new peak is rare (no store, no dependency chain). */
 PTF_INLINE void raise_peak(i64 *peak, i64 x) {
     if (PTF_UNLIKELY(x > *peak))
@@ -32,19 +43,21 @@ PTF_INLINE void raise_peak(i64 *peak, i64 x) {
  * lo[k] + hi[k] * 2^31 so far and the value of the sample in force, the peaks, and the time of
  * the sample in force. A plain build keeps only the peaks of mapped slots and pages. */
 typedef struct {
-#ifndef PTFARM_PLAIN
+#ifndef PTFARM_NO_MEANS
     i64 lo[H_COUNT];
     i64 hi[H_COUNT];
     i64 last[H_COUNT];
+    i64 last_t;
+#endif
+#ifndef PTFARM_NO_PEAKS
     i64 peak_idle;
     i64 peak_bytes;
-    i64 last_t;
 #endif
     i64 peak_mapped;
     i64 peak_pages;
 } sampler;
 
-#ifndef PTFARM_PLAIN
+#ifndef PTFARM_NO_MEANS
 /* Integral of held quantity k += v * dt, exactly: the part that could overflow spills into
  * hi[k] (units of 2^31; v < 2^31, dt < 2^62). */
 PTF_INLINE void add_held(sampler *S, int k, i64 v, i64 dt) {
@@ -74,8 +87,7 @@ PTF_INLINE void close_window(sampler *S, i64 end) {
  * as add_held does). */
 PTF_INLINE void sample(const lane *L, sampler *S, i64 at) {
     i64 m = L->mapped, pg = L->pages;
-#ifndef PTFARM_PLAIN
-    i64 idle = L->idle, ds = L->descs;
+#ifndef PTFARM_NO_MEANS
     i64 dt = at - S->last_t;
     if (PTF_LIKELY(dt <= LOW31)) {
         for (int k = 0; k < H_COUNT; k++)
@@ -96,13 +108,17 @@ PTF_INLINE void sample(const lane *L, sampler *S, i64 at) {
     }
     S->last[H_MAPPED] = m;
     S->last[H_PAGES] = pg;
-    S->last[H_IDLE] = idle;
-    S->last[H_DESCS] = ds;
+    S->last[H_IDLE] = L->idle;
+    S->last[H_DESCS] = DESCS(L);
     S->last_t = at;
-    raise_peak(&S->peak_idle, idle);
-    raise_peak(&S->peak_bytes, held_bytes(&L->p, pg, ds));
 #else
     (void)at;
+#endif
+#ifndef PTFARM_NO_PEAKS
+    raise_peak(&S->peak_idle, L->idle);
+#ifdef HAS_DESCS
+    raise_peak(&S->peak_bytes, held_bytes(&L->p, pg, DESCS(L)));
+#endif
 #endif
     raise_peak(&S->peak_mapped, m);
     raise_peak(&S->peak_pages, pg);
@@ -190,8 +206,11 @@ PTF_INLINE int apply_event(lane *L, int op, i64 s) {
 PTF_INLINE i64 run_events(lane *L, const int8_t *ops, const int32_t *slots, const i64 *times,
                           const int timed, i64 n, sampler *S) {
     i64 pk_mapped = 0, pk_pages = 0;
-#ifndef PTFARM_PLAIN
-    i64 s_mapped = 0, s_pages = 0, s_idle = 0, s_descs = 0, pk_idle = 0, pk_bytes = 0;
+#ifndef PTFARM_NO_MEANS
+    i64 s_mapped = 0, s_pages = 0, s_idle = 0, s_descs = 0;
+#endif
+#ifndef PTFARM_NO_PEAKS
+    i64 pk_idle = 0, pk_bytes = 0;
 #endif
     i64 t;
     for (t = 0; t < n; t++) {
@@ -217,28 +236,33 @@ PTF_INLINE i64 run_events(lane *L, const int8_t *ops, const int32_t *slots, cons
             i64 m = L->mapped, pg = L->pages;
             raise_peak(&pk_mapped, m);
             raise_peak(&pk_pages, pg);
-#ifndef PTFARM_PLAIN
-            i64 idle = L->idle, ds = L->descs;
+#ifndef PTFARM_NO_MEANS
             s_mapped += m;
             s_pages += pg;
-            s_idle += idle;
-            s_descs += ds;
-            raise_peak(&pk_idle, idle);
-            raise_peak(&pk_bytes, held_bytes(&L->p, pg, ds));
+            s_idle += L->idle;
+            s_descs += DESCS(L);
+#endif
+#ifndef PTFARM_NO_PEAKS
+            raise_peak(&pk_idle, L->idle);
+#ifdef HAS_DESCS
+            raise_peak(&pk_bytes, held_bytes(&L->p, pg, DESCS(L)));
+#endif
 #endif
         }
     }
     if (!timed) {
         S->peak_mapped = pk_mapped;
         S->peak_pages = pk_pages;
-#ifndef PTFARM_PLAIN
+#ifndef PTFARM_NO_MEANS
         S->lo[H_MAPPED] = s_mapped;
         S->lo[H_PAGES] = s_pages;
         S->lo[H_IDLE] = s_idle;
         S->lo[H_DESCS] = s_descs;
+        S->last_t = t; /* every sample's tick is counted: nothing left for close_window */
+#endif
+#ifndef PTFARM_NO_PEAKS
         S->peak_idle = pk_idle;
         S->peak_bytes = pk_bytes;
-        S->last_t = t; /* every sample's tick is counted: nothing left for close_window */
 #endif
     }
     return t;
@@ -271,7 +295,7 @@ PTF_NOINLINE int lane_loop(struct owner *own, const lane_params *p, i64 *sf, con
         return PTF_BAD_EVENT;
     }
     i64 end = n > 0 ? (timed ? times[n - 1] + 1 : n) : 0;
-#ifndef PTFARM_PLAIN
+#ifndef PTFARM_NO_MEANS
     close_window(&S, end);
 #endif
     L->now = end;
@@ -287,9 +311,15 @@ PTF_NOINLINE int lane_loop(struct owner *own, const lane_params *p, i64 *sf, con
     out[O_WASTED] = L->wasted;
     out[O_COMPL] = L->compl;
     out[O_LEAKED] = L->pages;
-#ifndef PTFARM_PLAIN
+#ifndef PTFARM_NO_PEAKS
     out[O_IDLE_PEAK] = S.peak_idle;
+#ifdef HAS_DESCS
     out[O_BYTES_PEAK] = S.peak_bytes;
+#else
+    out[O_BYTES_PEAK] = held_bytes(&L->p, S.peak_pages, 0);
+#endif
+#endif
+#ifndef PTFARM_NO_MEANS
     for (int k = 0; k < H_COUNT; k++) {
         sums[k] = S.lo[k];
         sums[H_COUNT + k] = S.hi[k];

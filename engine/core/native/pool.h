@@ -7,6 +7,7 @@
  * FR(u, K + i)) and are handed together to the next head whose completion runs. */
 #define UNIT_FIELDS 5
 #define MM_FIELDS 0
+#define HAS_DESCS
 #include "lane.h"
 
 enum { FREE_FRAG = 0, ALLOCATED = 1, PENDING = 2 }; /* fragment states */
