@@ -1,21 +1,22 @@
 """``farm bench`` measurements of the engine: lane-events per second of the vectorized core (at
 several lane counts, best reported) and of the scalar reference, on one core, compile time apart;
-and beside every vectorized rate the rate of a plain C loop of the same strategy, compiled here.
+and beside every vectorized rate the rate of the C limit, compiled here.
 
 The stream has every op: ``khugepaged`` segments (mmap/munmap churn with ``free``, ``rcu_free``
-and collapses by ``defer``) of :data:`SEGMENT` events, each ending in an ``exit`` (a new mm).
+and collapses by ``defer``) of :data:`SEGMENT` events, each ending in an ``exit`` (a new mm). The C
+comparison runs on it untimed and timed, and on ``churn`` traces of the shape the C limit was
+first measured on (:func:`churn_events`).
 
-The plain C loop is the core's own C sources (``engine/core/native``) compiled on the spot with
-the system's C compiler and ``-DPTFARM_PLAIN``, which drops what the product computes beyond a
-plain loop: of the 16 metrics it keeps the 10 counters and peaks that need no exact integral
-(ticks, faults, hits, mapped_peak, pages_peak, page_allocs, page_frees, wasted_allocs,
-completions, leaked_pages); no idle or descriptor counts, no idle or bytes peak, no means. The
-product sources are compiled beside it with the same flags (:data:`SPOT_FLAGS`). Both are called
-through ctypes on arrays packed once, so they time the lane loop alone; the vectorized rate is
-``simulate_lanes`` as a user calls it (packing, the kernel, the exact means). So plain vs
-product-here is the cost of the extras, and product-here vs vectorized that of compiler flags
-and the Python around the kernel. Same events, same lanes (the vectorized best), best of the
-same repeats, in this process.
+**The C limit** (``farm/bench/c_limit``) is a plain per-lane C loop of the same rules, written
+from the scalar reference and ENGINE.md, apart from the core's C: it counts the ten metrics that
+need no exact integral (:data:`PLAIN_METRICS`). **The ladder** says what the six others cost: the
+core's own C sources (``engine/core/native``) built here without the exact integrals behind the
+means, then without the idle and bytes peaks too, then without the idle-page and descriptor
+counters (``plain``: a plain loop made of the product's own code). Every build is compiled with
+the system's C compiler and :data:`SPOT_FLAGS`, called through ctypes on arrays packed once (so
+it times the lane loop alone), on the same events and lanes, and must give the product's ten
+metrics. The vectorized rate is ``simulate_lanes`` as a user calls it (packing, the kernel, the
+exact means).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ PLAIN_METRICS = ("ticks", "faults", "hits", "mapped_peak", "pages_peak", "page_a
                  "page_frees", "wasted_allocs", "completions", "leaked_pages")  # fmt: skip
 
 SEGMENT = 10_000  # events of one mm before its exit
+CHURN_SLOTS = 1024
 
 
 def bench_events(lanes: int, ticks: int, n_slots: int) -> LaneEvents:
@@ -107,23 +109,37 @@ def find_compiler() -> tuple[str | None, str]:
 CLoop = Callable[..., int]
 
 
+LIMIT_DIR = Path(__file__).resolve().parent / "c_limit"
+# the product's C, then without what it computes beyond the ten metrics, a rung at a time
+LADDER: dict[str, tuple[str, ...]] = {
+    "product": (),
+    "no_means": ("-DPTFARM_NO_MEANS",),
+    "no_peaks": ("-DPTFARM_NO_MEANS", "-DPTFARM_NO_PEAKS"),
+    "plain": ("-DPTFARM_PLAIN",),
+}
+BUILDS = ("limit", *LADDER)
+
+
 @dataclass
 class SpotBuilds:
-    """The core's C lane loops compiled here into ``directory``, plain and product, loaded with
-    ctypes (one shared object per strategy and kind)."""
+    """C lane loops compiled here into ``directory`` and loaded with ctypes: the C limit
+    (``limit``) and the core's own sources in each rung of :data:`LADDER`."""
 
     compiler: str
     directory: Path
 
-    def loop(self, core: str, plain: bool) -> CLoop:
-        """The entry point ``ptf_run_<core>`` of a fresh build of ``<core>.c``."""
+    def loop(self, core: str, build: str = "product") -> CLoop:
+        """The entry point of a fresh build of ``<core>.c`` (``build``: one of :data:`BUILDS`)."""
         from engine.core.native import SOURCE_DIR
 
-        out = self.directory / f"{core}{'_plain' if plain else ''}.so"
-        macros = ["-DPTFARM_PLAIN"] if plain else []
-        subprocess.run([self.compiler, *SPOT_FLAGS, *macros, "-o", str(out),
-                        str(SOURCE_DIR / f"{core}.c")], check=True, capture_output=True)  # fmt: skip
-        fn = getattr(ctypes.CDLL(str(out)), f"ptf_run_{core}")
+        out = self.directory / f"{core}-{build}.so"
+        if build == "limit":
+            source, macros, entry = LIMIT_DIR / f"{core}.c", (), f"ptf_limit_{core}"
+        else:
+            source, macros, entry = SOURCE_DIR / f"{core}.c", LADDER[build], f"ptf_run_{core}"
+        subprocess.run([self.compiler, *SPOT_FLAGS, *macros, f"-I{SOURCE_DIR}", "-o", str(out),
+                        str(source)], check=True, capture_output=True)  # fmt: skip
+        fn = getattr(ctypes.CDLL(str(out)), entry)
         fn.argtypes = [ctypes.c_int64] * 3 + [ctypes.c_void_p] * 9
         fn.restype = ctypes.c_int
         return fn
@@ -157,30 +173,38 @@ def c_call(loop: CLoop, params: list[Params], events: LaneEvents) -> Callable[[]
     return call
 
 
-def plain_c_rates(
+def c_rates(
     builds: SpotBuilds, core: str, runs: dict[str, tuple[list[Params], LaneEvents, float]],
     repeats: int,
 ) -> dict[str, float]:  # fmt: skip
-    """For each kind of run (``untimed``, ``timed``: params, events, vectorized rate): the plain
-    C loop's and the product C build's lane-events/s (of the rules in ``<core>.c``) on the same
-    events and lanes, and the vectorized rate's ratio to the plain one. The plain loop's ten
-    metrics must equal the product's (the same rules)."""
+    """For each kind of run (``untimed``, ``timed``, ``churn``: params, events, vectorized rate),
+    the lane-events/s of every build of :data:`BUILDS` (``c_<build>_<kind>_lane_events_per_s``)
+    on the same events and lanes, and the vectorized rate over the C limit's
+    (``<kind>_ratio_to_c``). Every build must count the product's ten metrics."""
     from engine.core.layout import INT_COLUMNS
 
-    plain, product = builds.loop(core, plain=True), builds.loop(core, plain=False)
+    loops = {build: builds.loop(core, build) for build in BUILDS}
+    columns = [INT_COLUMNS[m] for m in PLAIN_METRICS]
     out: dict[str, float] = {}
     for kind, (params, events, vectorized) in runs.items():
-        prefix = "" if kind == "untimed" else "timed_"
         total = float(events.lengths.sum())
-        plain_call, product_call = c_call(plain, params, events), c_call(product, params, events)
-        columns = [INT_COLUMNS[m] for m in PLAIN_METRICS]
-        if not (plain_call()[:, columns] == product_call()[:, columns]).all():
-            raise AssertionError(f"{core}.c: the plain C loop's metrics differ from the product's")
-        c_plain = total / best_time(plain_call, repeats)
-        out[f"c_plain_{prefix}lane_events_per_s"] = c_plain
-        out[f"c_product_{prefix}lane_events_per_s"] = total / best_time(product_call, repeats)
-        out[f"{prefix}ratio_to_c"] = vectorized / c_plain
+        calls = {build: c_call(loop, params, events) for build, loop in loops.items()}
+        want = calls["product"]()[:, columns].copy()
+        for build, call in calls.items():
+            if not (call()[:, columns] == want).all():
+                raise AssertionError(f"{core}.c: the {build} build's ten metrics differ from the "
+                                     "product's")  # fmt: skip
+            out[f"c_{build}_{kind}_lane_events_per_s"] = total / best_time(call, repeats)
+        out[f"{kind}_ratio_to_c"] = vectorized / out[f"c_limit_{kind}_lane_events_per_s"]
     return out
+
+
+def churn_events(quick: bool) -> tuple[LaneEvents, list[int]]:
+    """The traces the C limit was first measured on: ``churn`` on 1024 slots, 1024 lanes of
+    20,000 events (256 x 5,000 when ``quick``), and each lane's grace (0, 1, 10, 1000 in turn)."""
+    lanes, ticks = (256, 5_000) if quick else (1024, 20_000)
+    events = generate("churn", {}, CHURN_SLOTS, ticks, np.arange(1, lanes + 1, dtype=np.uint64))
+    return events, [(0, 1, 10, 1000)[i % 4] for i in range(lanes)]
 
 
 def engine_bench(
@@ -196,8 +220,8 @@ def engine_bench(
     """Per strategy: vectorized and reference lane-events/s, their ratio and best lane count
     (untimed, grace in events), and the vectorized rate on the same events timed as Poisson
     arrivals at ``event_rate`` per second with a grace of ``grace_us`` microseconds (at the best
-    lane count). Beside each, the plain C loop's rate (module doc) unless no C compiler is found
-    (``_c`` says which compiler and flags, or why not)."""
+    lane count). Beside each, and on :func:`churn_events`, the C builds' rates (module doc)
+    unless no C compiler is found (``_c`` says which compiler and flags, or why not)."""
     from engine.core import compile_all
     from engine.core.kernel import uses_native
     from engine.core.native import c_rules
@@ -217,6 +241,7 @@ def engine_bench(
     timed = {lanes: poisson_times(block, np.arange(1, lanes + 1, dtype=np.uint64), event_rate)
              for lanes, block in blocks.items()}  # fmt: skip
     ref_events = bench_events(1, ref_ticks, n_slots)
+    churn, churn_graces = churn_events(quick) if builds is not None else (None, [])
     out: dict[str, dict[str, float]] = {}
     for name in names or list(all_strategies()):
         info = get_strategy(name)
@@ -246,14 +271,19 @@ def engine_bench(
             "by_lanes": by_lanes,  # type: ignore[dict-item]
         }
         c_file = c_rules(info.core)
-        if builds is not None and c_file is not None:
+        if churn is not None and c_file is not None and (LIMIT_DIR / c_file.name).exists():
+            churn_params = [replace(base, n_slots=CHURN_SLOTS, grace=g) for g in churn_graces]
+            churn_rate = float(churn.lengths.sum()) / best_time(
+                lambda p=churn_params, e=churn: simulate_lanes(p, e), repeats)  # fmt: skip
             runs = {"untimed": ([base] * int(best_lanes), blocks[int(best_lanes)], vec),
-                    "timed": (timed_params, timed[int(best_lanes)], timed_rate)}  # fmt: skip
-            out[name].update(plain_c_rates(builds, c_file.stem, runs, repeats))
+                    "timed": (timed_params, timed[int(best_lanes)], timed_rate),
+                    "churn": (churn_params, churn, churn_rate)}  # fmt: skip
+            out[name]["churn_lane_events_per_s"] = churn_rate
+            out[name].update(c_rates(builds, c_file.stem, runs, repeats))  # type: ignore[arg-type]
         if progress:
             progress(f"{name}: {vec / 1e6:.1f} M/s vectorized, {ref / 1e6:.2f} M/s reference"
-                     + (f", {out[name]['c_plain_lane_events_per_s'] / 1e6:.1f} M/s plain C"
-                        if "c_plain_lane_events_per_s" in out[name] else ""))  # fmt: skip
+                     + (f", {out[name]['c_limit_untimed_lane_events_per_s'] / 1e6:.1f} M/s the C "
+                        "limit" if "c_limit_untimed_lane_events_per_s" in out[name] else ""))  # fmt: skip
     spot.cleanup()
     out["_c"] = ({"compiler": compiler, "flags": " ".join(SPOT_FLAGS)} if compiler
                  else {"skipped": why_not})  # type: ignore[assignment]  # fmt: skip

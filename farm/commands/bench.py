@@ -16,10 +16,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Lane-events per second of the vectorized core on one core (per strategy, at "
         "several lane counts, the best reported) and of the scalar reference, on streams with every "
         "op (khugepaged segments ending in exits); "
-        "compile time is excluded and reported apart. Beside each rate, a plain C loop of the same "
-        "strategy compiled here with the system's C compiler (ten counters and peaks, no exact "
-        "means) and the product's C loop compiled with the same flags, on the same events and "
-        "lanes (skipped, saying why, without a C compiler). Also the cost of generating each workload "
+        "compile time is excluded and reported apart. Beside each rate, and on churn traces, the "
+        "C limit: a plain per-lane C loop of the same rules (ten counters and peaks, no exact "
+        "means) compiled here with the system's C compiler; and what the product's six further "
+        "metrics cost, from its own C built without them a rung at a time (skipped, saying why, "
+        "without a C compiler). Also the cost of generating each workload "
         "next to simulating it. --farm adds rows per second of a >= 10,000-row sweep shaped like "
         "the shipped ones (four workloads, 1024 and 4096 slots, 4 replicates), timed from parsing "
         "to the final flush, with the fraction of hits, and the speed-up from 1 to 2 workers on "
@@ -49,7 +50,7 @@ def bench(args: argparse.Namespace) -> int:
     }
     engine = engine_bench(args.strategies, quick=args.quick, progress=say)
     result["compile_s"] = engine.pop("_compile")["seconds"]
-    result["plain_c"] = engine.pop("_c")
+    result["c"] = engine.pop("_c")
     result["op_mix"] = engine.pop("_mix")
     result["strategies"] = engine
     if not args.no_workloads:
@@ -78,7 +79,7 @@ def bench(args: argparse.Namespace) -> int:
               f"{row['best_lanes']:>10} {row['reference_lane_events_per_s'] / 1e6:>14.2f} "
               f"{row['ratio']:>7.0f} {row['timed_lane_events_per_s'] / 1e6:>10.1f}")  # fmt: skip
     print("  (timed: the same events as Poisson arrivals at 100,000/s, grace 8 ms)")
-    print_plain_c(result["plain_c"], engine)  # type: ignore[arg-type]
+    print_c(result["c"], engine)  # type: ignore[arg-type]
     if "workloads" in result:
         print("workloads, one core: generating a stream vs simulating it (s390-v6.4)")
         print(f"  {'workload':<12} {'generation M/s':>15} {'simulation M/s':>15} {'gen/sim speed':>14}")
@@ -96,27 +97,38 @@ def bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_plain_c(plain_c: dict[str, str], engine: dict[str, dict]) -> None:
-    """The vectorized rates beside a plain C loop's and the product C loop's, both compiled here."""
-    if "skipped" in plain_c:
-        print(f"plain C loop comparison skipped: {plain_c['skipped']}")
+def print_c(c: dict[str, str], engine: dict[str, dict]) -> None:
+    """The vectorized rates beside the C limit's, and what the product's extra metrics cost."""
+    if "skipped" in c:
+        print(f"C comparison skipped: {c['skipped']}")
         return
-    print(f"vectorized vs a plain C loop of the same rules (10 metrics, no exact means) and the "
-          f"product's C loop, both compiled here ({plain_c['compiler']} {plain_c['flags']}), "
-          f"same events and lanes; M lane-events/s")
-    print(f"  {'':<12} {'untimed':-^40}  {'timed':-^40}")
-    head = f"{'vectorized':>10} {'plain C':>8} {'ratio':>6} {'product C':>10}"
-    print(f"  {'strategy':<12} {head}    {head}")
+    kinds = (("untimed", "vectorized_", "untimed"), ("timed", "timed_", "timed"),
+             ("churn", "churn_", "churn 1024 x 20k"))  # fmt: skip
+    print(f"vectorized vs the C limit: a plain per-lane C loop of the same rules written from the "
+          f"reference (farm/bench/c_limit; the ten metrics that need no exact mean), compiled here "
+          f"({c['compiler']} {c['flags']}); same events and lanes; M lane-events/s")
+    head = f"{'vectorized':>10} {'C limit':>8} {'ratio':>6}"
+    print(f"  {'':<12} " + "  ".join(f"{title:-^26}" for _, _, title in kinds))
+    print(f"  {'strategy':<12} " + "  ".join([head] * len(kinds)))
+    rows = {n: r for n, r in engine.items() if "c_limit_untimed_lane_events_per_s" in r}
     for name, row in engine.items():
-        if "c_plain_lane_events_per_s" not in row:
+        if name not in rows:
             print(f"  {name:<12} (no C rules)")
             continue
-        cells = []
-        for prefix, vec in (("", "vectorized_"), ("timed_", "timed_")):
-            cells.append(f"{row[vec + 'lane_events_per_s'] / 1e6:>10.1f} "
-                         f"{row[f'c_plain_{prefix}lane_events_per_s'] / 1e6:>8.1f} "
-                         f"{row[f'{prefix}ratio_to_c']:>6.2f} "
-                         f"{row[f'c_product_{prefix}lane_events_per_s'] / 1e6:>10.1f}")  # fmt: skip
-        print(f"  {name:<12} {cells[0]}    {cells[1]}")
-    print("  (ratio: vectorized / plain C; product C: the product's C sources built like the plain "
-          "loop and called the same way, without the Python around the kernel)")
+        cells = [f"{row[vec + 'lane_events_per_s'] / 1e6:>10.1f} "
+                 f"{row[f'c_limit_{kind}_lane_events_per_s'] / 1e6:>8.1f} "
+                 f"{row[f'{kind}_ratio_to_c']:>6.2f}" for kind, vec, _ in kinds]  # fmt: skip
+        print(f"  {name:<12} " + "  ".join(cells))
+    print("  (ratio: vectorized / C limit; churn: the traces the C limit was first measured on, "
+          "1024 slots, grace 0, 1, 10, 1000 in turn)")
+    print("what the six metrics beyond the ten cost: the product's C built here as is, then "
+          "without the exact means, then without the idle and bytes peaks, then without the "
+          "idle and descriptor counts (plain); M lane-events/s")
+    head = f"{'product':>8} {'-means':>7} {'-peaks':>7} {'plain':>7}"
+    print(f"  {'':<12} " + "  ".join(f"{title:-^30}" for _, _, title in kinds))
+    print(f"  {'strategy':<12} " + "  ".join([head] * len(kinds)))
+    for name, row in rows.items():
+        cells = [" ".join(f"{row[f'c_{b}_{kind}_lane_events_per_s'] / 1e6:>{w}.1f}"
+                          for b, w in (("product", 8), ("no_means", 7), ("no_peaks", 7), ("plain", 7)))
+                 for kind, _, _ in kinds]  # fmt: skip
+        print(f"  {name:<12} " + "  ".join(cells))

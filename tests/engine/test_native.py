@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from support.streams import need, shipped
+from support.streams import growing_stream, need, shipped
 
 import engine.core.rules as core_rules
 from engine import METRICS, LaneEvents, Params
@@ -17,7 +17,7 @@ from engine.core import run_lanes
 from engine.core.kernel import NATIVE_ENV, kernel, native_module, uses_native
 from engine.core.layout import INITIAL_QUEUE, INITIAL_UNITS, INT_COLUMNS, LaneParams
 from engine.core.run import lane_params
-from engine.events import DEFER, EXIT, FAULT, FREE, NO_SLOT, RCU_FREE
+from engine.events import FAULT, FREE, RCU_FREE
 from engine.strategies import get_strategy
 
 pytestmark = pytest.mark.usefixtures("native_built")
@@ -26,28 +26,6 @@ pytestmark = pytest.mark.usefixtures("native_built")
 @pytest.fixture
 def native_built() -> None:
     need("native")
-
-
-def growing_stream(rng: np.random.Generator, n_slots: int, length: int
-                   ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """Phases that fill most of the slots, then free most of them by every kind of free, with
-    an exit now and then: pages held and completions in flight both reach the thousands."""
-    ops, slots = [], []
-    mapped: set[int] = set()
-    while len(ops) < length:
-        for s in rng.permutation(n_slots)[: int(n_slots * 0.9)].tolist():
-            ops.append(FAULT)
-            slots.append(s)
-            mapped.add(s)
-        for s in rng.permutation(sorted(mapped))[: int(len(mapped) * 0.8)].tolist():
-            ops.append(int(rng.choice([FREE, RCU_FREE, RCU_FREE, DEFER])))
-            slots.append(s)
-            mapped.remove(s)
-        if rng.random() < 0.3:
-            ops.append(EXIT)
-            slots.append(NO_SLOT)
-            mapped.clear()
-    return np.array(ops[:length], np.int8), np.array(slots[:length], np.int32)
 
 
 @pytest.mark.parametrize("strategy", shipped())

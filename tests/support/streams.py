@@ -114,6 +114,28 @@ def timed_cases(draw: st.DrawFn, strategy: str
 PATHS = ("native", "numba")
 
 
+def growing_stream(rng: np.random.Generator, n_slots: int, length: int
+                   ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Phases that fill most of the slots, then free most of them by every kind of free, with
+    an exit now and then: pages held and completions in flight both reach the thousands."""
+    ops, slots = [], []
+    mapped: set[int] = set()
+    while len(ops) < length:
+        for s in rng.permutation(n_slots)[: int(n_slots * 0.9)].tolist():
+            ops.append(FAULT)
+            slots.append(s)
+            mapped.add(s)
+        for s in rng.permutation(sorted(mapped))[: int(len(mapped) * 0.8)].tolist():
+            ops.append(int(rng.choice([FREE, RCU_FREE, RCU_FREE, DEFER])))
+            slots.append(s)
+            mapped.remove(s)
+        if rng.random() < 0.3:
+            ops.append(EXIT)
+            slots.append(NO_SLOT)
+            mapped.clear()
+    return np.array(ops[:length], np.int8), np.array(slots[:length], np.int32)
+
+
 def shipped() -> list[str]:
     """The strategies the engine ships (each has C rules), not a test's own."""
     return [n for n, s in all_strategies().items() if s.reference.__module__.startswith("engine.")]
