@@ -112,6 +112,7 @@ typedef struct {
 #define FR(L, u, i) ((L)->fr[(u) * 2 * (L)->p.ks + (i)])
 
 PTF_INLINE i64 min64(i64 a, i64 b) { return a < b ? a : b; }
+PTF_INLINE i64 max64(i64 a, i64 b) { return a > b ? a : b; }
 
 PTF_INLINE i64 n_blocks(const lane_params *p) { return (p->n_slots + BLOCK - 1) / BLOCK; }
 
