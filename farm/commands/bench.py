@@ -102,22 +102,22 @@ def print_c(c: dict[str, str], engine: dict[str, dict]) -> None:
     if "skipped" in c:
         print(f"C comparison skipped: {c['skipped']}")
         return
-    kinds = (("untimed", "vectorized_", "untimed"), ("timed", "timed_", "timed"),
-             ("churn", "churn_", "churn 1024 x 20k"))  # fmt: skip
+    kinds = (("untimed", "untimed"), ("timed", "timed"), ("churn", "churn 1024 x 20k"))
     print(f"vectorized vs the C limit: a plain per-lane C loop of the same rules written from the "
           f"reference (farm/bench/c_limit; the ten metrics that need no exact mean), compiled here "
-          f"({c['compiler']} {c['flags']}); same events and lanes; M lane-events/s")
+          f"({c['compiler']} {c['flags']}); same events and lanes, taken in turn, best of "
+          f"{c['rounds']} rounds; M lane-events/s")
     head = f"{'vectorized':>10} {'C limit':>8} {'ratio':>6}"
-    print(f"  {'':<12} " + "  ".join(f"{title:-^26}" for _, _, title in kinds))
+    print(f"  {'':<12} " + "  ".join(f"{title:-^26}" for _, title in kinds))
     print(f"  {'strategy':<12} " + "  ".join([head] * len(kinds)))
     rows = {n: r for n, r in engine.items() if "c_limit_untimed_lane_events_per_s" in r}
     for name, row in engine.items():
         if name not in rows:
             print(f"  {name:<12} (no C rules)")
             continue
-        cells = [f"{row[vec + 'lane_events_per_s'] / 1e6:>10.1f} "
+        cells = [f"{row[f'c_vectorized_{kind}_lane_events_per_s'] / 1e6:>10.1f} "
                  f"{row[f'c_limit_{kind}_lane_events_per_s'] / 1e6:>8.1f} "
-                 f"{row[f'{kind}_ratio_to_c']:>6.2f}" for kind, vec, _ in kinds]  # fmt: skip
+                 f"{row[f'{kind}_ratio_to_c']:>6.2f}" for kind, _ in kinds]  # fmt: skip
         print(f"  {name:<12} " + "  ".join(cells))
     print("  (ratio: vectorized / C limit; churn: the traces the C limit was first measured on, "
           "1024 slots, grace 0, 1, 10, 1000 in turn)")
@@ -125,10 +125,10 @@ def print_c(c: dict[str, str], engine: dict[str, dict]) -> None:
           "without the exact means, then without the idle and bytes peaks, then without the "
           "idle and descriptor counts (plain); M lane-events/s")
     head = f"{'product':>8} {'-means':>7} {'-peaks':>7} {'plain':>7}"
-    print(f"  {'':<12} " + "  ".join(f"{title:-^30}" for _, _, title in kinds))
+    print(f"  {'':<12} " + "  ".join(f"{title:-^30}" for _, title in kinds))
     print(f"  {'strategy':<12} " + "  ".join([head] * len(kinds)))
     for name, row in rows.items():
         cells = [" ".join(f"{row[f'c_{b}_{kind}_lane_events_per_s'] / 1e6:>{w}.1f}"
                           for b, w in (("product", 8), ("no_means", 7), ("no_peaks", 7), ("plain", 7)))
-                 for kind, _, _ in kinds]  # fmt: skip
+                 for kind, _ in kinds]  # fmt: skip
         print(f"  {name:<12} " + "  ".join(cells))
