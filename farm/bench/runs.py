@@ -126,16 +126,19 @@ def scale_sweep_text(rows: int, name: str = "bench-scale") -> str:
                            "grid": grid}, sort_keys=False)  # fmt: skip
 
 
-def _driver_run(sweep_file: Path, root: Path, workers: int) -> dict[str, Any]:
-    """``farm run`` in a child process: wall time, the sweep's own time (its summary line) and
-    the driver's peak resident memory (VmHWM, read while it runs; Ray's processes apart)."""
+def _driver_run(sweep_file: Path, root: Path, workers: int, address: str | None = None
+                ) -> dict[str, Any]:  # fmt: skip
+    """``farm run`` in a child process (on an embedded local Ray of ``workers``, or on the
+    cluster at ``address``): wall time, the sweep's own time (its summary line) and the
+    driver's peak resident memory (VmHWM, read while it runs; Ray's processes apart)."""
     import re
     import subprocess
     import sys
     import threading
 
-    argv = [sys.executable, "-m", "farm.cli", "run", str(sweep_file), "--workers", str(workers),
-            "--results", str(root), "--no-progress"]  # fmt: skip
+    where = ["--address", address] if address else ["--workers", str(workers)]
+    argv = [sys.executable, "-m", "farm.cli", "run", str(sweep_file), *where, "--results",
+            str(root), "--no-progress"]  # fmt: skip
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = [0]
@@ -170,9 +173,10 @@ def _driver_run(sweep_file: Path, root: Path, workers: int) -> dict[str, Any]:
 
 
 def scale_bench(sizes: tuple[int, ...] = (100_000, 1_000_000), workers: int = 2,
-                project_to: int = 10_000_000) -> dict[str, Any]:
-    """The driver at each size of grid: rows/s, time outside the sweep, peak memory; and the
-    memory at ``project_to`` rows by a straight line through the two largest sizes."""
+                project_to: int = 10_000_000, address: str | None = None) -> dict[str, Any]:
+    """The driver at each size of grid: rows/s, time outside the sweep, peak memory; and, unless
+    a grid reached it, the memory at ``project_to`` rows by a straight line through the two
+    largest sizes. On an embedded local Ray of ``workers``, or on the cluster at ``address``."""
     from engine.core import compile_all
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -184,9 +188,9 @@ def scale_bench(sizes: tuple[int, ...] = (100_000, 1_000_000), workers: int = 2,
             base.mkdir()
             sweep_file = base / "bench-scale.yaml"
             sweep_file.write_text(scale_sweep_text(rows))
-            runs.append(_driver_run(sweep_file, base, workers))
-    out: dict[str, Any] = {"runs": runs, "workers": workers}
-    if len(runs) >= 2:
+            runs.append(_driver_run(sweep_file, base, workers, address))
+    out: dict[str, Any] = {"runs": runs, "workers": workers, "address": address}
+    if len(runs) >= 2 and runs[-1]["rows"] < project_to:
         a, b = runs[-2], runs[-1]
         slope = (b["driver_peak_bytes"] - a["driver_peak_bytes"]) / (b["rows"] - a["rows"])
         out["projected"] = {"rows": project_to, "bytes_per_extra_row": slope,
@@ -195,12 +199,14 @@ def scale_bench(sizes: tuple[int, ...] = (100_000, 1_000_000), workers: int = 2,
 
 
 def format_scale(result: dict[str, Any]) -> str:
-    lines = [f"driver scale: 1,080 tiny points x replicates, {result['workers']} workers, "
-             "embedded local Ray"]
+    where = (f"the Ray cluster at {result['address']}" if result.get("address")
+             else f"{result['workers']} workers, embedded local Ray")  # fmt: skip
+    lines = [f"driver scale: 1,080 tiny points x replicates, {where}"]
     for r in result["runs"]:
         lines.append(f"  {r['rows']:>10,} rows: sweep {r['sweep_s']:.1f} s ({r['rows_per_s']:,.0f} rows/s), "
                      f"outside it {r['outside_s']:.1f} s ({r['outside_s'] / r['sweep_s']:.0%}; "
-                     f"Ray's start and stop {r['ray_s']:.1f} s of it), "
+                     f"Ray's {'connection' if result.get('address') else 'start and stop'} "
+                     f"{r['ray_s']:.1f} s of it), "
                      f"driver peak {r['driver_peak_bytes'] / 2**30:.2f} GiB")  # fmt: skip
     if "projected" in result:
         p = result["projected"]

@@ -35,13 +35,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scale", action="store_true",
                    help="with --farm: the driver on grids of 1,080 tiny points at 0.1 and 1 M rows "
                    "(rows/s, time outside the sweep, driver peak memory; 10 M projected)")
+    p.add_argument("--address", metavar="ADDR",
+                   help="with --scale: run those grids, and one of 10 M rows, on the existing Ray "
+                   "cluster at ADDR (host:port) instead of an embedded local Ray; the time outside "
+                   "the sweep then holds the connection, not Ray's start and stop")
     p.set_defaults(func=bench)
 
 
 def bench(args: argparse.Namespace) -> int:
     from engine.strategies import get_strategy
     from farm.bench.engine import engine_bench
+    from farm.errors import UserError
 
+    if args.scale and not args.farm:
+        raise UserError("--scale goes with --farm (farm bench --farm --scale)")
+    if args.address and not args.scale:
+        raise UserError("--address goes with --scale (farm bench --farm --scale --address ADDR)")
     for name in args.strategies or []:
         get_strategy(name)
     say = (lambda msg: print(msg, file=sys.stderr)) if not args.json else None
@@ -64,8 +73,9 @@ def bench(args: argparse.Namespace) -> int:
         if args.scale:
             from farm.bench.runs import scale_bench
 
-            sizes = (2_000, 20_000) if args.quick else (100_000, 1_000_000)
-            result["scale"] = scale_bench(sizes)
+            sizes = ((2_000, 20_000) if args.quick else (100_000, 1_000_000, 10_000_000)
+                     if args.address else (100_000, 1_000_000))  # fmt: skip
+            result["scale"] = scale_bench(sizes, address=args.address)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

@@ -216,6 +216,21 @@ def test_cluster__two_node_cluster_gives_the_serial_table(serial, tmp_path):
         assert not [n for n in compiled if "kernel" in n], compiled
 
 
+def test_cluster__scale_bench_runs_the_driver_on_an_existing_cluster(monkeypatch):
+    # farm bench --farm --scale --address: the driver on the cluster, only connecting to it
+    from farm.bench.runs import format_scale, scale_bench
+
+    with two_nodes() as cluster:
+        for name, value in _env(cluster.temp_dir).items():
+            monkeypatch.setenv(name, value)
+        result = scale_bench((2_000, 4_000), address=cluster.address)
+    assert all(r["rows"] >= n for r, n in zip(result["runs"], (2_000, 4_000), strict=True))
+    for run in result["runs"]:
+        assert 0 < run["ray_s"] < run["wall_s"] - run["sweep_s"]
+    assert f"the Ray cluster at {cluster.address}" in format_scale(result)
+    assert "Ray's connection" in format_scale(result)
+
+
 def test_cluster__losing_a_node_mid_sweep_still_completes_the_table(serial, tmp_path):
     path = tmp_path / "cluster.yaml"
     path.write_text(SWEEP)
