@@ -98,14 +98,14 @@ def _means(sums: np.ndarray, lp: np.ndarray) -> dict[str, np.ndarray]:
     span = end[at].astype(np.float64)
     for m, k in MEAN_COLUMNS.items():
         out[m][at] = lo[at, k].astype(np.float64) / span
-    held_bytes_exact = lo[at, H_PAGES] * lp[at, _PAGE_BYTES] + lo[at, H_DESCS] * lp[at, _DESC_BYTES]
-    out["bytes_mean"][at] = held_bytes_exact.astype(np.float64) / span
+    total = lo[at, H_PAGES] * lp[at, _PAGE_BYTES] + lo[at, H_DESCS] * lp[at, _DESC_BYTES]
+    out["bytes_mean"][at] = total.astype(np.float64) / span
     for i in np.flatnonzero(~fits).tolist():
         row = [int(x) for x in sums[i]]
         integral = [row[k] + (row[A_HI + k] << 31) for k in range(A_HI)]
         for m, k in MEAN_COLUMNS.items():
             out[m][i] = time_mean(integral[k], row[S_END])
-        total = held_bytes.py_func(int(lp[i, _PAGE_BYTES]), int(lp[i, _DESC_BYTES]),
+        exact = held_bytes.py_func(int(lp[i, _PAGE_BYTES]), int(lp[i, _DESC_BYTES]),
                                    integral[H_PAGES], integral[H_DESCS])  # fmt: skip
-        out["bytes_mean"][i] = time_mean(total, row[S_END])
+        out["bytes_mean"][i] = time_mean(exact, row[S_END])
     return out

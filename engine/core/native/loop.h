@@ -39,13 +39,30 @@ PTF_INLINE void raise_peak(i64 *peak, i64 x) {
         *peak = x;
 }
 
+/* The peaks of mapped slots, pages and (but in a build without the extra peaks) idle pages
+ * raised to the lane's values: one branch for the three, as a new peak is rare. */
+PTF_INLINE void raise_peaks(const lane *L, i64 *mapped, i64 *pages, i64 *idle) {
+#ifndef PTFARM_NO_PEAKS
+    i64 m = L->mapped, pg = L->pages, id = L->idle;
+    if (PTF_UNLIKELY((m > *mapped) | (pg > *pages) | (id > *idle))) {
+        *mapped = max64(*mapped, m);
+        *pages = max64(*pages, pg);
+        *idle = max64(*idle, id);
+    }
+#else
+    (void)idle;
+    raise_peak(mapped, L->mapped);
+    raise_peak(pages, L->pages);
+#endif
+}
+
 /* Two int64 side by side (GCC's and clang's vector extension): the untimed sums are added two
  * at a time, in vector registers, which spares the general ones the loop is short of. */
 typedef i64 i64x2 __attribute__((vector_size(16)));
 
 /* The sampling accumulator of a lane (acc of loop.py): for each held quantity k the integral
- * lo[k] + hi[k] * 2^31 so far and the value of the sample in force, the peaks, and the time of
- * the sample in force. A plain build keeps only the peaks of mapped slots and pages. */
+ * lo[k] + hi[k] * 2^31 so far and the value of the sample in force, the time of the sample in
+ * force, and the peaks. A build without the means keeps only the peaks. */
 typedef struct {
 #ifndef PTFARM_NO_MEANS
     i64 lo[H_COUNT];
@@ -53,12 +70,10 @@ typedef struct {
     i64 last[H_COUNT];
     i64 last_t;
 #endif
-#ifndef PTFARM_NO_PEAKS
-    i64 peak_idle;
-    i64 peak_bytes;
-#endif
     i64 peak_mapped;
     i64 peak_pages;
+    i64 peak_idle; /* these two stay 0 in a build without the extra peaks */
+    i64 peak_bytes;
 } sampler;
 
 #ifndef PTFARM_NO_MEANS
@@ -90,7 +105,6 @@ PTF_INLINE void close_window(sampler *S, i64 end) {
  * same, and the four words are all in [0, 2^62) exactly when their OR is (else each is tested
  * as add_held does). */
 PTF_INLINE void sample(const lane *L, sampler *S, i64 at) {
-    i64 m = L->mapped, pg = L->pages;
 #ifndef PTFARM_NO_MEANS
     i64 dt = at - S->last_t;
     if (PTF_LIKELY(dt <= LOW31)) {
@@ -110,27 +124,17 @@ PTF_INLINE void sample(const lane *L, sampler *S, i64 at) {
             }
         }
     }
-    S->last[H_MAPPED] = m;
-    S->last[H_PAGES] = pg;
+    S->last[H_MAPPED] = L->mapped;
+    S->last[H_PAGES] = L->pages;
     S->last[H_IDLE] = L->idle;
     S->last[H_DESCS] = DESCS(L);
     S->last_t = at;
 #else
     (void)at;
 #endif
-#ifndef PTFARM_NO_PEAKS
-    i64 idle = L->idle; /* one branch for three peaks */
-    if (PTF_UNLIKELY((m > S->peak_mapped) | (pg > S->peak_pages) | (idle > S->peak_idle))) {
-        S->peak_mapped = max64(S->peak_mapped, m);
-        S->peak_pages = max64(S->peak_pages, pg);
-        S->peak_idle = max64(S->peak_idle, idle);
-    }
-#ifdef HAS_DESCS
-    raise_peak(&S->peak_bytes, held_bytes(&L->p, pg, DESCS(L)));
-#endif
-#else
-    raise_peak(&S->peak_mapped, m);
-    raise_peak(&S->peak_pages, pg);
+    raise_peaks(L, &S->peak_mapped, &S->peak_pages, &S->peak_idle);
+#if defined(HAS_DESCS) && !defined(PTFARM_NO_PEAKS)
+    raise_peak(&S->peak_bytes, held_bytes(&L->p, L->pages, DESCS(L)));
 #endif
 }
 
@@ -215,12 +219,9 @@ PTF_INLINE int apply_event(lane *L, int op, i64 s) {
  * kept in registers; a timed lane samples into S. */
 PTF_INLINE i64 run_events(lane *L, const int8_t *ops, const int32_t *slots, const i64 *times,
                           const int timed, i64 n, sampler *S) {
-    i64 pk_mapped = 0, pk_pages = 0;
+    i64 pk_mapped = 0, pk_pages = 0, pk_idle = 0, pk_bytes = 0;
 #ifndef PTFARM_NO_MEANS
     i64x2 s_mapped_pages = {0, 0}, s_idle_descs = {0, 0};
-#endif
-#ifndef PTFARM_NO_PEAKS
-    i64 pk_idle = 0, pk_bytes = 0;
 #endif
     i64 t;
     for (t = 0; t < n; t++) {
@@ -243,40 +244,27 @@ PTF_INLINE i64 run_events(lane *L, const int8_t *ops, const int32_t *slots, cons
         if (timed) { /* (3) */
             sample(L, S, now);
         } else {
-            i64 m = L->mapped, pg = L->pages;
 #ifndef PTFARM_NO_MEANS
-            s_mapped_pages += (i64x2){m, pg};
+            s_mapped_pages += (i64x2){L->mapped, L->pages};
             s_idle_descs += (i64x2){L->idle, DESCS(L)};
 #endif
-#ifndef PTFARM_NO_PEAKS
-            i64 idle = L->idle; /* one branch for three peaks */
-            if (PTF_UNLIKELY((m > pk_mapped) | (pg > pk_pages) | (idle > pk_idle))) {
-                pk_mapped = max64(pk_mapped, m);
-                pk_pages = max64(pk_pages, pg);
-                pk_idle = max64(pk_idle, idle);
-            }
-#ifdef HAS_DESCS
-            raise_peak(&pk_bytes, held_bytes(&L->p, pg, DESCS(L)));
-#endif
-#else
-            raise_peak(&pk_mapped, m);
-            raise_peak(&pk_pages, pg);
+            raise_peaks(L, &pk_mapped, &pk_pages, &pk_idle);
+#if defined(HAS_DESCS) && !defined(PTFARM_NO_PEAKS)
+            raise_peak(&pk_bytes, held_bytes(&L->p, L->pages, DESCS(L)));
 #endif
         }
     }
     if (!timed) {
         S->peak_mapped = pk_mapped;
         S->peak_pages = pk_pages;
+        S->peak_idle = pk_idle;
+        S->peak_bytes = pk_bytes;
 #ifndef PTFARM_NO_MEANS
         S->lo[H_MAPPED] = s_mapped_pages[0];
         S->lo[H_PAGES] = s_mapped_pages[1];
         S->lo[H_IDLE] = s_idle_descs[0];
         S->lo[H_DESCS] = s_idle_descs[1];
         S->last_t = t; /* every sample's tick is counted: nothing left for close_window */
-#endif
-#ifndef PTFARM_NO_PEAKS
-        S->peak_idle = pk_idle;
-        S->peak_bytes = pk_bytes;
 #endif
     }
     return t;
