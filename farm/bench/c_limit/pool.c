@@ -7,67 +7,17 @@
 /* per pool: a bitmap of free fragments, a link per fragment (a head's batch, the waiters),
  * and per head the first fragment of its batch (-1: the head is idle) */
 #define UNIT_WORDS(p) (((p)->k + 63) / 64 + (p)->k + (p)->n)
-#include "plain.h"
+#include "pool.h"
 
-enum { FRAG_DONE, HEAD_DONE };
-
-static uint64_t *free_map(struct lane *l, i64 u) { return (uint64_t *)unit_words(l, u); }
 static i64 *frag_next(struct lane *l, i64 u) { return unit_words(l, u) + (l->p->k + 63) / 64; }
 static i64 *head_batch(struct lane *l, i64 u) { return frag_next(l, u) + l->p->k; }
 
-static void rule_new_mm(struct lane *l) { (void)l; } /* exit_mm emptied the list */
-static void rule_exit_hook(struct lane *l) { (void)l; }
-
-static void rule_alloc(struct lane *l, i64 slot)
+/* every head idle, no fragment waiting */
+static void new_pool(struct lane *l, i64 u)
 {
-    i64 K = l->p->k, u, frag;
-    if (l->head >= 0) { /* the head pool's lowest free fragment */
-        u = l->head;
-        uint64_t *map = free_map(l, u);
-        i64 w = 0;
-        while (map[w] == 0)
-            w++;
-        frag = w * 64 + __builtin_ctzll(map[w]);
-        map[w] &= ~(1ULL << (frag % 64));
-        hand_out(l, slot, u, frag);
-        if (l->units[u].allocated + l->units[u].pending == K)
-            list_del(l, u);
-        return;
-    }
-    u = new_unit(l);
-    uint64_t *map = free_map(l, u);
-    for (i64 w = 0; w < (K + 63) / 64; w++)
-        map[w] = ~0ULL;
-    if (K % 64)
-        map[(K - 1) / 64] = (1ULL << (K % 64)) - 1;
     for (i64 h = 0; h < l->p->n; h++)
         head_batch(l, u)[h] = -1;
     l->units[u].waiting = -1;
-    map[0] &= ~1ULL;
-    hand_out(l, slot, u, 0);
-    if (K > 1)
-        list_add(l, u);
-}
-
-static void rule_free(struct lane *l, i64 slot, i64 u, i64 frag)
-{
-    (void)slot;
-    set_allocated(l, u, -1);
-    free_map(l, u)[frag / 64] |= 1ULL << (frag % 64);
-    if (l->units[u].allocated == 0 && l->units[u].pending == 0) {
-        list_del(l, u);
-        release(l, u);
-    } else if (!l->units[u].listed) {
-        list_add(l, u);
-    }
-}
-
-static void rule_rcu_free(struct lane *l, i64 slot, i64 u, i64 frag)
-{
-    (void)slot;
-    set_allocated(l, u, -1);
-    l->units[u].pending++;
-    call_after_grace(l, FRAG_DONE, u, frag);
 }
 
 static void rule_defer(struct lane *l, i64 slot, i64 u, i64 frag)
@@ -87,24 +37,6 @@ static void rule_defer(struct lane *l, i64 slot, i64 u, i64 frag)
     } else { /* no completion: it rides the next re-arm */
         frag_next(l, u)[frag] = x->waiting;
         x->waiting = frag;
-    }
-}
-
-static void free_pending(struct lane *l, i64 u, i64 frag)
-{
-    free_map(l, u)[frag / 64] |= 1ULL << (frag % 64);
-    l->units[u].pending--;
-}
-
-/* every completion that frees fragments ends here */
-static void after_free(struct lane *l, i64 u)
-{
-    struct unit *x = &l->units[u];
-    if (x->allocated == 0 && x->pending == 0) {
-        list_del(l, u);
-        release(l, u);
-    } else if (!x->listed && x->mm == l->mm) {
-        list_add_tail(l, u);
     }
 }
 
