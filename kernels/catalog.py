@@ -47,6 +47,10 @@ class Kernel:
     append:      kernel command-line words beyond the common ones
     build:       how to build it from source; None for Debian's prebuilt kernel packages
     image:       a user's own kernel image (``--image``): booted as it is, nothing fetched
+    frees:       the driver can make it free a table at once (``free``): the deposited table of
+                 an anonymous transparent huge page, which ``zap_huge_pmd`` gives back with
+                 ``pte_free`` when the huge page is unmapped; "" when it cannot, else the reason
+                 (see :data:`NO_FREE`)
     """
 
     name: str
@@ -63,6 +67,7 @@ class Kernel:
     note: str = ""
     build: Build | None = None
     image: str = ""
+    frees: bool = False
 
     @property
     def gnu(self) -> str:
@@ -108,7 +113,7 @@ KERNELS: dict[str, Kernel] = {k.name: k for k in (
     Kernel("s390x-6.12", "s390x", "trixie", _S390_612, "whole-page", 4096, 2048, MIB, 2 * GIB,
            2048, note="one 4 KiB page per 2 KiB table (since v6.7)"),
     Kernel("ppc64le-6.1-radix", "ppc64el", "bookworm", _PPC_61, "ppc-frag", 65536, 256,
-           2 * MIB, GIB, 256, note="radix MMU: 256 B fragments of a 64 KiB page"),
+           2 * MIB, GIB, 256, frees=True, note="radix MMU: 256 B fragments of a 64 KiB page"),
     Kernel("ppc64le-6.1-hash", "ppc64el", "bookworm", _PPC_61, "ppc-frag", 65536, 4096,
            16 * MIB, 16 * GIB, 2048, append="disable_radix",
            note="hash MMU: 4 KiB fragments of a 64 KiB page"),
@@ -121,6 +126,16 @@ KERNELS: dict[str, Kernel] = {k.name: k for k in (
                                            "s390x-6.12-v66"),
            note="6.12 patched: v6.6's 2 KiB halves with PG_active pte_free_defer"),
 )}  # fmt: skip
+
+# Why the driver cannot make a kernel free a table at once (``free``: a transparent huge page's
+# deposited table) or defer it (``defer``: a table retracted under a huge page), as measured
+# under QEMU 7.2 TCG.
+NO_THP = ("QEMU's TCG s390x CPU has no EDAT-1, so the kernel offers no transparent huge pages "
+          "(no config option changes that)")  # fmt: skip
+NO_THP_HASH = "the hash MMU under QEMU TCG offers no 16 MiB pages, so no transparent huge pages"
+NO_DEFER = ("the driver does not make a kernel retract a table (pte_free_defer); Debian's 6.1 "
+            "has no pte_free_defer (added in 6.5) and frees a retracted table with pte_free(), "
+            "which a trace writes as `free`")  # fmt: skip
 
 ARCHES = ("s390x", "ppc64el")
 SUITES = ("bookworm", "trixie")
