@@ -301,3 +301,24 @@ def test_sigkill_helper_is_set_before_exec():
     while Path(f"/proc/{child}").exists() and "zombie" not in _state(child):
         assert time.monotonic() < deadline, "the child outlived its parent"
         time.sleep(0.05)
+
+
+@pytest.mark.kernel
+@pytest.mark.slow
+def test_an_own_image_is_checked_as_the_catalogs_kernel_is(monkeypatch, capsys, tmp_path):
+    """--image with the frag kernel's bzImage: it agrees with ppc-frag and not with the halves
+    (hand-reuse: the freed half is not reused)."""
+    _need_build_tools()
+    if shutil.which("qemu-system-s390x") is None:
+        pytest.skip("qemu-system-s390x is not installed")
+    image = kbuild.build(KERNELS["s390x-6.12-frag"]).image
+    trace = tmp_path / "hand-reuse.csv"
+    trace.write_text("op,slot\nfault,0\nrcu_free,0\nfault,1\n")
+    argv = ["kernel", "check", str(trace), "--image", str(image), "--arch", "s390x"]
+    assert _main(monkeypatch, [*argv, "--strategy", "ppc-frag"]) == 0
+    assert "vs ppc-frag: all 3 readings agree" in capsys.readouterr().out
+    assert _main(monkeypatch, [*argv, "--strategy", "s390-v6.4"]) == 1
+    out = capsys.readouterr().out
+    assert (
+        "hand-reuse.csv:4: reading 2 (event 2, fault 1): PTE-table pages: kernel 1, engine 0" in out
+    )
