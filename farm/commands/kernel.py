@@ -109,8 +109,12 @@ def _fetch(args: argparse.Namespace) -> int:
     from kernels import build, fetch
     from kernels.catalog import KERNELS
 
-    names = args.kernel or list(KERNELS)
+    names = args.kernel or [k.name for k in KERNELS.values() if k.build is None]
     kernels = [_kernel(n) for n in names]
+    for k in kernels:
+        if k.build is not None:
+            raise UserError(f"{k.name} is built from source, not fetched: farm kernel build "
+                            f"{k.name}")  # fmt: skip
     try:
         for k in kernels:
             got = fetch.fetch(k, refresh=args.refresh)
@@ -293,7 +297,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="kernels to build (default: every buildable kernel)")
     q.add_argument("--force", action="store_true", help="build again even when cached")
     q.set_defaults(func=_build)
-    q = ks.add_parser("fetch", help="download the kernels (verified by apt) and build the driver")
+    q = ks.add_parser("fetch", help="download Debian's prebuilt kernels (verified by apt) and "
+                      "build the driver")  # fmt: skip
     q.add_argument("--kernel", "-k", action="append", metavar="K", help="only these (repeatable)")
     q.add_argument("--refresh", action="store_true", help="download again even when cached")
     q.set_defaults(func=_fetch)

@@ -124,6 +124,7 @@ def test_list_says_which_kernels_are_buildable_and_built(monkeypatch, capsys, tm
     [
         (["kernel", "build", "s390x-6.1"], "s390x-6.1 is Debian's prebuilt kernel"),
         (["kernel", "build", "nope"], "unknown kernel 'nope'"),
+        (["kernel", "fetch", "-k", "s390x-6.12-frag"], "built from source, not fetched"),
         (["kernel", "run", "T", "--image", "IMG", "--arch", "s390x"], "--image needs --arch"),
         (["kernel", "run", "T", "--image", "IMG", "--kernel", "s390x-6.1"], "not both"),
         (["kernel", "run", "T", "-k", "s390x-6.1", "--arch", "s390x"], "go with --image"),
