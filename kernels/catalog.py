@@ -49,8 +49,7 @@ class Kernel:
     image:       a user's own kernel image (``--image``): booted as it is, nothing fetched
     frees:       the driver can make it free a table at once (``free``): the deposited table of
                  an anonymous transparent huge page, which ``zap_huge_pmd`` gives back with
-                 ``pte_free`` when the huge page is unmapped; "" when it cannot, else the reason
-                 (see :data:`NO_FREE`)
+                 ``pte_free`` when the huge page is unmapped (why the others cannot: ``NO_THP``)
     """
 
     name: str

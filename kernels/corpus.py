@@ -107,8 +107,8 @@ def _generated(name: str, workload: str, params: dict[str, object], ticks: int) 
 def slice_events(ops: np.ndarray, slots: np.ndarray, start: int, count: int,
                  max_slots: int) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Events ``start ..`` (at most ``count``) as a trace of their own: frees of slots mapped
-    before the slice are dropped, ``free`` and ``defer`` (which a process cannot choose) become
-    ``rcu_free`` (its munmap), and the slice stops before its distinct slots pass
+    before the slice are dropped, ``free`` and ``defer`` (which most kernels here cannot take, and
+    every kernel boots the same corpus) become ``rcu_free`` (its munmap), and the slice stops before its distinct slots pass
     ``max_slots``."""
     out_ops, out_slots = [], []
     mapped: set[int] = set()
