@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -251,36 +251,41 @@ def probe_address(address: str, connect_s: float = CONNECT_S, answer_s: float = 
                         + REACH_HELP.format(host=host, port=port))  # fmt: skip
 
 
+_PROBE = """
+import sys
+try:
+    from ray._raylet import GcsClient
+    from ray.exceptions import AuthenticationError
+except ImportError:
+    sys.exit(0)
+try:
+    GcsClient(address=sys.argv[1])
+except AuthenticationError:
+    print("auth")
+except Exception as e:
+    print("no", f"{type(e).__name__}: {(str(e).splitlines() or [''])[0]}")
+else:
+    print("ok")
+"""
+
+
 def _probe_gcs(address: str, seconds: float) -> str:
     """Ask the GCS at ``address`` for its cluster id with a bare GCS client (a private Ray API:
-    where it is missing, nothing is decided); why it is no use, or "" when it answered. A
-    refused token raises the authentication help (``ray.init`` would retry for ~20 s, then say
-    only "Failed to connect")."""
+    where it is missing, nothing is decided), in a child process: Ray's C++ core retries for
+    ~40 s and writes warnings meanwhile; the child is ended at ``seconds`` and what it wrote is
+    dropped. Why it is no use, or "" when it answered. A refused token raises the
+    authentication help (``ray.init`` would retry for ~20 s, then say only "Failed to connect")."""
     try:
-        from ray._raylet import GcsClient
-        from ray.exceptions import AuthenticationError
-    except ImportError:
-        return ""
-    outcome: list[str] = []
-
-    def probe() -> None:
-        try:
-            GcsClient(address=address)
-            outcome.append("")
-        except AuthenticationError:
-            outcome.append("auth")
-        except Exception as e:  # noqa: BLE001 - said in the one line
-            outcome.append(f"its GCS did not answer ({type(e).__name__}: {str(e).splitlines()[0]})")
-
-    with _stderr_kept():
-        thread = threading.Thread(target=probe, daemon=True)
-        thread.start()
-        thread.join(seconds)
-    if not outcome:
+        done = subprocess.run([sys.executable, "-c", _PROBE, address], capture_output=True,
+                              text=True, timeout=seconds, stdin=subprocess.DEVNULL)  # fmt: skip
+    except subprocess.TimeoutExpired:
         return f"something accepts connections there, but no Ray GCS answered within {seconds:g} s"
-    if outcome[0] == "auth":
+    said = done.stdout.strip()
+    if said == "auth":
         raise UserError(AUTH_HELP.format(address=address))
-    return outcome[0]
+    if said.startswith("no "):
+        return f"its GCS did not answer ({said[3:]})"
+    return ""
 
 
 def _need_client() -> None:
