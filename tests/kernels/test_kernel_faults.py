@@ -61,6 +61,9 @@ def test_kernel_check_killed_with_sigkill_leaves_no_qemu_running(tmp_path):
         assert qemu, f"no QEMU started (exit {farm.poll()}): {farm.stderr.read().decode()[-500:]}"
         time.sleep(3)  # the guest is booting or enacting
         assert all(_running(p) for p in qemu)
+        # its initrd is an in-memory file (nothing on disk for a SIGKILL to leave behind)
+        argv = Path(f"/proc/{next(iter(qemu))}/cmdline").read_bytes().split(b"\0")
+        assert argv[argv.index(b"-initrd") + 1].startswith(b"/proc/self/fd/")
         farm.send_signal(signal.SIGKILL)
         assert farm.wait(timeout=10) == -signal.SIGKILL
         gone = time.monotonic() + 5
