@@ -29,6 +29,8 @@ HAND: dict[str, tuple[str, str]] = {
     "hand-hits": ("a fault on a mapped slot changes nothing", "f 0\nf 0\nr 0\nf 0\nf 0\n"),
     "hand-exit": ("exit frees everything; the next address space starts empty",
                   "f 0\nf 1\nf 2\nx\nf 0\nf 3\nx\nf 1\n"),
+    "hand-reuse": ("a freed half is reused (s390 halves) or not (fragments)",
+                   "f 0\nr 0\nf 1\n"),
 }  # fmt: skip
 
 GENERATED: list[tuple[str, str, dict[str, object], int]] = [
@@ -55,6 +57,8 @@ WRONG: dict[str, list[str]] = {
     "s390x-6.12": ["s390-v6.4", "ppc-frag"],
     "ppc64le-6.1-radix": ["whole-page", "pool"],
     "ppc64le-6.1-hash": ["whole-page", "pool"],
+    "s390x-6.12-frag": ["s390-v6.4", "whole-page"],
+    "s390x-6.12-v66": ["whole-page", "ppc-frag"],
 }
 
 

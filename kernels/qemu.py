@@ -27,7 +27,7 @@ INIT = """#!/bin/sh
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 echo 0 > /proc/sys/kernel/randomize_va_space
-echo never > /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null
+echo madvise > /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null
 echo "@@ S $(uname -r) $(cat /proc/cmdline)"
 for job in /plan/*.job; do
   /enact "$job" 0
