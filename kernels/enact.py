@@ -7,6 +7,7 @@ so a whole corpus costs one boot per kernel.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from kernels import build, fetch, kbuild, qemu
 from kernels.catalog import Kernel

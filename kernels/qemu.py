@@ -3,12 +3,11 @@
 The initramfs (newc cpio, gzip) is written here in Python: busybox for /init's shell, the static
 driver, the job files. QEMU always runs under a timeout and is ended by its process id, also when
 the caller is interrupted (KeyboardInterrupt, SIGTERM), and the kernel ends it when the caller is
-killed outright (SIGKILL, the OOM killer): :func:`die_with_parent`.
+killed outright (SIGKILL, the OOM killer): :func:`kernels.children.child_dies_with_parent`.
 """
 
 from __future__ import annotations
 
-import ctypes
 import gzip
 import io
 import os
@@ -16,12 +15,13 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from kernels.catalog import Kernel
+from kernels.children import child_dies_with_parent
 
 INIT = """#!/bin/sh
 mount -t proc proc /proc
@@ -37,29 +37,6 @@ echo "@@ END"
 poweroff -f
 """
 APPEND = "quiet loglevel=0 norandmaps panic=-1 rdinit=/init"
-
-
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-
-
-def die_with_parent() -> Callable[[], None] | None:
-    """A ``preexec_fn`` for :class:`subprocess.Popen` that makes the child die (SIGKILL) with
-    this process, whatever ends it: ``prctl(PR_SET_PDEATHSIG)``, kept across ``exec``. If this
-    process is already gone when the child arms it, the child kills itself. None where there is
-    no ``prctl`` (not Linux). The signal comes when the *thread* that started the child ends:
-    start and wait for the child in the same thread (as :func:`boot` does)."""
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    parent = os.getpid()
-
-    def arm() -> None:  # in the child, between fork and exec: no allocation-heavy work
-        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before the line above
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return arm
 
 
 class BootError(Exception):
@@ -162,7 +139,7 @@ def _boot(kernel: Kernel, image: Path, initrd: Path, fds: tuple[int, ...], timeo
     try:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, start_new_session=True, pass_fds=fds,
-                                preexec_fn=die_with_parent())  # fmt: skip
+                                preexec_fn=child_dies_with_parent)  # fmt: skip
     except FileNotFoundError:
         raise BootError(f"{cmd[0]} is not installed (Debian package "
                         f"{'qemu-system-misc' if kernel.arch == 's390x' else 'qemu-system-ppc'})"

@@ -46,7 +46,7 @@ def _running(pid: int) -> bool:
 
 def test_kernel_check_killed_with_sigkill_leaves_no_qemu_running(tmp_path):
     need_tools(KERNEL)
-    # 3,000 events: the guest still runs well after the kill (without die_with_parent this test
+    # 3,000 events: the guest still runs well after the kill (without child_dies_with_parent this test
     # fails: QEMU is alive 5 s after its parent's SIGKILL)
     trace = random_trace(tmp_path / "long.csv", 3000, 200, 7)
     farm = subprocess.Popen([sys.executable, "-m", "farm.cli", "kernel", "check", "--kernel", KERNEL,
