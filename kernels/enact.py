@@ -6,7 +6,6 @@ so a whole corpus costs one boot per kernel.
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,11 +101,9 @@ def enact(kernel: Kernel, jobs: list[Job], *, timeout: float | None = None,
     fetched = boot_files(kernel, log=log)
     driver = build.driver(kernel)
     texts = {f"{i:04d}": job.text(i, kernel) for i, job in enumerate(jobs)}
-    with tempfile.TemporaryDirectory(prefix="ptfarm-kernel-") as tmp:
-        initrd = Path(tmp) / "initrd.gz"
-        qemu.initramfs(initrd, fetched.busybox, driver, texts)
-        result = qemu.boot(kernel, fetched.kernel_image, initrd,
-                           timeout if timeout is not None else default_timeout(jobs))  # fmt: skip
+    initrd = qemu.initramfs_bytes(fetched.busybox, driver, texts)  # in memory: nothing left on disk
+    result = qemu.boot(kernel, fetched.kernel_image, initrd,
+                       timeout if timeout is not None else default_timeout(jobs))  # fmt: skip
     per_job: dict[int, list[list[str]]] = {i: [] for i in range(len(jobs))}
     for line in result.lines:
         if not line.startswith("@@ "):

@@ -15,6 +15,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from farm.files import atomic_path
 from kernels.catalog import ARCHES, SUITES, Kernel, busybox_package
 
 SYSTEM_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
@@ -130,12 +131,10 @@ class Apt:
 
 def unpack(deb: Path, into: Path) -> None:
     """``dpkg-deb -x`` into a fresh directory (replaced atomically)."""
-    tmp = into.with_name(into.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp)], check=True, capture_output=True)
-    shutil.rmtree(into, ignore_errors=True)
-    tmp.replace(into)
+    into.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(into, sync=False) as tmp:
+        tmp.mkdir()
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp)], check=True, capture_output=True)
 
 
 @dataclass(frozen=True)
