@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from farm.files import atomic_path
 from kernels.catalog import Build, Kernel
 from kernels.children import child_dies_with_parent
 from kernels.fetch import FetchError, _apt, cache_dir
@@ -120,10 +121,18 @@ def _source(build: Build, say: Callable[[str], None]) -> Path:
     if deb is None:
         raise KernelBuildError(f"apt-get download left no {build.source}_{build.version}_all.deb")
     say(f"unpacking {deb.name}")
-    tmp = root.with_name(root.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    tarball = f"./usr/src/linux-source-{series}.tar.xz"
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(root, sync=False) as tmp:
+        tmp.mkdir()
+        _untar(deb, f"./usr/src/linux-source-{series}.tar.xz", tmp)
+        if not (tmp / tree.name).is_dir():
+            raise KernelBuildError(f"{deb.name} holds no linux-source-{series} tree")
+        (tmp / "UNPACKED").write_text(f"{build.source}={build.version}\n")
+    return tree
+
+
+def _untar(deb: Path, tarball: str, into: Path) -> None:
+    """Unpack ``tarball`` (a .tar.xz inside ``deb``) into ``into``, streaming, no temp files."""
     with subprocess.Popen(
         ["dpkg-deb", "--fsys-tarfile", str(deb)],
         stdout=subprocess.PIPE,
@@ -138,20 +147,15 @@ def _source(build: Build, say: Callable[[str], None]) -> Path:
         assert deb_tar.stdout is not None
         deb_tar.stdout.close()
         unpack = subprocess.run(
-            ["tar", "-xJ", "-C", str(tmp)],
+            ["tar", "-xJ", "-C", str(into)],
             stdin=inner.stdout,
             capture_output=True,
             text=True,
             preexec_fn=child_dies_with_parent,
         )
         inner.wait()
-    if unpack.returncode or inner.returncode or not (tmp / tree.name).is_dir():
-        shutil.rmtree(tmp, ignore_errors=True)
+    if unpack.returncode or inner.returncode:
         raise KernelBuildError(f"unpacking {deb.name} failed: {unpack.stderr.strip()[-300:]}")
-    (tmp / "UNPACKED").write_text(f"{build.source}={build.version}\n")
-    shutil.rmtree(root, ignore_errors=True)
-    tmp.replace(root)
-    return tree
 
 
 @contextmanager
@@ -331,14 +335,12 @@ def build(
             )
         finally:
             progress.close()
-        tmp = final.with_name(final.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        shutil.copy2(objs / _IMAGE[kernel.arch], tmp / out_image.name)
-        shutil.copy2(objs / ".config", tmp / "config")
-        shutil.copy2(log, tmp / "build.log")
-        shutil.rmtree(final, ignore_errors=True)
-        tmp.replace(final)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(final, sync=False) as tmp:
+            tmp.mkdir()
+            shutil.copy2(objs / _IMAGE[kernel.arch], tmp / out_image.name)
+            shutil.copy2(objs / ".config", tmp / "config")
+            shutil.copy2(log, tmp / "build.log")
         counts.write_text(f"{progress.done}\n")
         shutil.rmtree(work, ignore_errors=True)
     seconds = time.monotonic() - started
