@@ -187,11 +187,7 @@ try:
 except SystemExit:
     pass
 heavy = [m for m in HEAVY if m in sys.modules]
-core = sys.modules.get("engine.core.kernel")
-kernels = core._KERNELS if core else {}
-print(json.dumps({"heavy": heavy, "kernels": [list(k) for k in kernels],
-                  "native": sorted(core._NATIVE) if core else [],
-                  "signatures": sum(len(k.signatures) for k in kernels.values()),
+print(json.dumps({"heavy": heavy, "numba": "numba" in sys.modules,
                   "core_modules": sorted(m for m in sys.modules if m.startswith("engine.core."))}))
 """.replace("HEAVY", repr(HEAVY))
 
@@ -209,24 +205,16 @@ def test_cli__light_commands_import_no_heavy_library(argv, tmp_path):
     assert probe(*[a.replace("{tmp}", str(tmp_path)) for a in argv])["heavy"] == []
 
 
-@pytest.mark.parametrize("native", ["1", "0"])
-def test_cli__replay_loads_exactly_one_kernel(tmp_path, native, monkeypatch):
-    from engine.core.kernel import native_module
-
-    if native == "1" and native_module()[0] is None:
-        pytest.skip(f"the native core is not here: {native_module()[1]}")
-    monkeypatch.setenv("PTFARM_NATIVE", native)
+@pytest.mark.parametrize("debug", [False, True])
+def test_cli__replay_loads_one_build_of_the_lane_loop_and_no_numba(tmp_path, debug):
     trace = tmp_path / "t.csv"
     trace.write_text("op,slot\nfault,0\nfault,1\nrcu_free,0\nfault,2\nexit,\nfault,3\n")
-    got = probe("replay", str(trace), "--strategy", "pool", "--grace", "1", "--json")
-    shared = {"engine.core." + m for m in ("checks", "kernel", "layout", "loop", "ops", "rules", "run")}
-    if native == "1":  # the C loop: nothing compiled, no numba kernel made
-        assert got["native"] == ["pool"] and got["kernels"] == [] and got["signatures"] == 0
-        shared |= {"engine.core._native", "engine.core.native"}
-    else:
-        assert got["kernels"] == [["pool", False]] and got["signatures"] == 1
-    assert set(got["core_modules"]) - shared == {"engine.core.pool"}  # one strategy's rules
-    assert set(got["heavy"]) <= {"scipy"}  # numba imports scipy's top level
+    got = probe("replay", str(trace), "--strategy", "pool", "--grace", "1", "--json",
+                *(["--debug"] if debug else []))  # fmt: skip
+    build = "engine.core._native_checked" if debug else "engine.core._native"
+    shared = {"engine.core." + m for m in ("dispatch", "layout", "run")}
+    assert set(got["core_modules"]) == shared | {build}
+    assert not got["numba"] and got["heavy"] == []
 
 
 # --- damaged files, memory ---------------------------------------------------------------------

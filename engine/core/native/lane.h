@@ -1,18 +1,22 @@
-/* What a lane's state is and what rules may call: the C side of layout.py and ops.py.
+/* What a lane's state is and what rules may call.
  *
  * A strategy's file defines UNIT_FIELDS and MM_FIELDS (its own unit columns and per-mm
- * scalars, as in its Python ``Rules``), includes this header, defines its rules and includes
- * loop.h, which makes its lane loop. Everything is int64 (exact 64-bit arithmetic, as numba's):
- * grace may exceed 2^31.
+ * scalars), includes this header, defines its rules (and its invariant check) and includes
+ * loop.h, which makes its lane loop. Everything is int64 (exact 64-bit arithmetic): grace may
+ * exceed 2^31.
  *
- * ``farm bench`` builds these sources stripped of what the product computes beyond a plain
- * loop's ten metrics, to say what each costs: -DPTFARM_NO_MEANS drops the exact integrals behind
- * the means, -DPTFARM_NO_PEAKS the idle and bytes peaks, and -DPTFARM_PLAIN both and the
- * idle-page and descriptor counters too.
+ * Builds of the same sources: the product (no flag); the checked build (-DPTFARM_CHECKS: the
+ * invariants of checks.h and the strategy's ``rule_check`` after every event); and, for
+ * ``farm bench`` to say what each extra metric costs, -DPTFARM_NO_MEANS (no exact integrals
+ * behind the means), -DPTFARM_NO_PEAKS (no idle and bytes peaks) and -DPTFARM_PLAIN (both, and
+ * no idle-page and descriptor counters).
  */
 #ifndef PTFARM_LANE_H
 #define PTFARM_LANE_H
 
+#if defined(PTFARM_PLAIN) && defined(PTFARM_CHECKS)
+#error "the checked build counts everything: it cannot be PTFARM_PLAIN"
+#endif
 #ifdef PTFARM_PLAIN
 #define PTFARM_NO_MEANS
 #define PTFARM_NO_PEAKS
@@ -28,18 +32,20 @@
 #if defined(__GNUC__)
 #define PTF_INLINE static inline __attribute__((always_inline))
 #define PTF_NOINLINE static __attribute__((noinline))
+#define PTF_CHECK static __attribute__((noinline, unused)) /* used by the checked build only */
 #define PTF_EXPORT __attribute__((visibility("default")))
 #define PTF_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define PTF_LIKELY(x) __builtin_expect(!!(x), 1)
 #else
 #define PTF_INLINE static inline
 #define PTF_NOINLINE static
+#define PTF_CHECK static
 #define PTF_EXPORT
 #define PTF_UNLIKELY(x) (x)
 #define PTF_LIKELY(x) (x)
 #endif
 
-/* --- per-unit fields: columns of a unit's row (layout.py U_*) ----------------------------- */
+/* --- per-unit fields: columns of a unit's row ------------------------------------------------ */
 /* A unit is what one page-allocator call returned: a page, or a pool of N pages. */
 enum {
     U_HELD,   /* 1 while held (between page-allocator call and release) */
@@ -76,9 +82,10 @@ struct owner {
     i64 *sf, *un, *fr;
     void *q;
     jmp_buf oom;
+    const char *why; /* checked build: the invariant that broke, NULL while none */
 };
 
-/* The state of one lane (LaneState and the C_* counters of layout.py, by name). */
+/* The state of one lane . */
 typedef struct {
     lane_params p;
     /* lane counters and per-mm scalars */
@@ -179,7 +186,7 @@ PTF_INLINE void grow_queue(lane *L) {
     L->qcap *= 2;
 }
 
-/* --- what rules may call (ops.py) ----------------------------------------------------------- */
+/* --- what rules may call --------------------------------------------------------------------- */
 
 /* Queue a completion (kind, a, b) due grace from now. */
 PTF_INLINE void push(lane *L, i64 kind, i64 a, i64 b) {
@@ -311,5 +318,7 @@ PTF_INLINE void list_reset(lane *L) {
     L->lhead = -1;
     L->ltail = -1;
 }
+
+#include "checks.h"
 
 #endif /* PTFARM_LANE_H */

@@ -1,8 +1,7 @@
 /* The shared lane loop: every event of every lane, steps (0)-(3) of ENGINE.md section 2, the
- * exit teardown, the drain and the outputs (the C side of loop.py). It knows no strategy: a
- * strategy's file defines its rules and STRATEGY (its core module's name, e.g. s390_v64), then
- * includes this file once, which makes the entry point ``ptf_run_<STRATEGY>`` with the rules
- * inlined. The rules (as in rules.py):
+ * exit teardown, the drain and the outputs. It knows no strategy: a strategy's file defines its
+ * rules and STRATEGY (the file's name, e.g. s390_v64), then includes this file once, which makes
+ * the entry point ``ptf_run_<STRATEGY>`` with the rules inlined. The rules:
  *
  *   i64  rule_alloc(L, slot)                  the table of a slot that has just been mapped
  *   void rule_free / rule_rcu_free / rule_defer(L, slot, fragment)  the slot was just unmapped
@@ -10,6 +9,8 @@
  *   void rule_exit_hook(L)    per-mm teardown, before the mapped slots are rcu_freed
  *                             (define HAS_EXIT_HOOK when there is one)
  *   void rule_new_mm(L)       after them: reset the per-mm structures (define HAS_NEW_MM)
+ *   const char *rule_check(L) the strategy's invariants (checks.h), NULL when they hold; the
+ *                             checked build runs it after the shared checks (define HAS_CHECK)
  *
  * and a strategy that counts live per-table descriptors (L->descs) defines HAS_DESCS.
  */
@@ -23,6 +24,15 @@ PTF_INLINE void rule_exit_hook(lane *L) { (void)L; }
 #ifndef HAS_NEW_MM
 PTF_INLINE void rule_new_mm(lane *L) { (void)L; }
 #endif
+#ifndef HAS_CHECK
+PTF_INLINE const char *rule_check(const lane *L) { (void)L; return NULL; }
+#endif
+
+/* Every invariant, the shared ones first: NULL when all hold, else the first broken one. */
+PTF_CHECK const char *check_all(const lane *L) {
+    const char *why = check_common(L);
+    return why != NULL ? why : rule_check(L);
+}
 
 /* The live descriptors: none in a strategy that keeps no per-table descriptor (one that does
  * defines HAS_DESCS), and then the bytes held are pages at their cost, whose peak is the pages'
@@ -60,7 +70,7 @@ PTF_INLINE void raise_peaks(const lane *L, i64 *mapped, i64 *pages, i64 *idle) {
  * at a time, in vector registers, which spares the general ones the loop is short of. */
 typedef i64 i64x2 __attribute__((vector_size(16)));
 
-/* The sampling accumulator of a lane (acc of loop.py): for each held quantity k the integral
+/* The sampling accumulator of a lane: for each held quantity k the integral
  * lo[k] + hi[k] * 2^31 so far and the value of the sample in force, the time of the sample in
  * force, and the peaks. A build without the means keeps only the peaks. */
 typedef struct {
@@ -177,7 +187,9 @@ PTF_INLINE void exit_mm(lane *L) {
 }
 
 /* Step (1) of an event; 0 when the event is not one a valid stream can hold (an op out of
- * range, a slot outside [0, n_slots), a free of an unmapped slot): nothing is done then. */
+ * range, a slot outside [0, n_slots), a free of an unmapped slot): nothing is done then. The
+ * product checks this much of every event: the Python side validates streams, but a lane loop
+ * must not corrupt memory on one it did not. */
 PTF_INLINE int apply_event(lane *L, int op, i64 s) {
     i64 *sf = L->sf;
     if (op == OP_EXIT) {
@@ -241,6 +253,10 @@ PTF_INLINE i64 run_events(lane *L, const int8_t *ops, const int32_t *slots, cons
             break;
         if (L->qlen > 0 && L->q[L->qhead].due <= now) /* (2) */
             run_due(L, now, 0);
+#ifdef PTFARM_CHECKS
+        if (PTF_UNLIKELY((L->own->why = check_all(L)) != NULL))
+            break;
+#endif
         if (timed) { /* (3) */
             sample(L, S, now);
         } else {
@@ -294,7 +310,7 @@ PTF_NOINLINE int lane_loop(struct owner *own, const lane_params *p, i64 *sf, con
                   : run_events(L, ops, slots, times, 0, n, &S);
     if (t < n) {
         *bad_event = t;
-        return PTF_BAD_EVENT;
+        return own->why != NULL ? PTF_INVARIANT : PTF_BAD_EVENT;
     }
     i64 end = n > 0 ? (timed ? times[n - 1] + 1 : n) : 0;
 #ifndef PTFARM_NO_MEANS
@@ -303,6 +319,15 @@ PTF_NOINLINE int lane_loop(struct owner *own, const lane_params *p, i64 *sf, con
     L->now = end;
     exit_mm(L);
     run_due(L, end, 1);
+#ifdef PTFARM_CHECKS
+    own->why = check_all(L);
+    if (own->why == NULL && L->pages != 0)
+        own->why = "pages are still held after the drain (leak)";
+    if (own->why != NULL) {
+        *bad_event = n;
+        return PTF_INVARIANT;
+    }
+#endif
     out[O_TICKS] = n;
     out[O_FAULTS] = L->faults;
     out[O_HITS] = L->hits;
@@ -333,11 +358,11 @@ PTF_NOINLINE int lane_loop(struct owner *own, const lane_params *p, i64 *sf, con
     return PTF_OK;
 }
 
-/* Make a lane's empty arrays (new_state of layout.py), run it, free them. A failed allocation
- * anywhere inside jumps back here. */
+/* Make a lane's empty arrays, run it, free them. A failed allocation anywhere inside jumps back
+ * here. */
 PTF_NOINLINE int run_lane(const i64 *lp, const int8_t *ops, const int32_t *slots,
                           const i64 *times, int timed, i64 n, i64 *out, i64 *sums,
-                          i64 *bad_event) {
+                          i64 *bad_event, const char **why) {
     lane_params p;
     memcpy(&p, lp, sizeof p);
     struct owner *own = calloc(1, sizeof(struct owner));
@@ -359,6 +384,7 @@ PTF_NOINLINE int run_lane(const i64 *lp, const int8_t *ops, const int32_t *slots
         grow(own, &own->q, 0, (size_t)INITIAL_QUEUE * sizeof(completion));
         code = lane_loop(own, &p, sf, ops, slots, times, timed, n, out, sums, bad_event);
     }
+    *why = own->why;
     free(own->sf);
     free(own->un);
     free(own->fr);
@@ -374,7 +400,7 @@ PTF_EXPORT int PTF_ENTRY(STRATEGY) PTF_ENTRY_PARAMS {
         bad[1] = -1;
         int code = run_lane(lp + i * LP_COUNT, ops + i * t_max, slots + i * t_max,
                             is_timed ? times + i * t_cols : NULL, is_timed, lengths[i],
-                            ints + i * O_COUNT, sums + i * S_COUNT, &bad[1]);
+                            ints + i * O_COUNT, sums + i * S_COUNT, &bad[1], why);
         if (code != PTF_OK) {
             bad[0] = i;
             return code;

@@ -1,4 +1,4 @@
-/* ``pool`` (option 2): tables carved from pools of N = ``pool_pages`` pages; pool.py. The rules
+/* ``pool`` (option 2): tables carved from pools of N = ``pool_pages`` pages. The rules
  * of ``pool`` and, but for ``defer``, of ``ptdesc-dyn`` (which includes this header).
  *
  * A pool is one unit of K = N*F fragments, each free, allocated or pending (FR(u, i)), with N
@@ -147,3 +147,47 @@ PTF_INLINE void rule_complete(lane *L, i64 kind, i64 a, i64 b) {
 /* The new mm starts with an empty pool list. */
 #define HAS_NEW_MM
 PTF_INLINE void rule_new_mm(lane *L) { list_reset(L); }
+
+/* Fragment states match the mapped slots and the counts; the live mm's pools are listed iff
+ * they have a free fragment; the live descriptors are the allocated and pending fragments. */
+#define HAS_CHECK
+PTF_INLINE const char *rule_check(const lane *L) {
+    const char *why = check_list_links(L);
+    if (why != NULL)
+        return why;
+    i64 k = L->p.k, descs = 0;
+    for (i64 s = 0; s < L->p.n_slots; s++) {
+        i64 f = L->sf[s];
+        if (f >= 0 && FR(L, f / k, f % k) != ALLOCATED)
+            return "a fragment's state does not match the mapped slots (allocated/pending/free)";
+    }
+    i64 *per = mapped_per_unit(L);
+    for (i64 u = 0; u < L->next_id && why == NULL; u++) {
+        if (UN(L, u, U_HELD) != 1) {
+            if (UN(L, u, U_LISTED) != 0)
+                why = "pool: a live pool with a free fragment is not listed, or a listed one has none";
+            continue;
+        }
+        i64 n_alloc = 0, n_pending = 0, n_free = 0, low = k;
+        for (i64 i = 0; i < k; i++) {
+            i64 f = FR(L, u, i);
+            n_alloc += f == ALLOCATED;
+            n_pending += f == PENDING;
+            if (f == FREE_FRAG) {
+                n_free += 1;
+                low = min64(low, i);
+            }
+        }
+        if (n_alloc != per[u] || n_alloc != UN(L, u, U_ALLOC)
+            || n_pending != UN(L, u, N_PENDING) || UN(L, u, LOW) > low
+            || !(0 <= UN(L, u, BUSY) && UN(L, u, BUSY) <= L->p.n) || n_alloc + n_pending == 0)
+            why = "a fragment's state does not match the mapped slots (allocated/pending/free)";
+        else if ((UN(L, u, U_MM) == L->mm && n_free > 0) != (UN(L, u, U_LISTED) == 1))
+            why = "pool: a live pool with a free fragment is not listed, or a listed one has none";
+        descs += n_alloc + n_pending;
+    }
+    free(per);
+    if (why == NULL && descs != L->descs)
+        why = "live-descriptor counter does not match the fragments";
+    return why;
+}
