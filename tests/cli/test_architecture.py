@@ -275,3 +275,16 @@ def test_driver__memory_estimate_grows_with_slots_and_events():
         check_memory(rows, {}, available=1000)
     assert simulate(Params("pool", 4), __import__("numpy").zeros(0, "int8"),
                     __import__("numpy").zeros(0, "int32"))["ticks"] == 0  # fmt: skip
+
+
+@pytest.mark.parametrize("grace", ["0", "5"])
+def test_replay__grace_and_grace_ms_together_are_refused_whatever_the_grace(grace, tmp_path,
+                                                                            capsys):  # fmt: skip
+    # 0 is grace's default: giving it is still giving it
+    trace = tmp_path / "t.csv"
+    trace.write_text("op,slot,time_us\nfault,0,0\nrcu_free,0,10\n")
+    assert main(["replay", str(trace), "--strategy", "pool", "--grace", grace,
+                 "--grace-ms", "8"]) == 2  # fmt: skip
+    assert "give grace (in the stream's unit) or grace_ms, not both" in capsys.readouterr().err
+    assert main(["replay", str(trace), "--strategy", "pool", "--grace-ms", "8", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["completions"] == 1
