@@ -65,18 +65,48 @@ class Shape:
 # Spread over occupancy, the share of hits (long lifetimes: many faults on mapped slots), the
 # mix of free / rcu_free / defer, and grace from 0 to far beyond the stream, mixed by lane.
 SHAPES = (
-    Shape("sparse-rcu", {"occupancy": 0.05, "lifetime": 300.0, "immediate_frees": 0.02,
-                         "defer_rate": 0.0}, (0, 1, 10, 1000)),  # fmt: skip
-    Shape("dense-hits", {"occupancy": 0.9, "lifetime": 50_000.0, "fill": 1.0,
-                         "immediate_frees": 0.02, "defer_rate": 0.0}, (100,)),  # fmt: skip
-    Shape("half-free", {"occupancy": 0.5, "lifetime": 2000.0, "immediate_frees": 0.5,
-                        "defer_rate": 0.0}, (0, 50, 5000)),  # fmt: skip
-    Shape("defer-heavy", {"occupancy": 0.3, "lifetime": 4000.0, "immediate_frees": 0.1,
-                          "defer_rate": 0.05, "refault_after": 500.0}, (10, 10_000)),  # fmt: skip
-    Shape("grace-beyond", {"occupancy": 0.25, "lifetime": 1000.0, "immediate_frees": 0.02,
-                           "defer_rate": 0.01}, (2**40,)),  # fmt: skip
-    Shape("mixed-lanes", {"occupancy": 0.6, "lifetime": 8000.0, "immediate_frees": 0.2,
-                          "defer_rate": 0.02}, (0, 1, 7, 300, 20_000, 2**33)),  # fmt: skip
+    Shape(
+        "sparse-rcu",
+        {"occupancy": 0.05, "lifetime": 300.0, "immediate_frees": 0.02, "defer_rate": 0.0},
+        (0, 1, 10, 1000),
+    ),  # fmt: skip
+    Shape(
+        "dense-hits",
+        {
+            "occupancy": 0.9,
+            "lifetime": 50_000.0,
+            "fill": 1.0,
+            "immediate_frees": 0.02,
+            "defer_rate": 0.0,
+        },
+        (100,),
+    ),  # fmt: skip
+    Shape(
+        "half-free",
+        {"occupancy": 0.5, "lifetime": 2000.0, "immediate_frees": 0.5, "defer_rate": 0.0},
+        (0, 50, 5000),
+    ),  # fmt: skip
+    Shape(
+        "defer-heavy",
+        {
+            "occupancy": 0.3,
+            "lifetime": 4000.0,
+            "immediate_frees": 0.1,
+            "defer_rate": 0.05,
+            "refault_after": 500.0,
+        },
+        (10, 10_000),
+    ),  # fmt: skip
+    Shape(
+        "grace-beyond",
+        {"occupancy": 0.25, "lifetime": 1000.0, "immediate_frees": 0.02, "defer_rate": 0.01},
+        (2**40,),
+    ),  # fmt: skip
+    Shape(
+        "mixed-lanes",
+        {"occupancy": 0.6, "lifetime": 8000.0, "immediate_frees": 0.2, "defer_rate": 0.02},
+        (0, 1, 7, 300, 20_000, 2**33),
+    ),  # fmt: skip
 )
 
 
@@ -155,8 +185,10 @@ def mix(events: LaneEvents, out: dict[str, float]) -> str:
     total = max(1, sum(frees.values()))
     hits = out["hits"].sum() / max(1, events.lengths.sum())
     occupancy = out["mapped_mean"].mean()
-    return (f"hits {hits:4.0%}, mapped {occupancy:7.1f}, free/rcu/defer "
-            f"{frees[FREE] / total:.0%}/{frees[RCU_FREE] / total:.0%}/{frees[DEFER] / total:.0%}")
+    return (
+        f"hits {hits:4.0%}, mapped {occupancy:7.1f}, free/rcu/defer "
+        f"{frees[FREE] / total:.0%}/{frees[RCU_FREE] / total:.0%}/{frees[DEFER] / total:.0%}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,8 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     names = args.strategy or [n for n, s in all_strategies().items()
                               if (LIMIT_DIR / f"{Path(s.c_rules).stem}.c").is_file()]  # fmt: skip
     builds = ["plain", "product", *(["no_means", "no_peaks", "stripped"] if args.ladder else [])]
-    print(f"{lanes} lanes x {ticks:,} events per shape; M lane-events/s, best of {args.rounds} "
-          f"interleaved rounds; ratio = product / plain (>= 1.00: as fast as the plain C loop)")
+    print(
+        f"{lanes} lanes x {ticks:,} events per shape; M lane-events/s, best of {args.rounds} "
+        f"interleaved rounds; ratio = product / plain (>= 1.00: as fast as the plain C loop)"
+    )
     print(f"{'strategy':<11} {'shape':<13} {'kind':<7} {'plain':>7} {'product':>8} {'ratio':>6} "
           f"{'simulate_lanes':>14} {'ratio':>6}"
           + "".join(f" {b:>9}" for b in builds[2:]) + "  shape as measured")  # fmt: skip

@@ -54,7 +54,9 @@ def shipped_rules() -> list[str]:
 
 def _check_layout(module: ModuleType) -> ModuleType:
     if (tuple(module.LANE_PARAMS), module.INTS, module.SUMS) != (
-        LaneParams._fields, O_COUNT, S_COUNT
+        LaneParams._fields,
+        O_COUNT,
+        S_COUNT,
     ):
         raise LaneLoopUnavailable(f"{module.__name__} was built for another layout: rebuild it "
                                   "(pip install -e . in a checkout)")  # fmt: skip

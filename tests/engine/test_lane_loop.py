@@ -198,7 +198,9 @@ def test_dispatch__no_compiler_says_what_to_install(tmp_path, monkeypatch):
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
-    with pytest.raises(LaneLoopUnavailable, match=r"no C compiler .*apt-get install gcc python3-dev"):
+    with pytest.raises(
+        LaneLoopUnavailable, match=r"no C compiler .*apt-get install gcc python3-dev"
+    ):
         build(Path(get_strategy("toy-lazy").c_rules), checked=False)
 
 
