@@ -58,6 +58,7 @@ enum {
 };
 
 #define LOW31 ((((i64)1) << 31) - 1)
+typedef __int128 i128; /* GCC's and clang's */
 #define BLOCK 16 /* slots per block of the mapped-slot counts (exit scans non-empty blocks) */
 #define INITIAL_UNITS 64
 #define INITIAL_QUEUE 64 /* a power of two: the ring index wraps with a mask */
@@ -104,6 +105,17 @@ typedef struct {
     i64 qhead;     /* completion ring: index of the oldest entry */
     i64 qlen;      /* completion ring: entries */
     i64 x[MM_FIELDS > 0 ? MM_FIELDS : 1]; /* the strategy's own per-mm scalars */
+#ifndef PTFARM_NO_MEANS
+    /* A timed lane's exact means, integrated by parts at each change instead of at every
+     * sample: the integral of a held quantity v over [0, end) is v(end) * end - the sum over
+     * its changes of (change x time of the change). Every change is made at L->now, the time
+     * of the sample that follows it, so the sum is the samples' own; changes in the exit and
+     * drain after the last event come after the integrals are taken. Pages and idle pages
+     * change by N at a time: their sums count units. (|sum| < 2^(60 + 64): exact.) An untimed
+     * lane's samples each hold one tick: loop.h sums them (``by_parts`` is 0 there). */
+    int by_parts;
+    i128 moved_mapped, moved_pages, moved_idle, moved_descs;
+#endif
     /* arrays; unit, frag and the ring grow (doubling) when full */
     i64 *sf;       /* (n_slots + n_aux + n_blocks): fragment of each mapped slot's table, -1
                       when unmapped; then the strategy's fixed table; then mapped per block */
@@ -186,6 +198,17 @@ PTF_INLINE void grow_queue(lane *L) {
     L->qcap *= 2;
 }
 
+/* A held quantity changed by ``d`` now (the lane counter itself is the caller's). */
+#ifndef PTFARM_NO_MEANS
+#define MOVED(L, sum, d)                                                                      \
+    do {                                                                                      \
+        if ((L)->by_parts) /* the same way all the lane long: predicted */                    \
+            (L)->sum += (i128)((d) * (L)->now);                                               \
+    } while (0)
+#else
+#define MOVED(L, sum, d) ((void)0)
+#endif
+
 /* --- what rules may call --------------------------------------------------------------------- */
 
 /* Queue a completion (kind, a, b) due grace from now. */
@@ -209,7 +232,9 @@ PTF_INLINE void set_alloc(lane *L, i64 u, i64 allocated) {
     UN(L, u, U_ALLOC) = allocated;
     L->room += (i64)(allocated < k) - (i64)(old < k);
 #ifndef PTFARM_PLAIN
-    L->idle += L->p.n * ((i64)(allocated == 0) - (i64)(old == 0));
+    i64 d_idle = (i64)(allocated == 0) - (i64)(old == 0);
+    L->idle += L->p.n * d_idle;
+    MOVED(L, moved_idle, d_idle);
 #endif
 }
 
@@ -242,8 +267,10 @@ PTF_INLINE i64 new_unit(lane *L) {
         FR(L, u, i) = 0;
     L->allocs += 1;
     L->pages += L->p.n;
+    MOVED(L, moved_pages, 1);
 #ifndef PTFARM_PLAIN
     L->idle += L->p.n;
+    MOVED(L, moved_idle, 1);
 #endif
     L->room += 1;
     return u;
@@ -254,13 +281,26 @@ PTF_INLINE void release(lane *L, i64 u) {
     set_alloc(L, u, 0);
 #ifndef PTFARM_PLAIN
     L->idle -= L->p.n;
+    MOVED(L, moved_idle, -1);
 #endif
     L->room -= 1;
     L->pages -= L->p.n;
+    MOVED(L, moved_pages, -1);
     L->frees += 1;
     UN(L, u, U_HELD) = 0;
     UN(L, u, U_NEXT) = L->free_head;
     L->free_head = u;
+}
+
+/* A per-table descriptor born (d = 1) or gone (-1). */
+PTF_INLINE void add_descs(lane *L, i64 d) {
+#ifndef PTFARM_PLAIN
+    L->descs += d;
+    MOVED(L, moved_descs, d);
+#else
+    (void)L;
+    (void)d;
+#endif
 }
 
 /* Put unit u (not listed) at the head or the tail of the per-mm list. */

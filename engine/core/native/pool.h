@@ -28,9 +28,7 @@ PTF_INLINE i64 rule_alloc(lane *L, i64 slot) {
     (void)slot;
     i64 k = L->p.k;
     i64 u = L->lhead;
-#ifndef PTFARM_PLAIN
-    L->descs += 1;
-#endif
+    add_descs(L, 1);
     if (u != -1) {
         i64 i = UN(L, u, LOW);
         while (FR(L, u, i) != FREE_FRAG)
@@ -57,9 +55,7 @@ PTF_INLINE i64 rule_alloc(lane *L, i64 slot) {
 PTF_INLINE void make_free(lane *L, i64 u, i64 i) {
     FR(L, u, i) = FREE_FRAG;
     UN(L, u, LOW) = min64(UN(L, u, LOW), i);
-#ifndef PTFARM_PLAIN
-    L->descs -= 1;
-#endif
+    add_descs(L, -1);
 }
 
 /* Fragment i of pool u (allocated) waits for a completion. */
