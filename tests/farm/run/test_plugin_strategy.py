@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,20 +22,27 @@ SWEEP = """\
 name: plug
 replicates: 2
 seed: 5
-base: {n_slots: 64, ticks: 2000, workload: churn}
+base: {n_slots: 64, ticks: 2000, workload: churn, immediate_frees: 0.5}
 grid:
-  strategy: [toy-lazy, whole-page]
-  pool_pages: [1, 2]
-  grace: [0, 30]
+  - {strategy: [toy-lazy], pool_pages: [1, 2], grace: [0, 30]}
+  - {strategy: [whole-page], grace: [0, 30]}
 """
 
 
 def installed_plugin(site: Path) -> None:
-    """The toy as an installed distribution: its metadata and entry point in ``site``."""
+    """The toy as an installed distribution in ``site``: a package of its two files, its
+    metadata and its entry point."""
+    package = site / "toy_plugin"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    for name in ("toy_strategy.py", "toy_lazy.c"):
+        shutil.copy(ROOT / "tests" / name, package / name)
     dist = site / "toy_plugin-0.1.dist-info"
-    dist.mkdir(parents=True)
+    dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-plugin\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[ptfarm.strategies]\ntoy-lazy = toy_strategy\n")
+    (dist / "entry_points.txt").write_text(
+        "[ptfarm.strategies]\ntoy-lazy = toy_plugin.toy_strategy\n"
+    )
 
 
 def farm(*argv: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
@@ -47,13 +55,12 @@ def test_plugin__runs_from_the_cli_on_ray_with_debug_figures_and_report(tmp_path
     site = tmp_path / "site"
     installed_plugin(site)
     cache = tmp_path / "cache"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT / "tests")]),
-           "XDG_CACHE_HOME": str(cache)}  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(site), "XDG_CACHE_HOME": str(cache)}
     (tmp_path / "plug.yaml").write_text(SWEEP)
     run = farm("run", "plug.yaml", "--results", "results", "--workers", "2", "--no-progress",
                env=env, cwd=tmp_path)  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "16 rows computed" in run.stdout and "ray (local" in run.stdout, run.stdout
+    assert "12 rows computed" in run.stdout and "ray (local" in run.stdout, run.stdout
     built = sorted(p.name for p in (cache / "ptfarm" / "strategies").iterdir())
     assert len(built) == 1 and built[0].startswith("_ptf_toy_lazy_")  # built once, by a worker
 
@@ -69,7 +76,7 @@ def test_plugin__runs_from_the_cli_on_ray_with_debug_figures_and_report(tmp_path
     assert farm("plot", "results/plug", env=env, cwd=tmp_path).returncode == 0
     figures = tmp_path / "results" / "plug" / "figures"
     assert (figures / "toy-lazy_size.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    report = farm("report", "results/plug", env=env, cwd=tmp_path)
+    report = farm("report", "results/plug", "--baseline", "whole-page", env=env, cwd=tmp_path)
     assert report.returncode == 0, report.stderr
     assert "toy-lazy" in (tmp_path / "results" / "plug" / "report.md").read_text()
 
