@@ -1,4 +1,4 @@
-"""Packing lanes for a kernel call and reading its outputs back as metrics, with exact means."""
+"""Packing lanes for a lane-loop call and reading its outputs back as metrics, with exact means."""
 
 from __future__ import annotations
 
