@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strategies", nargs="+", metavar="S", help="only these strategies")
     p.add_argument("--no-workloads", action="store_true", help="skip the workload generation bench")
     p.add_argument("--farm", action="store_true", help="also measure the farm (takes minutes)")
-    p.add_argument("--rows", type=int, default=10_000, help="rows of the --farm sweep (default 10000)")
+    p.add_argument("--rows", type=int, default=10_000, help="rows of the --farm sweep")
     p.add_argument("--scale", action="store_true",
                    help="with --farm: the driver on grids of 1,080 tiny points at 0.1 and 1 M rows "
                    "(rows/s, time outside the sweep, driver peak memory; 10 M projected)")

@@ -40,10 +40,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         notes = [spec.unit] if spec.unit else []
         if not spec.common:
             notes.append(", ".join(s for s in names() if applies(name, s)) + " only")
-        notes.append(f"default {DEFAULTS[name]}")
+        # default None: a flag left out is not given (aliases); the help says the real default
         p.add_argument(_flag(name), dest=name, type=spec.kind, default=None,
                        metavar=name.split("_")[0].upper(),
-                       help=f"{spec.doc} ({'; '.join(notes)})")  # fmt: skip
+                       help=f"{spec.doc} ({'; '.join([*notes, f'default: {DEFAULTS[name]}'])})")  # fmt: skip
     for alias, (name, spec) in ALIASES.items():
         p.add_argument(_flag(alias), dest=alias, type=float, default=None,
                        metavar=spec.unit.upper(),
