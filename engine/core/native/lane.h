@@ -111,10 +111,12 @@ typedef struct {
      * its changes of (change x time of the change). Every change is made at L->now, the time
      * of the sample that follows it, so the sum is the samples' own; changes in the exit and
      * drain after the last event come after the integrals are taken. Pages and idle pages
-     * change by N at a time: their sums count units. (|sum| < 2^(60 + 64): exact.) An untimed
-     * lane's samples each hold one tick: loop.h sums them (``by_parts`` is 0 there). */
+     * change by N at a time: their sums count units. Each sum is one int64 word, and the
+     * count of its overflows (2^64 each, a cold word): exact. An untimed lane's samples each
+     * hold one tick: loop.h sums them (``by_parts`` is 0 there). */
     int by_parts;
-    i128 moved_mapped, moved_pages, moved_idle, moved_descs;
+    i64 moved_mapped, moved_pages, moved_idle, moved_descs;
+    i64 wraps_mapped, wraps_pages, wraps_idle, wraps_descs;
 #endif
     /* arrays; unit, frag and the ring grow (doubling) when full */
     i64 *sf;       /* (n_slots + n_aux + n_blocks): fragment of each mapped slot's table, -1
@@ -200,11 +202,16 @@ PTF_INLINE void grow_queue(lane *L) {
 
 /* A held quantity changed by ``d`` now (the lane counter itself is the caller's). */
 #ifndef PTFARM_NO_MEANS
-#define MOVED(L, sum, d)                                                                      \
+#define MOVED(L, q, d)                                                                        \
     do {                                                                                      \
-        if ((L)->by_parts) /* the same way all the lane long: predicted */                    \
-            (L)->sum += (i128)((d) * (L)->now);                                               \
+        if ((L)->by_parts) { /* the same way all the lane long: predicted */                  \
+            i64 moved_ = (d) * (L)->now;                                                      \
+            if (PTF_UNLIKELY(__builtin_add_overflow((L)->moved_##q, moved_, &(L)->moved_##q))) \
+                (L)->wraps_##q += moved_ > 0 ? 1 : -1;                                        \
+        }                                                                                     \
     } while (0)
+/* The exact sum of quantity q's changes times their times. */
+#define MOVED_SUM(L, q) ((i128)(L)->wraps_##q * ((i128)1 << 64) + (L)->moved_##q)
 #else
 #define MOVED(L, sum, d) ((void)0)
 #endif
@@ -234,7 +241,7 @@ PTF_INLINE void set_alloc(lane *L, i64 u, i64 allocated) {
 #ifndef PTFARM_PLAIN
     i64 d_idle = (i64)(allocated == 0) - (i64)(old == 0);
     L->idle += L->p.n * d_idle;
-    MOVED(L, moved_idle, d_idle);
+    MOVED(L, idle, d_idle);
 #endif
 }
 
@@ -267,10 +274,10 @@ PTF_INLINE i64 new_unit(lane *L) {
         FR(L, u, i) = 0;
     L->allocs += 1;
     L->pages += L->p.n;
-    MOVED(L, moved_pages, 1);
+    MOVED(L, pages, 1);
 #ifndef PTFARM_PLAIN
     L->idle += L->p.n;
-    MOVED(L, moved_idle, 1);
+    MOVED(L, idle, 1);
 #endif
     L->room += 1;
     return u;
@@ -281,11 +288,11 @@ PTF_INLINE void release(lane *L, i64 u) {
     set_alloc(L, u, 0);
 #ifndef PTFARM_PLAIN
     L->idle -= L->p.n;
-    MOVED(L, moved_idle, -1);
+    MOVED(L, idle, -1);
 #endif
     L->room -= 1;
     L->pages -= L->p.n;
-    MOVED(L, moved_pages, -1);
+    MOVED(L, pages, -1);
     L->frees += 1;
     UN(L, u, U_HELD) = 0;
     UN(L, u, U_NEXT) = L->free_head;
@@ -296,7 +303,7 @@ PTF_INLINE void release(lane *L, i64 u) {
 PTF_INLINE void add_descs(lane *L, i64 d) {
 #ifndef PTFARM_PLAIN
     L->descs += d;
-    MOVED(L, moved_descs, d);
+    MOVED(L, descs, d);
 #else
     (void)L;
     (void)d;

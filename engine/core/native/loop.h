@@ -119,7 +119,7 @@ PTF_INLINE void exit_mm(lane *L) {
             if (f >= 0) {
                 L->sf[s] = -1;
                 L->mapped -= 1;
-                MOVED(L, moved_mapped, -1);
+                MOVED(L, mapped, -1);
                 rule_rcu_free(L, s, f);
             }
         }
@@ -149,7 +149,7 @@ PTF_INLINE int apply_event(lane *L, int op, i64 s) {
             sf[s] = f;
             sf[block_of(&L->p, s)] += 1;
             L->mapped += 1;
-            MOVED(L, moved_mapped, 1);
+            MOVED(L, mapped, 1);
         }
         return 1;
     }
@@ -159,7 +159,7 @@ PTF_INLINE int apply_event(lane *L, int op, i64 s) {
     sf[s] = -1;
     sf[block_of(&L->p, s)] -= 1;
     L->mapped -= 1;
-    MOVED(L, moved_mapped, -1);
+    MOVED(L, mapped, -1);
     if (op == OP_FREE)
         rule_free(L, s, f);
     else if (op == OP_DEFER)
@@ -262,10 +262,10 @@ PTF_NOINLINE int lane_loop(struct owner *own, const lane_params *p, i64 *sf, con
     /* the integrals, before the exit and drain change anything (pages and idle: units of N) */
     i128 n_pages = L->p.n;
     if (timed) {
-        put_integral(sums, H_MAPPED, (i128)L->mapped * end - L->moved_mapped);
-        put_integral(sums, H_PAGES, (i128)L->pages * end - n_pages * L->moved_pages);
-        put_integral(sums, H_IDLE, (i128)L->idle * end - n_pages * L->moved_idle);
-        put_integral(sums, H_DESCS, (i128)DESCS(L) * end - L->moved_descs);
+        put_integral(sums, H_MAPPED, (i128)L->mapped * end - MOVED_SUM(L, mapped));
+        put_integral(sums, H_PAGES, (i128)L->pages * end - n_pages * MOVED_SUM(L, pages));
+        put_integral(sums, H_IDLE, (i128)L->idle * end - n_pages * MOVED_SUM(L, idle));
+        put_integral(sums, H_DESCS, (i128)DESCS(L) * end - MOVED_SUM(L, descs));
     } else {
         for (int k = 0; k < H_COUNT; k++)
             put_integral(sums, k, held[k]);
