@@ -250,9 +250,10 @@ PTF_INLINE void add_alloc(lane *L, i64 u, i64 delta) {
     set_alloc(L, u, UN(L, u, U_ALLOC) + delta);
 }
 
-/* A page-allocator call for one unit (N pages) owned by the live mm, nothing allocated yet.
- * Counts a wasted allocation when some held unit has room, judged before the new one. */
-PTF_INLINE i64 new_unit(lane *L) {
+/* A page-allocator call for one unit (N pages) owned by the live mm, made for the table of a
+ * slot just mapped: ``allocated`` >= 1 of its fragments are allocated at once (so it is never
+ * idle). Counts a wasted allocation when some held unit has room, judged before the new one. */
+PTF_INLINE i64 new_unit(lane *L, i64 allocated) {
     i64 u = L->free_head;
     if (u != -1) {
         L->free_head = UN(L, u, U_NEXT);
@@ -268,6 +269,7 @@ PTF_INLINE i64 new_unit(lane *L) {
         row[j] = 0;
     row[U_HELD] = 1;
     row[U_MM] = L->mm;
+    row[U_ALLOC] = allocated;
     row[U_PREV] = -1;
     row[U_NEXT] = -1;
     for (i64 i = 0; i < L->p.ks; i++)
@@ -275,17 +277,14 @@ PTF_INLINE i64 new_unit(lane *L) {
     L->allocs += 1;
     L->pages += L->p.n;
     MOVED(L, pages, 1);
-#ifndef PTFARM_PLAIN
-    L->idle += L->p.n;
-    MOVED(L, idle, 1);
-#endif
-    L->room += 1;
+    L->room += allocated < L->p.k;
     return u;
 }
 
-/* Return unit u to the page allocator (its id is reused later). */
+/* Return unit u, which has no allocated fragment (idle), to the page allocator (its id is
+ * reused later). The checked build's recount of the idle and room counters holds the rules to
+ * that. */
 PTF_INLINE void release(lane *L, i64 u) {
-    set_alloc(L, u, 0);
 #ifndef PTFARM_PLAIN
     L->idle -= L->p.n;
     MOVED(L, idle, -1);

@@ -17,8 +17,7 @@ PTF_INLINE i64 rule_alloc(lane *L, i64 slot) {
     i64 g = L->p.n_slots + slot / f;
     i64 u = L->sf[g];
     if (u == -1) {
-        u = new_unit(L);
-        set_alloc(L, u, f);
+        u = new_unit(L, f);
         L->sf[g] = u;
     }
     UN(L, u, MAPPED) += 1;

@@ -40,12 +40,11 @@ PTF_INLINE i64 rule_alloc(lane *L, i64 slot) {
             list_unlink(L, u);
         return u * k + i;
     }
-    u = new_unit(L);
+    u = new_unit(L, 1);
     UN(L, u, W_FIRST) = -1;
     UN(L, u, W_LAST) = -1;
     FR(L, u, 0) = ALLOCATED;
     UN(L, u, LOW) = 1;
-    add_alloc(L, u, 1);
     if (k > 1)
         list_insert(L, u, 1);
     return u * k;

@@ -25,9 +25,8 @@ PTF_INLINE i64 rule_alloc(lane *L, i64 slot) {
         add_alloc(L, u, 1);
         return u * f + i;
     }
-    u = new_unit(L);
+    u = new_unit(L, 1);
     UN(L, u, REF) = f;
-    add_alloc(L, u, 1);
     if (f > 1) {
         CUR_U(L) = u;
         CUR_I(L) = 1;

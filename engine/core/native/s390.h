@@ -37,9 +37,8 @@ PTF_INLINE i64 rule_alloc(lane *L, i64 slot) {
             }
         }
     }
-    u = new_unit(L);
+    u = new_unit(L, 1);
     UN(L, u, BITS) = 1;
-    add_alloc(L, u, 1);
     list_insert(L, u, 1);
     return 2 * u;
 }
