@@ -8,6 +8,7 @@ is a strategy's rules file (the rest of the package metadata is in pyproject.tom
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from setuptools import Extension, setup
@@ -20,12 +21,25 @@ DEPENDS = [str(p) for p in sorted(NATIVE.glob("*.h"))]
 LIST = " ".join(f"STRATEGY({r})" for r in RULES)  # module.c's PTF_STRATEGIES
 
 
+def source_hash() -> str:
+    """What the build is made from (engine.core.dispatch.source_hash, the same): a hash of
+    every C source, by name and content; the module says it, and a stale build is refused."""
+    h = hashlib.sha256()
+    for path in sorted([*NATIVE.glob("*.c"), *NATIVE.glob("*.h")]):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
 def extension(name: str, checked: bool) -> Extension:
     return Extension(
         f"engine.core.{name}",
         sources=SOURCES,
         depends=DEPENDS,
-        define_macros=[("PTF_MODULE", name), ("PTF_STRATEGIES", LIST)]
+        define_macros=[
+            ("PTF_MODULE", name),
+            ("PTF_STRATEGIES", LIST),
+            ("PTF_SOURCE_HASH", f'"{source_hash()}"'),
+        ]
         + ([("PTFARM_CHECKS", "1")] if checked else []),
         extra_compile_args=["-O3", "-std=c11", "-fvisibility=hidden"],
     )

@@ -63,16 +63,14 @@ def _check_layout(module: ModuleType) -> ModuleType:
     return module
 
 
-def _stale_source(extension: Path) -> Path | None:
-    """In a source checkout (pyproject.toml above the package), a C source newer than the
-    built extension; None when there is none (or no checkout: an installed wheel)."""
-    if not (NATIVE_DIR.parents[2] / "pyproject.toml").is_file():
-        return None
-    built = extension.stat().st_mtime
-    for path in sorted(NATIVE_DIR.iterdir()):
-        if path.suffix in (".c", ".h") and path.stat().st_mtime > built:
-            return path
-    return None
+def source_hash() -> str:
+    """A hash of every C source of ``native/`` by name and content (setup.py's, the same),
+    which the engine's extensions carry: one built from other sources is refused (file times
+    are not trusted: a checkout, a copy to a cluster's workers change them)."""
+    h = hashlib.sha256()
+    for path in sorted([*NATIVE_DIR.glob("*.c"), *NATIVE_DIR.glob("*.h")]):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
 
 
 @functools.cache
@@ -84,10 +82,9 @@ def shipped_module(checked: bool) -> ModuleType:
     except ImportError as e:
         raise LaneLoopUnavailable(f"{name}, the C lane loop, is not built ({e}): {INSTALL}, then "
                                   "reinstall ptfarm (pip install -e . in a checkout)") from e  # fmt: skip
-    stale = _stale_source(Path(module.__file__ or ""))
-    if stale is not None:
-        raise LaneLoopUnavailable(f"{name} is older than {stale.name}: rebuild it "
-                                  "(pip install -e . in a checkout)")  # fmt: skip
+    if module.SOURCE_HASH != source_hash():
+        raise LaneLoopUnavailable(f"{name} was built from other sources than "
+                                  f"{NATIVE_DIR}: rebuild it (pip install -e . in a checkout)")  # fmt: skip
     return _check_layout(module)
 
 

@@ -218,3 +218,17 @@ def test_dispatch__an_extension_that_does_not_import_says_what_to_install(monkey
                                                                      np.array([0], np.int32))]))  # fmt: skip
     finally:
         shipped_module.cache_clear()
+
+
+def test_dispatch__an_extension_built_from_other_sources_is_refused(monkeypatch):
+    import engine.core.dispatch as dispatch
+
+    built = shipped_module(False).SOURCE_HASH
+    assert built == dispatch.source_hash()  # this checkout's build: its own sources
+    shipped_module.cache_clear()
+    monkeypatch.setattr(dispatch, "source_hash", lambda: "0" * 64)  # a source edited since
+    try:
+        with pytest.raises(dispatch.LaneLoopUnavailable, match="built from other sources"):
+            shipped_module(False)
+    finally:
+        shipped_module.cache_clear()

@@ -9,6 +9,7 @@
  *       checked build, (lane, event, rule) for the first broken invariant.
  *   STRATEGIES    the rules files compiled in
  *   CHECKED       1 in the checked build (-DPTFARM_CHECKS)
+ *   SOURCE_HASH   what the build was made from (setup.py's source_hash; "" for a plug-in)
  *   LANE_PARAMS   the LaneParams fields, in the order of a row of ``lp``
  *   INTS, SUMS    the columns of ``ints`` and ``sums``
  */
@@ -29,6 +30,9 @@
 #define PTF_CHECKED 1
 #else
 #define PTF_CHECKED 0
+#endif
+#ifndef PTF_SOURCE_HASH
+#define PTF_SOURCE_HASH "" /* a plug-in's module: its name holds the hash */
 #endif
 #define PTF_STR(x) #x
 #define PTF_NAME(x) PTF_STR(x)
@@ -178,6 +182,7 @@ PyMODINIT_FUNC PTF_INIT(PTF_MODULE)(void) {
     fields = NULL;
     if (PyModule_AddIntConstant(m, "INTS", O_COUNT) != 0
         || PyModule_AddIntConstant(m, "CHECKED", PTF_CHECKED) != 0
+        || PyModule_AddStringConstant(m, "SOURCE_HASH", PTF_SOURCE_HASH) != 0
         || PyModule_AddIntConstant(m, "SUMS", S_COUNT) != 0)
         goto fail;
     return m;
