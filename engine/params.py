@@ -185,6 +185,26 @@ def from_alias(name: str, value: Any) -> tuple[str, int]:
     return param, alias.to_base(value)
 
 
+def resolve_aliases(given: dict[str, Any]) -> dict[str, Any]:
+    """``given`` (the parameters and aliases a user wrote, and only those: a default is not
+    given) with every alias replaced by its parameter in the parameter's unit. The one resolver
+    of sweeps and ``farm replay``: a parameter given both ways, or an alias value that is not
+    allowed, is a :class:`ParamError` naming the alias."""
+    out = {k: v for k, v in given.items() if k not in ALIASES}
+    for name, value in given.items():
+        if name not in ALIASES:
+            continue
+        param = ALIASES[name][0]
+        if param in given:
+            raise ParamError(f"give {param} (in the stream's unit) or {name}, not both",
+                             param=name)  # fmt: skip
+        try:
+            out[param] = from_alias(name, value)[1]
+        except ValueError as e:
+            raise ParamError(str(e), param=name) from None
+    return out
+
+
 def applies(param: str, strategy: str) -> bool:
     """Whether ``strategy`` reads ``param`` (a parameter it does not read leaves a point)."""
     return PARAM_SPECS[param].common or param in get_strategy(strategy).uses

@@ -1,10 +1,11 @@
 """The one registry of strategies: everything about a strategy, discovered from its modules.
 
-A strategy is one reference module in ``engine/reference/`` (the scalar rules, and the
-:class:`Strategy` declaration that registers it) and one core module of the same name in
-``engine/core/`` (the vectorized rules, imported only when its kernel is needed). The registry
-is filled on first use by importing every reference module, as workloads are discovered; code
-outside ``engine`` (tests, plug-ins) adds a strategy with :func:`register`.
+A strategy is two files: its reference module (the scalar rules, and the :class:`Strategy`
+declaration that registers it) and its C rules file (the same rules for the lane loop). The
+engine's own live in ``engine/reference/<name>.py`` and ``engine/core/native/<name>.c``. The
+registry is filled on first use by importing every reference module, then every module named
+by the ``ptfarm.strategies`` entry-point group (plug-ins: docs/strategies.md); code can also add
+one with :func:`register` (the tests' toy).
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from __future__ import annotations
 import difflib
 import importlib
 import pkgutil
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 from engine.errors import ParamError
@@ -34,7 +38,11 @@ class Strategy:
     """A registered strategy.
 
     reference:    the scalar :class:`engine.reference.base.Lane` subclass (the oracle)
-    core:         module whose import registers the vectorized rules under ``name``
+    c_rules:      the C rules file of the lane loop (default: ``engine/core/native/<reference
+                  module's name>.c`` for the engine's own; a plug-in names its own file)
+    lane_constants: ``params -> {field: value}``, the strategy's values of the lane loop's
+                  constants (:class:`engine.core.layout.LaneParams`) where the defaults do not
+                  hold: the one place the lane loop's constants read a strategy parameter
     uses:         the non-common parameters it reads (``pool_pages``, ``desc_size``)
     fragments:    required F = page_size / table_size, None for any
     series_param: the parameter that splits its series in figures and reports (pool sizes),
@@ -46,7 +54,8 @@ class Strategy:
     name: str
     summary: str
     reference: Any
-    core: str = ""  # default: the reference module's name under engine.core
+    c_rules: str = ""
+    lane_constants: Callable[[Any], dict[str, int]] | None = field(default=None, compare=False)
     uses: frozenset[str] = frozenset()
     fragments: int | None = None
     series_param: str | None = None
@@ -59,13 +68,18 @@ class Strategy:
 
 _REGISTRY: dict[str, Strategy] = {}
 _LOADED = False
+ENTRY_POINTS = "ptfarm.strategies"  # plug-ins: each names a module that registers a strategy
+NATIVE_DIR = Path(__file__).resolve().parent / "core" / "native"
 
 
 def register(strategy: Strategy) -> Strategy:
     """Add ``strategy`` (its name must be new, or the same declaration again)."""
-    if not strategy.core:
-        module = strategy.reference.__module__.rsplit(".", 1)[-1]
-        strategy = replace(strategy, core=f"engine.core.{module}")
+    if not strategy.c_rules:
+        package, _, module = strategy.reference.__module__.rpartition(".")
+        if package != "engine.reference":
+            raise ValueError(f"strategy {strategy.name!r}: a plug-in names its C rules file "
+                             "(Strategy(..., c_rules=...))")  # fmt: skip
+        strategy = replace(strategy, c_rules=str(NATIVE_DIR / f"{module}.c"))
     old = _REGISTRY.get(strategy.name)
     if old is not None and old != strategy:
         raise ValueError(f"strategy {strategy.name!r} is registered twice")
@@ -84,6 +98,12 @@ def _load_all() -> None:
     for info in pkgutil.iter_modules(ref.__path__):
         if not info.name.startswith("_") and info.name != "base":
             importlib.import_module(f"{ref.__name__}.{info.name}")
+    for plugin in entry_points(group=ENTRY_POINTS):
+        try:
+            importlib.import_module(plugin.value)
+        except ImportError as e:
+            raise ImportError(f"strategy plug-in {plugin.name!r} ({plugin.value}, entry point "
+                              f"group {ENTRY_POINTS}) does not import: {e}") from e
 
 
 def all_strategies() -> dict[str, Strategy]:

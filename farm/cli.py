@@ -17,13 +17,35 @@ COMMANDS = ("run", "sweep", "plot", "report", "replay", "trace", "grace", "kerne
             "bench")
 
 
+class DefaultsFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, taken from the parser: a default is never
+    typed into a help text (one that already speaks of its default is left as it is)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        quiet = action.default in (None, False, argparse.SUPPRESS) or not action.option_strings
+        return text if quiet or "default" in text else f"{text} (default: %(default)s)"
+
+
+class Parser(argparse.ArgumentParser):
+    """The parser of ``farm`` and of every command: defaults shown by :class:`DefaultsFormatter`."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("formatter_class", DefaultsFormatter)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from importlib.metadata import version
+
+    parser = Parser(
         prog="farm",
         description="ptfarm: sweeps of Linux page-table allocation schemes on an emulated MMU, "
         "run locally or on a Ray cluster, with tidy results, figures and reports.",
     )
-    sub = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('ptfarm')}")
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND",
+                                parser_class=Parser)  # fmt: skip
     for name in COMMANDS:
         importlib.import_module(f"farm.commands.{name}").register(sub)
     return parser

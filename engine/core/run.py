@@ -1,4 +1,4 @@
-"""Packing lanes for a kernel call and reading its outputs back as metrics, with exact means."""
+"""Packing lanes for a lane-loop call and reading its outputs back as metrics, with exact means."""
 
 from __future__ import annotations
 
@@ -6,25 +6,23 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from engine.core.kernel import kernel
+from engine.core.dispatch import lane_loop
 from engine.core.layout import (
-    A_HI,
+    H_COUNT,
     H_DESCS,
     H_PAGES,
     INT_COLUMNS,
-    LP_COUNT,
     MEAN_COLUMNS,
     O_COUNT,
     S_COUNT,
     S_END,
     LaneParams,
 )
-from engine.core.ops import held_bytes
-from engine.core.rules import lane_constants, rules
 from engine.errors import InvariantError
 from engine.events import LaneEvents
 from engine.metrics import INT_METRICS, MEAN_METRICS, METRICS, time_mean
 from engine.params import Params
+from engine.strategies import get_strategy
 
 assert set(INT_COLUMNS) == set(INT_METRICS)
 assert set(MEAN_COLUMNS) | {"bytes_mean"} == set(MEAN_METRICS)
@@ -32,26 +30,39 @@ _PAGE_BYTES = LaneParams._fields.index("page_bytes")
 _DESC_BYTES = LaneParams._fields.index("desc_bytes")
 
 
+def lane_constants(p: Params) -> LaneParams:
+    """The lane loop's constants of one lane: one unit is one page of F fragments, bytes are
+    pages with their lock, unless the strategy's declaration says otherwise."""
+    values = dict(grace=p.grace, f=p.fragments, n=1, k=p.fragments, ks=0,
+                  page_bytes=p.page_size + p.ptlock_bytes, desc_bytes=0, n_aux=0,
+                  n_slots=p.n_slots)  # fmt: skip
+    hook = get_strategy(p.strategy).lane_constants
+    own = hook(p) if hook is not None else {}
+    unknown = set(own) - set(values)
+    if unknown:
+        raise LookupError(f"{p.strategy}: lane_constants sets unknown fields {sorted(unknown)}")
+    values.update(own)
+    return LaneParams(**values)
+
+
 def lane_params(params: Sequence[Params]) -> np.ndarray:
-    """(lanes, LP_COUNT) int64: the per-lane constants the kernel reads."""
+    """(lanes, LP_COUNT) int64: the per-lane constants the lane loop reads."""
     index: dict[Params, int] = {}  # lanes share their Params: the replicates of a point
     which = np.array([index.setdefault(p, len(index)) for p in params], dtype=np.intp)
-    rows = [lane_constants(rules(p.strategy), p) for p in index]
-    return np.array(rows, dtype=np.int64).reshape(-1, LP_COUNT)[which]
+    rows = [lane_constants(p) for p in index]
+    return np.array(rows, dtype=np.int64).reshape(-1, len(LaneParams._fields))[which]
 
 
 def run_lanes(
-    params: Sequence[Params], events: LaneEvents, *, debug: bool = False,
-    native: bool | None = None,
-) -> dict[str, np.ndarray]:  # fmt: skip
+    params: Sequence[Params], events: LaneEvents, *, debug: bool = False
+) -> dict[str, np.ndarray]:
     """Run lane ``i`` with ``params[i]`` on ``events.lane(i)``; one array per metric (METRICS).
 
-    All lanes share strategy, n_slots, page_size and table_size. ``debug`` checks ENGINE.md
-    section 6 after every event and raises :class:`InvariantError` naming lane, event and rule.
-    Means are exact: the kernel integrates counts in two int64 words, and the integrals (bytes
-    derived from pages and descriptors) are divided here with Python's correctly rounded
-    int / int. ``native`` picks the kernel (:func:`engine.core.kernel.kernel`; None: the
-    native loop where there is one, unless ``debug``).
+    All lanes share strategy, n_slots, page_size and table_size. ``debug`` runs the checked
+    build, which checks ENGINE.md section 6 after every event: :class:`InvariantError` names
+    lane, event and rule. Means are exact: the loop integrates counts in two int64 words, and
+    the integrals (bytes derived from pages and descriptors) are divided here with Python's
+    correctly rounded int / int.
     """
     lanes = events.lanes
     if len(params) != lanes:
@@ -61,8 +72,7 @@ def run_lanes(
     lp = lane_params(params)
     if lanes:
         name = params[0].strategy
-        run = kernel(name, debug, native)
-        err = np.zeros((lanes, 2), dtype=np.int64)
+        run = lane_loop(name, checked=debug)
         ops = np.ascontiguousarray(events.ops, dtype=np.int8)
         slots = np.ascontiguousarray(events.slots, dtype=np.int32)
         lengths = np.ascontiguousarray(events.lengths, dtype=np.int64)
@@ -72,12 +82,10 @@ def run_lanes(
         else:
             times = np.ascontiguousarray(events.times, dtype=np.int64)
             timed = np.ascontiguousarray(events.timed, dtype=np.int8)
-        run(ops, slots, times, timed, lengths, lp, ints, sums, err)
-        bad = np.flatnonzero(err[:, 0])
-        if bad.size:
-            i = int(bad[0])
-            message = rules(name).messages()[int(err[i, 0])]
-            raise InvariantError(f"{name}: lane {i}, tick {int(err[i, 1])}: {message}")
+        broken = run(ops, slots, times, timed, lengths, lp, ints, sums)
+        if broken is not None:
+            lane, tick, rule = broken
+            raise InvariantError(f"{name}: lane {lane}, tick {tick}: {rule}")
     out: dict[str, np.ndarray] = {m: ints[:, INT_COLUMNS[m]].copy() for m in INT_COLUMNS}
     out.update(_means(sums, lp))
     return {m: out[m] for m in METRICS}
@@ -88,7 +96,7 @@ def _means(sums: np.ndarray, lp: np.ndarray) -> dict[str, np.ndarray]:
     and end are below 2^53 they are exact in float64, whose division is correctly rounded too:
     numpy divides those lanes at once; the others go through Python's ints."""
     lanes = len(sums)
-    lo, hi, end = sums[:, :A_HI], sums[:, A_HI:S_END], sums[:, S_END]
+    lo, hi, end = sums[:, :H_COUNT], sums[:, H_COUNT:S_END], sums[:, S_END]
     # the bytes integral, estimated in float64: below 2^52 it is below 2^53 exactly
     held = (lo[:, H_PAGES].astype(np.float64) * lp[:, _PAGE_BYTES]
             + lo[:, H_DESCS].astype(np.float64) * lp[:, _DESC_BYTES])  # fmt: skip
@@ -102,10 +110,10 @@ def _means(sums: np.ndarray, lp: np.ndarray) -> dict[str, np.ndarray]:
     out["bytes_mean"][at] = total.astype(np.float64) / span
     for i in np.flatnonzero(~fits).tolist():
         row = [int(x) for x in sums[i]]
-        integral = [row[k] + (row[A_HI + k] << 31) for k in range(A_HI)]
+        integral = [row[k] + (row[H_COUNT + k] << 31) for k in range(H_COUNT)]
         for m, k in MEAN_COLUMNS.items():
             out[m][i] = time_mean(integral[k], row[S_END])
-        exact = held_bytes.py_func(int(lp[i, _PAGE_BYTES]), int(lp[i, _DESC_BYTES]),
-                                   integral[H_PAGES], integral[H_DESCS])  # fmt: skip
+        exact = (int(lp[i, _PAGE_BYTES]) * integral[H_PAGES]
+                 + int(lp[i, _DESC_BYTES]) * integral[H_DESCS])  # fmt: skip
         out["bytes_mean"][i] = time_mean(exact, row[S_END])
     return out

@@ -6,11 +6,15 @@ itself (``engine.strategies`` discovers the modules of this folder).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from engine.params import Params
 from engine.reference.base import InvariantError, Lane
 from engine.strategies import get_strategy
+
+if TYPE_CHECKING:  # the registry imports this package: it must not import params (a circle)
+    from engine.params import Params
 
 
 def run(

@@ -12,14 +12,16 @@ from abc import ABC, abstractmethod
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from engine.errors import InvariantError
 from engine.events import DEFER, EXIT, FAULT, FREE, RCU_FREE
 from engine.metrics import time_mean
-from engine.params import Params
+
+if TYPE_CHECKING:  # the registry imports this module: it must not import params (a circle)
+    from engine.params import Params
 
 # How often each named rule path ran, over every reference lane of this process (the property
 # tests read it to show that their random traces reach every rule that matters).

@@ -65,4 +65,5 @@ class Pairs(Lane):
 STRATEGY = register(Strategy(
     "pairs", "option 1: all F tables of a page installed together", Pairs,
     style=Style("#D55E00", "v", (3.0, 1.0, 1.0, 1.0, 1.0, 1.0), ".."), order=4,
+    lane_constants=lambda p: {"n_aux": -(-p.n_slots // p.fragments)},  # the group table
 ))  # fmt: skip

@@ -151,4 +151,7 @@ STRATEGY = register(Strategy(
     uses=frozenset({"pool_pages"}), series_param="pool_pages", series_label="N={}",
     series_always=True,
     style=Style("#0072B2", "P", (8.0, 2.0), "--"), order=5,
+    # a unit is a pool of N pages: N*F fragments, each with its state
+    lane_constants=lambda p: {"n": p.pool_pages, "k": p.pool_pages * p.fragments,
+                              "ks": p.pool_pages * p.fragments},
 ))  # fmt: skip

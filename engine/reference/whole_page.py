@@ -30,4 +30,5 @@ class WholePage(Lane):
 STRATEGY = register(Strategy(
     "whole-page", "one page per table (x86; s390 since v6.7)", WholePage,
     style=Style("#000000", "o", (), ""), order=0,
+    lane_constants=lambda p: {"k": 1},  # a unit holds one table: a fragment is its page
 ))  # fmt: skip

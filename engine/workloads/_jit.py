@@ -4,7 +4,7 @@ Declaring workloads (names, parameters, docs) is all that sweep validation and `
 importing numba costs more than the rest of those commands (and pulls in scipy). A
 :class:`LazyJit` becomes a real numba dispatcher on its first call; at that moment every other
 ``LazyJit`` in its module's globals is swapped for its dispatcher too (numba resolves the
-functions a kernel calls through those globals while compiling it).
+functions a generator calls through those globals while compiling it).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Every generated lane draws from its own splitmix64 stream started at its seed, written out here
 so that streams are identical across numpy and numba versions. The state is a 1-element uint64
-array so kernels can pass it down to helpers.
+array so generators can pass it down to helpers.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def heap_pop(keys: np.ndarray, vals: np.ndarray, size: int) -> int:
 
 
 def new_block(lanes: int, ticks: int) -> tuple[np.ndarray, np.ndarray]:
-    """Output arrays for ``lanes`` streams of ``ticks`` events (filled by a kernel)."""
+    """Output arrays for ``lanes`` streams of ``ticks`` events (filled by a compiled generator)."""
     return np.empty((lanes, ticks), dtype=np.int8), np.empty((lanes, ticks), dtype=np.int32)
 
 

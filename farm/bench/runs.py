@@ -75,10 +75,10 @@ def _timed(workers: int, sweep_file: Path, root: Path) -> dict[str, Any]:
 def farm_bench(rows: int = 10_000, quick: bool = False, root: str | None = None) -> dict:
     """Rows per second with 1 and 2 workers and the speed-up; ``quick`` uses short lanes (a smoke
     test, not a measurement). ``root`` keeps the results folders (default: a temporary one)."""
-    from engine.core import compile_all
+    from engine.core import prepare_all
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    compile_all()
+    prepare_all()
     ticks = QUICK_TICKS if quick else TICKS
     with tempfile.TemporaryDirectory(prefix="ptf-bench-") as tmp:
         base = Path(root or tmp)
@@ -182,10 +182,10 @@ def scale_bench(sizes: tuple[int, ...] = (100_000, 1_000_000), workers: int = 2,
     """The driver at each size of grid: rows/s, time outside the sweep, peak memory; and, unless
     a grid reached it, the memory at ``project_to`` rows by a straight line through the two
     largest sizes. On an embedded local Ray of ``workers``, or on the cluster at ``address``."""
-    from engine.core import compile_all
+    from engine.core import prepare_all
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    compile_all()
+    prepare_all()
     runs = []
     with tempfile.TemporaryDirectory(prefix="ptf-scale-") as tmp:
         for rows in sizes:

@@ -40,10 +40,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         notes = [spec.unit] if spec.unit else []
         if not spec.common:
             notes.append(", ".join(s for s in names() if applies(name, s)) + " only")
-        notes.append(f"default {DEFAULTS[name]}")
-        p.add_argument(_flag(name), dest=name, type=spec.kind, default=DEFAULTS[name],
+        # default None: a flag left out is not given (aliases); the help says the real default
+        p.add_argument(_flag(name), dest=name, type=spec.kind, default=None,
                        metavar=name.split("_")[0].upper(),
-                       help=f"{spec.doc} ({'; '.join(notes)})")  # fmt: skip
+                       help=f"{spec.doc} ({'; '.join([*notes, f'default: {DEFAULTS[name]}'])})")  # fmt: skip
     for alias, (name, spec) in ALIASES.items():
         p.add_argument(_flag(alias), dest=alias, type=float, default=None,
                        metavar=spec.unit.upper(),
@@ -58,28 +58,25 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def replay(args: argparse.Namespace) -> int:
     from engine import METRICS, Params, load_trace, simulate
-    from engine.params import ALIASES, DEFAULTS, PARAM_SPECS, from_alias
+    from engine.params import ALIASES, PARAM_SPECS, resolve_aliases
     from engine.strategies import get_strategy
 
     get_strategy(args.strategy)  # an unknown name is reported before the file is read
     if args.n_slots is not None and args.n_slots < 1:
         raise UserError(f"--n-slots must be >= 1, got {args.n_slots}")
     trace = load_trace(args.trace, args.n_slots)
-    values = {name: getattr(args, name) for name in PARAM_SPECS if name not in _SPECIAL}
+    # only what the command line gave (a flag left at its default is not given)
+    names = [n for n in (*PARAM_SPECS, *ALIASES) if n not in _SPECIAL]
+    given = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
     for alias, (name, _) in ALIASES.items():
-        given = getattr(args, alias)
-        if given is None:
-            continue
-        if trace.times is None:
+        if alias in given and trace.times is None:
             raise UserError(f"{args.trace}: {_flag(alias)} needs a timed trace (header "
                             f"op,slot,time_us); this one is untimed: give {_flag(name)} in "
                             f"{PARAM_SPECS[name].unit}")  # fmt: skip
-        if values[name] != DEFAULTS[name]:
-            raise UserError(f"give {_flag(name)} or {_flag(alias)}, not both")
-        try:
-            values[name] = from_alias(alias, given)[1]
-        except ValueError as e:
-            raise UserError(str(e)) from None
+    try:
+        values = resolve_aliases(given)
+    except ValueError as e:
+        raise UserError(str(e)) from None
     n_slots = args.n_slots if args.n_slots is not None else trace.min_slots
     params = Params(args.strategy, n_slots, **values)
     metrics = simulate(params, trace.ops, trace.slots, times=trace.times,

@@ -77,10 +77,11 @@ def _ray_task(task: Task, events: LaneEvents | None) -> TaskResult:
 
 
 def _ray_warm(strategy: str) -> None:
-    """Compile one strategy's kernel into numba's disk cache (see :meth:`RayBackend.run`)."""
-    from engine.core import compile_kernel
+    """Make one strategy's lane loop ready on a node (a plug-in's is built into the node's
+    cache; see :meth:`RayBackend.warm`)."""
+    from engine.core import prepare
 
-    compile_kernel(strategy)
+    prepare(strategy)
 
 
 class RayBackend:
@@ -150,9 +151,9 @@ class RayBackend:
         return f"ray ({where}, {nodes} node{'s' * (nodes != 1)}, {self.workers} workers)"
 
     def warm(self, strategies: Sequence[str]) -> None:
-        """One task per strategy makes its kernel ready (the native core needs nothing; numba
-        compiles or loads from its disk cache): on a cold cache each kernel is compiled once
-        and the other workers of the node load it, instead of every worker compiling it."""
+        """One task per strategy makes its lane loop ready (the engine's are built already; a
+        plug-in's is built once into the node's cache, and the other workers of the node load
+        it, instead of every worker building it)."""
         self._ray.get([self._warm.remote(s) for s in strategies])
 
     def run(self, jobs: Iterable[Job]) -> Iterator[TaskResult]:

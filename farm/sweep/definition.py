@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from engine.errors import ParamError
-from engine.params import ALIASES, PARAM_SPECS, STREAM_SPECS, applies, from_alias
+from engine.params import ALIASES, PARAM_SPECS, STREAM_SPECS, applies, resolve_aliases
 from engine.strategies import all_strategies, closest, get_strategy
 from farm.sweep.identity import ENGINE_KEYS, canonical_name, point_id
 from farm.sweep.points import Point, Sweep
@@ -344,17 +344,11 @@ def _resolve(a: dict[str, tuple[V, str]], path: str, problems: Problems,
 
     engine_kw = {k: kept[k][0].value for k in ENGINE_KEYS if k in kept}
     aliased = [k for k in kept if k in ALIASES]
-    for alias in aliased:  # grace_ms: the same point as grace in microseconds (one id)
-        given = kept[alias][0]
-        param = ALIASES[alias][0]
-        if param in kept:
-            problems.add(given.where, f"give {param} (in the stream's unit) or {alias}, not both")
-            return None
-        try:
-            engine_kw[param] = from_alias(alias, given.value)[1]
-        except ValueError as e:
-            problems.add(given.where, f"parameter {alias!r}: {e}")
-            return None
+    try:  # grace_ms: the same point as grace in microseconds (one id)
+        engine_kw = resolve_aliases({**engine_kw, **{k: kept[k][0].value for k in aliased}})
+    except ParamError as e:
+        problems.add(kept[str(e.param)][0].where, f"parameter {e.param!r}: {e}")
+        return None
     try:
         params = Params(**engine_kw)
     except ParamError as e:

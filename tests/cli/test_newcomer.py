@@ -6,8 +6,8 @@ The second command is the whole test suite; inside this test it runs its fast su
 (``-m "not slow"``, which also keeps this test from running itself) without ``tests/engine``:
 what failed for newcomers were tests that depended on what the first command had left in
 ``results/`` or on who may read the checkout, and the engine's tests are pure computation that
-the enclosing run already makes (in a fresh clone they would compile every numba kernel again,
-minutes of CI). It tests the committed HEAD, so commit before running it on a working tree.
+the enclosing run already makes. It tests the committed HEAD, so commit before running it on a
+working tree.
 """
 
 from __future__ import annotations

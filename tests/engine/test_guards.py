@@ -1,32 +1,22 @@
-"""The guards bite: a one-line rule bug planted in a copy of a strategy's rules is caught by the
-property test's own comparison, and a corrupted state makes the debug checks raise
-``InvariantError`` naming the broken rule (in the reference and in the core)."""
+"""The guards bite: a one-line rule bug planted in a copy of a strategy's rules (the reference's,
+or the C lane loop's) is caught by the property test's own comparison, and a corrupted state
+makes the debug checks raise ``InvariantError`` naming the broken rule (in the reference, and in
+the checked build of the C lane loop)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
-from numba import njit
 from support.streams import EXAMPLES, cases, compare
 
-import engine.core.rules as core_rules
 import engine.strategies as registry
 from engine import Params, simulate
 from engine.core import InvariantError as CoreInvariantError
-from engine.core.layout import (
-    C_LHEAD,
-    LaneParams,
-)
-from engine.core.ops import (
-    add_alloc,
-    list_insert,
-    new_unit,
-)
-from engine.core.s390_v64 import BITS
 from engine.events import FAULT, RCU_FREE
 from engine.reference.base import InvariantError
 from engine.reference.pairs import Pairs
@@ -36,7 +26,7 @@ from engine.reference.ptdesc_dyn import PtdescDyn
 from engine.reference.s390_v64 import S390V64
 from engine.reference.s390_v66 import S390V66
 from engine.reference.whole_page import WholePage
-from engine.strategies import Strategy
+from engine.strategies import NATIVE_DIR, Strategy
 
 pytestmark = pytest.mark.slow  # property tests on planted bugs
 
@@ -114,7 +104,7 @@ MUTANTS = {
 @given(data=st.data())
 def property_check(strategy: str, data: st.DataObject) -> None:
     """The property test's comparison on its own examples (no shrinking: only the catch counts)."""
-    compare(strategy, "numba", *data.draw(cases(strategy)))
+    compare(strategy, *data.draw(cases(strategy)))
 
 
 @pytest.mark.parametrize(("strategy", "mutant"),
@@ -163,39 +153,46 @@ def test_guards__reference_checks_name_the_broken_rule():
         lane.check_invariants(2)
 
 
-# --- corrupted states: the core's debug checks, through mutant rules ----------------------------
+# --- the C lane loop: a planted rule bug, a corrupted state --------------------------------------
 
 
-@njit(inline="always")
-def s390_alloc_keeps_listed(p: LaneParams, c: np.ndarray, un: np.ndarray, fr: np.ndarray,
-                            q: np.ndarray, sf: np.ndarray, slot: int) -> int:  # fmt: skip
-    u = c[C_LHEAD]
-    if u != -1:
-        bits = un[u, BITS]
-        for h in range(2):
-            if bits & ((1 | 4) << h) == 0:
-                un[u, BITS] = bits | (1 << h)
-                add_alloc(p, c, un, u, 1)  # BUG: list_unlink(c, un, u) forgotten
-                return 2 * u + h
-    u = new_unit(p, c, un, fr)
-    un[u, BITS] = 1
-    add_alloc(p, c, un, u, 1)
-    list_insert(c, un, u, True)
-    return 2 * u
+def c_mutant(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, rules: str,
+             bug: tuple[str, str], reference: type, **declared: object) -> str:  # fmt: skip
+    """Register ``name``: the reference ``reference`` and a copy of the C rules file ``rules``
+    (its shared header pasted in) with one line changed, built as a plug-in (in a cache of the
+    test's own)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    text = (NATIVE_DIR / f"{rules}.c").read_text()
+    for header in ("s390.h", "pool.h"):
+        text = text.replace(f'#include "{header}"', (NATIVE_DIR / header).read_text())
+    old, new = bug
+    assert text.count(old) == 1, old
+    stem = name.replace("-", "_")
+    text = text.replace(old, new).replace(f"#define STRATEGY {rules}", f"#define STRATEGY {stem}")
+    path = tmp_path / f"{stem}.c"
+    path.write_text(text)
+    strategy = Strategy(name, "test only", reference, c_rules=str(path), **declared)
+    monkeypatch.setitem(registry._REGISTRY, name, strategy)
+    return name
 
 
-def test_guards__core_debug_mode_names_the_broken_rule():
-    name = "mutant-s390-keeps-listed"
-    rules = replace(core_rules.rules("s390-v6.4"), alloc=s390_alloc_keeps_listed)
-    core_rules.RULES[name] = rules
-    registry.register(Strategy(name, "test only", S390V64, core=__name__, fragments=2))
-    try:
-        ops = np.array([FAULT, FAULT], dtype=np.int8)
-        slots = np.array([0, 1], dtype=np.int32)
-        with pytest.raises(CoreInvariantError, match=r"lane 0, tick 1: s390: a live page is on "
-                                                     r"the list but not exactly one A bit"):
-            simulate(Params(name, 4), ops, slots, debug=True)
-        simulate(Params(name, 4), ops, slots)  # without debug nothing is checked
-    finally:
-        registry._REGISTRY.pop(name)
-        core_rules.RULES.pop(name)
+def test_guards__property_test_catches_a_rule_bug_planted_in_the_c_rules(tmp_path, monkeypatch):
+    # whole-page's rcu_free releases the page at once instead of after a grace period
+    name = c_mutant(tmp_path, monkeypatch, "mutant-whole-page", "whole_page",
+                    ("    push(L, RELEASE, frag, 0);", "    release(L, frag);"), WholePage,
+                    lane_constants=lambda p: {"k": 1})  # fmt: skip
+    with pytest.raises(AssertionError, match="plain"):
+        property_check(name)
+
+
+def test_guards__checked_build_names_an_invariant_broken_in_the_c_rules(tmp_path, monkeypatch):
+    # s390's alloc forgets to take the head page off the list when it fills its free half
+    name = c_mutant(tmp_path, monkeypatch, "mutant-s390", "s390_v64",
+                    ("                list_unlink(L, u);\n                add_alloc(L, u, 1);",
+                     "                add_alloc(L, u, 1);"), S390V64, fragments=2)  # fmt: skip
+    ops = np.array([FAULT, FAULT], dtype=np.int8)
+    slots = np.array([0, 1], dtype=np.int32)
+    with pytest.raises(CoreInvariantError, match=r"mutant-s390: lane 0, tick 1: s390: a live page "
+                                                 r"is on the list but not exactly one A bit"):  # fmt: skip
+        simulate(Params(name, 4), ops, slots, debug=True)
+    simulate(Params(name, 4), ops, slots)  # the product checks nothing

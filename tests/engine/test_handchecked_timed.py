@@ -25,7 +25,7 @@ def run(text: str, strategy: str, impl: str, **params: int) -> dict[str, int | f
     trace = parse_trace("op,slot,time_us\n" + "\n".join(lines) + "\n")
     p = Params(strategy, trace.min_slots, **params)
     return simulate(p, trace.ops, trace.slots, times=trace.times,
-                    reference=impl == "reference", debug=True)  # fmt: skip
+                    reference=impl == "reference", debug=impl != "plain")  # fmt: skip
 
 
 # ---- whole-page ---------------------------------------------------------------------------

@@ -1,7 +1,6 @@
 """Random valid streams and the core-vs-reference comparison of the property tests
-(``tests/engine/test_equivalence.py`` describes what they draw and why), on either fast path of
-the core: the native lane loop or numba's (``PATHS``)."""
-
+(``tests/engine/test_equivalence.py`` describes what they draw and why), on either build of the
+C lane loop: the product or the checked build (``BUILDS``)."""
 
 from __future__ import annotations
 
@@ -15,7 +14,6 @@ from hypothesis import strategies as st
 
 from engine import METRICS, LaneEvents, Params, all_strategies
 from engine.core import run_lanes
-from engine.core.kernel import native_module
 from engine.events import DEFER, EXIT, FAULT, FREE, NO_SLOT, RCU_FREE
 from engine.reference import run as reference_run
 from engine.reference.base import REACHED
@@ -108,10 +106,10 @@ def timed_cases(draw: st.DrawFn, strategy: str
     return replace(params, grace=grace), ops, slots, times
 
 
-# --- the core's fast paths -------------------------------------------------------------------
-# "native": the C lane loop (engine.core._native); "numba": the numba kernel (PTFARM_NATIVE=0).
-# The debug kernel (numba, invariants checked) is neither: ``path=None`` below.
-PATHS = ("native", "numba")
+# --- the two builds of the C lane loop ----------------------------------------------------------
+# "plain": the product (engine.core._native); "checked": the same sources with the invariants
+# checked after every event (engine.core._native_checked, what debug=True runs).
+BUILDS = ("plain", "checked")
 
 
 def growing_stream(rng: np.random.Generator, n_slots: int, length: int
@@ -137,63 +135,54 @@ def growing_stream(rng: np.random.Generator, n_slots: int, length: int
 
 
 def shipped() -> list[str]:
-    """The strategies the engine ships (each has C rules), not a test's own."""
+    """The strategies the engine ships, not a test's own."""
     return [n for n, s in all_strategies().items() if s.reference.__module__.startswith("engine.")]
 
 
-def path_cases() -> list:
-    """(strategy, path) for the parametrized tests: every strategy on numba's fast path, the
-    shipped ones on the native one too."""
-    return [pytest.param(name, path, id=f"{name}-{path}") for path in PATHS
-            for name in (shipped() if path == "native" else all_strategies())]  # fmt: skip
+def build_cases() -> list:
+    """(strategy, build) for the parametrized tests: every strategy (the toy plug-in too) on
+    both builds."""
+    return [pytest.param(name, build, id=f"{name}-{build}") for build in BUILDS
+            for name in all_strategies()]  # fmt: skip
 
 
-def need(path: str) -> None:
-    """Skip the calling test, saying why, when ``path`` is native and the extension is not
-    built."""
-    if path == "native" and native_module()[0] is None:
-        pytest.skip(f"native path: {native_module()[1]}")
-
-
-def fast_run(params: list[Params], events: LaneEvents, path: str | None) -> dict[str, np.ndarray]:
-    """Many lanes on one fast path (``None``: the debug kernel)."""
-    if path is None:
-        return run_lanes(params, events, debug=True)
-    return run_lanes(params, events, native=path == "native")
+def fast_run(params: list[Params], events: LaneEvents, build: str) -> dict[str, np.ndarray]:
+    """Many lanes on one build of the lane loop."""
+    assert build in BUILDS, build
+    return run_lanes(params, events, debug=build == "checked")
 
 
 def core_run(params: Params, ops: np.ndarray, slots: np.ndarray,
-             times: np.ndarray | None = None, path: str | None = None
+             times: np.ndarray | None = None, build: str = "plain"
              ) -> dict[str, int | float]:  # fmt: skip
-    """One lane's metrics on a fast path (``None``: the debug kernel, invariants checked)."""
-    out = fast_run([params], LaneEvents.from_streams([(ops, slots)], [times]), path)
+    """One lane's metrics on one build."""
+    out = fast_run([params], LaneEvents.from_streams([(ops, slots)], [times]), build)
     return {m: out[m][0].item() for m in METRICS}
 
 
-def compare(strategy: str, path: str, params: Params, ops: np.ndarray, slots: np.ndarray,
+def compare(strategy: str, params: Params, ops: np.ndarray, slots: np.ndarray,
             times: np.ndarray | None = None) -> None:  # fmt: skip
-    """The core on ``path`` and the debug kernel agree with the reference on every metric
-    (reference and debug kernel checking invariants); count the rule paths the example
-    reached."""
+    """Both builds agree with the reference on every metric (the reference and the checked
+    build checking invariants); count the rule paths the example reached."""
     before = Counter(REACHED)
     want = reference_run(params, ops, slots, debug=True, times=times)
     REACH[strategy].update(p for p in REACHED if REACHED[p] > before[p])
     REACH[strategy]["(examples)"] += 1
     example = (params, ops.tolist(), slots.tolist(), times)
-    assert core_run(params, ops, slots, times, path) == want, (path, *example)
-    assert core_run(params, ops, slots, times) == want, ("debug", *example)
+    for build in BUILDS:
+        assert core_run(params, ops, slots, times, build) == want, (build, *example)
 
 
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True)
 @given(data=st.data())
-def check_random_traces(strategy: str, path: str, data: st.DataObject) -> None:
-    compare(strategy, path, *data.draw(cases(strategy)))
+def check_random_traces(strategy: str, data: st.DataObject) -> None:
+    compare(strategy, *data.draw(cases(strategy)))
 
 
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True)
 @given(data=st.data())
-def check_random_timed_traces(strategy: str, path: str, data: st.DataObject) -> None:
-    compare(strategy, path, *data.draw(timed_cases(strategy)))
+def check_random_timed_traces(strategy: str, data: st.DataObject) -> None:
+    compare(strategy, *data.draw(timed_cases(strategy)))
 
 
 def assert_reach(strategy: str, floors: dict[str, int]) -> None:

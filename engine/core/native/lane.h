@@ -1,18 +1,22 @@
-/* What a lane's state is and what rules may call: the C side of layout.py and ops.py.
+/* What a lane's state is and what rules may call.
  *
  * A strategy's file defines UNIT_FIELDS and MM_FIELDS (its own unit columns and per-mm
- * scalars, as in its Python ``Rules``), includes this header, defines its rules and includes
- * loop.h, which makes its lane loop. Everything is int64 (exact 64-bit arithmetic, as numba's):
- * grace may exceed 2^31.
+ * scalars), includes this header, defines its rules (and its invariant check) and includes
+ * loop.h, which makes its lane loop. Everything is int64 (exact 64-bit arithmetic): grace may
+ * exceed 2^31.
  *
- * ``farm bench`` builds these sources stripped of what the product computes beyond a plain
- * loop's ten metrics, to say what each costs: -DPTFARM_NO_MEANS drops the exact integrals behind
- * the means, -DPTFARM_NO_PEAKS the idle and bytes peaks, and -DPTFARM_PLAIN both and the
- * idle-page and descriptor counters too.
+ * Builds of the same sources: the product (no flag); the checked build (-DPTFARM_CHECKS: the
+ * invariants of checks.h and the strategy's ``rule_check`` after every event); and, for
+ * ``farm bench`` to say what each extra metric costs, -DPTFARM_NO_MEANS (no exact integrals
+ * behind the means), -DPTFARM_NO_PEAKS (no idle and bytes peaks) and -DPTFARM_PLAIN (both, and
+ * no idle-page and descriptor counters).
  */
 #ifndef PTFARM_LANE_H
 #define PTFARM_LANE_H
 
+#if defined(PTFARM_PLAIN) && defined(PTFARM_CHECKS)
+#error "the checked build counts everything: it cannot be PTFARM_PLAIN"
+#endif
 #ifdef PTFARM_PLAIN
 #define PTFARM_NO_MEANS
 #define PTFARM_NO_PEAKS
@@ -28,18 +32,20 @@
 #if defined(__GNUC__)
 #define PTF_INLINE static inline __attribute__((always_inline))
 #define PTF_NOINLINE static __attribute__((noinline))
+#define PTF_CHECK static __attribute__((noinline, unused)) /* used by the checked build only */
 #define PTF_EXPORT __attribute__((visibility("default")))
 #define PTF_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define PTF_LIKELY(x) __builtin_expect(!!(x), 1)
 #else
 #define PTF_INLINE static inline
 #define PTF_NOINLINE static
+#define PTF_CHECK static
 #define PTF_EXPORT
 #define PTF_UNLIKELY(x) (x)
 #define PTF_LIKELY(x) (x)
 #endif
 
-/* --- per-unit fields: columns of a unit's row (layout.py U_*) ----------------------------- */
+/* --- per-unit fields: columns of a unit's row ------------------------------------------------ */
 /* A unit is what one page-allocator call returned: a page, or a pool of N pages. */
 enum {
     U_HELD,   /* 1 while held (between page-allocator call and release) */
@@ -52,6 +58,7 @@ enum {
 };
 
 #define LOW31 ((((i64)1) << 31) - 1)
+typedef __int128 i128; /* GCC's and clang's */
 #define BLOCK 16 /* slots per block of the mapped-slot counts (exit scans non-empty blocks) */
 #define INITIAL_UNITS 64
 #define INITIAL_QUEUE 64 /* a power of two: the ring index wraps with a mask */
@@ -76,9 +83,10 @@ struct owner {
     i64 *sf, *un, *fr;
     void *q;
     jmp_buf oom;
+    const char *why; /* checked build: the invariant that broke, NULL while none */
 };
 
-/* The state of one lane (LaneState and the C_* counters of layout.py, by name). */
+/* The state of one lane . */
 typedef struct {
     lane_params p;
     /* lane counters and per-mm scalars */
@@ -97,6 +105,19 @@ typedef struct {
     i64 qhead;     /* completion ring: index of the oldest entry */
     i64 qlen;      /* completion ring: entries */
     i64 x[MM_FIELDS > 0 ? MM_FIELDS : 1]; /* the strategy's own per-mm scalars */
+#ifndef PTFARM_NO_MEANS
+    /* A timed lane's exact means, integrated by parts at each change instead of at every
+     * sample: the integral of a held quantity v over [0, end) is v(end) * end - the sum over
+     * its changes of (change x time of the change). Every change is made at L->now, the time
+     * of the sample that follows it, so the sum is the samples' own; changes in the exit and
+     * drain after the last event come after the integrals are taken. Pages and idle pages
+     * change by N at a time: their sums count units. Each sum is one int64 word, and the
+     * count of its overflows (2^64 each, a cold word): exact. An untimed lane's samples each
+     * hold one tick: loop.h sums them (``by_parts`` is 0 there). */
+    int by_parts;
+    i64 moved_mapped, moved_pages, moved_idle, moved_descs;
+    i64 wraps_mapped, wraps_pages, wraps_idle, wraps_descs;
+#endif
     /* arrays; unit, frag and the ring grow (doubling) when full */
     i64 *sf;       /* (n_slots + n_aux + n_blocks): fragment of each mapped slot's table, -1
                       when unmapped; then the strategy's fixed table; then mapped per block */
@@ -179,7 +200,23 @@ PTF_INLINE void grow_queue(lane *L) {
     L->qcap *= 2;
 }
 
-/* --- what rules may call (ops.py) ----------------------------------------------------------- */
+/* A held quantity changed by ``d`` now (the lane counter itself is the caller's). */
+#ifndef PTFARM_NO_MEANS
+#define MOVED(L, q, d)                                                                        \
+    do {                                                                                      \
+        if ((L)->by_parts) { /* the same way all the lane long: predicted */                  \
+            i64 moved_ = (d) * (L)->now;                                                      \
+            if (PTF_UNLIKELY(__builtin_add_overflow((L)->moved_##q, moved_, &(L)->moved_##q))) \
+                (L)->wraps_##q += moved_ > 0 ? 1 : -1;                                        \
+        }                                                                                     \
+    } while (0)
+/* The exact sum of quantity q's changes times their times. */
+#define MOVED_SUM(L, q) ((i128)(L)->wraps_##q * ((i128)1 << 64) + (L)->moved_##q)
+#else
+#define MOVED(L, sum, d) ((void)0)
+#endif
+
+/* --- what rules may call --------------------------------------------------------------------- */
 
 /* Queue a completion (kind, a, b) due grace from now. */
 PTF_INLINE void push(lane *L, i64 kind, i64 a, i64 b) {
@@ -202,7 +239,9 @@ PTF_INLINE void set_alloc(lane *L, i64 u, i64 allocated) {
     UN(L, u, U_ALLOC) = allocated;
     L->room += (i64)(allocated < k) - (i64)(old < k);
 #ifndef PTFARM_PLAIN
-    L->idle += L->p.n * ((i64)(allocated == 0) - (i64)(old == 0));
+    i64 d_idle = (i64)(allocated == 0) - (i64)(old == 0);
+    L->idle += L->p.n * d_idle;
+    MOVED(L, idle, d_idle);
 #endif
 }
 
@@ -211,9 +250,10 @@ PTF_INLINE void add_alloc(lane *L, i64 u, i64 delta) {
     set_alloc(L, u, UN(L, u, U_ALLOC) + delta);
 }
 
-/* A page-allocator call for one unit (N pages) owned by the live mm, nothing allocated yet.
- * Counts a wasted allocation when some held unit has room, judged before the new one. */
-PTF_INLINE i64 new_unit(lane *L) {
+/* A page-allocator call for one unit (N pages) owned by the live mm, made for the table of a
+ * slot just mapped: ``allocated`` >= 1 of its fragments are allocated at once (so it is never
+ * idle). Counts a wasted allocation when some held unit has room, judged before the new one. */
+PTF_INLINE i64 new_unit(lane *L, i64 allocated) {
     i64 u = L->free_head;
     if (u != -1) {
         L->free_head = UN(L, u, U_NEXT);
@@ -229,31 +269,44 @@ PTF_INLINE i64 new_unit(lane *L) {
         row[j] = 0;
     row[U_HELD] = 1;
     row[U_MM] = L->mm;
+    row[U_ALLOC] = allocated;
     row[U_PREV] = -1;
     row[U_NEXT] = -1;
     for (i64 i = 0; i < L->p.ks; i++)
         FR(L, u, i) = 0;
     L->allocs += 1;
     L->pages += L->p.n;
-#ifndef PTFARM_PLAIN
-    L->idle += L->p.n;
-#endif
-    L->room += 1;
+    MOVED(L, pages, 1);
+    L->room += allocated < L->p.k;
     return u;
 }
 
-/* Return unit u to the page allocator (its id is reused later). */
+/* Return unit u, which has no allocated fragment (idle), to the page allocator (its id is
+ * reused later). The checked build's recount of the idle and room counters holds the rules to
+ * that. */
 PTF_INLINE void release(lane *L, i64 u) {
-    set_alloc(L, u, 0);
 #ifndef PTFARM_PLAIN
     L->idle -= L->p.n;
+    MOVED(L, idle, -1);
 #endif
     L->room -= 1;
     L->pages -= L->p.n;
+    MOVED(L, pages, -1);
     L->frees += 1;
     UN(L, u, U_HELD) = 0;
     UN(L, u, U_NEXT) = L->free_head;
     L->free_head = u;
+}
+
+/* A per-table descriptor born (d = 1) or gone (-1). */
+PTF_INLINE void add_descs(lane *L, i64 d) {
+#ifndef PTFARM_PLAIN
+    L->descs += d;
+    MOVED(L, descs, d);
+#else
+    (void)L;
+    (void)d;
+#endif
 }
 
 /* Put unit u (not listed) at the head or the tail of the per-mm list. */
@@ -311,5 +364,7 @@ PTF_INLINE void list_reset(lane *L) {
     L->lhead = -1;
     L->ltail = -1;
 }
+
+#include "checks.h"
 
 #endif /* PTFARM_LANE_H */

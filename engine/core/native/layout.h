@@ -1,6 +1,6 @@
-/* What the Python side hands a native lane loop and reads back: the event codes, LaneParams
- * (a row of ``lp``), the columns of ``ints`` and ``sums``, and every strategy's entry point
- * (engine/events.py and engine/core/layout.py; module.c exports these for kernel.py to
+/* What the Python side hands a lane loop and reads back: the event codes, LaneParams (a row of
+ * ``lp``), the columns of ``ints`` and ``sums``, and every strategy's entry point
+ * (engine/events.py and engine/core/layout.py; module.c exports these for dispatch.py to
  * compare with them). The state inside a lane is lane.h's. */
 #ifndef PTFARM_LAYOUT_H
 #define PTFARM_LAYOUT_H
@@ -36,18 +36,20 @@ typedef struct {
     {"grace", "f", "n", "k", "ks", "page_bytes", "desc_bytes", "n_aux", "n_slots"}
 #define LP_COUNT ((i64)(sizeof(lane_params) / sizeof(i64)))
 
-/* Return codes of an entry point. */
-enum { PTF_OK = 0, PTF_NO_MEMORY = 1, PTF_BAD_EVENT = 2 };
+/* Return codes of an entry point (PTF_INVARIANT: the checked build found a broken invariant). */
+enum { PTF_OK = 0, PTF_NO_MEMORY = 1, PTF_BAD_EVENT = 2, PTF_INVARIANT = 3 };
 
 /* The entry point of strategy ``s`` (its core module's name), made by loop.h: run every lane.
  * ops, slots: (lanes, t_max) int8 / int32; times: (lanes, t_cols) int64 (t_cols is t_max when
  * some lane is timed, else 0); timed: (lanes,) int8; lengths: (lanes,) int64; lp: (lanes,
  * LP_COUNT) int64; ints: (lanes, O_COUNT) int64; sums: (lanes, S_COUNT) int64 (all
- * C-contiguous). Returns PTF_OK, or PTF_NO_MEMORY / PTF_BAD_EVENT with bad = {lane, event}. */
+ * C-contiguous). Returns PTF_OK, or PTF_NO_MEMORY / PTF_BAD_EVENT / PTF_INVARIANT with bad =
+ * {lane, event} (and, for PTF_INVARIANT, *why the broken rule; event is the lane's length when
+ * it broke in the exit and drain). */
 #define PTF_ENTRY_PARAMS                                                                      \
     (i64 lanes, i64 t_max, i64 t_cols, const int8_t *ops, const int32_t *slots,               \
      const i64 *times, const int8_t *timed, const i64 *lengths, const i64 *lp, i64 *ints,      \
-     i64 *sums, i64 *bad)
+     i64 *sums, i64 *bad, const char **why)
 #define PTF_PASTE(a, b) a##b
 #define PTF_ENTRY(s) PTF_PASTE(ptf_run_, s)
 

@@ -1,11 +1,15 @@
-/* engine.core._native: the native lane loops of the strategies listed in strategies.def, as a
- * CPython extension taking numpy's arrays through the buffer protocol (no numpy headers).
+/* The CPython glue of the lane loops: one extension module per build, taking numpy's arrays
+ * through the buffer protocol (no numpy headers). The build names the module (PTF_MODULE:
+ * _native, _native_checked, or a plug-in's) and its strategies (PTF_STRATEGIES: a list of
+ * STRATEGY(name), one per rules file compiled with this one; setup.py globs them).
  *
- *   run(core, ops, slots, times, timed, lengths, lp, ints, sums, err)
- *       the kernel signature of engine/core/kernel.py, ``core`` the name of the strategy's core
- *       module (e.g. "s390_v64"); fills ints and sums; releases the GIL while the lanes run.
- *       (err is the debug kernels' output: native kernels check nothing and leave it alone.)
- *   STRATEGIES    the core modules implemented here
+ *   run(name, ops, slots, times, timed, lengths, lp, ints, sums)
+ *       run every lane with strategy ``name``'s loop (its rules file's name, e.g. "s390_v64");
+ *       fills ints and sums; releases the GIL while the lanes run. Returns None, or, in the
+ *       checked build, (lane, event, rule) for the first broken invariant.
+ *   STRATEGIES    the rules files compiled in
+ *   CHECKED       1 in the checked build (-DPTFARM_CHECKS)
+ *   SOURCE_HASH   what the build was made from (setup.py's source_hash; "" for a plug-in)
  *   LANE_PARAMS   the LaneParams fields, in the order of a row of ``lp``
  *   INTS, SUMS    the columns of ``ints`` and ``sums``
  */
@@ -16,10 +20,28 @@
 
 #include "layout.h"
 
+#ifndef PTF_MODULE
+#error "the build names the module: -DPTF_MODULE=_native"
+#endif
+#ifndef PTF_STRATEGIES
+#error "the build lists the strategies: -DPTF_STRATEGIES='STRATEGY(a) STRATEGY(b)'"
+#endif
+#ifdef PTFARM_CHECKS
+#define PTF_CHECKED 1
+#else
+#define PTF_CHECKED 0
+#endif
+#ifndef PTF_SOURCE_HASH
+#define PTF_SOURCE_HASH "" /* a plug-in's module: its name holds the hash */
+#endif
+#define PTF_STR(x) #x
+#define PTF_NAME(x) PTF_STR(x)
+#define PTF_INIT(m) PTF_PASTE(PyInit_, m)
+
 typedef int(*entry_fn) PTF_ENTRY_PARAMS;
 
 #define STRATEGY(s) int PTF_ENTRY(s) PTF_ENTRY_PARAMS;
-#include "strategies.def"
+PTF_STRATEGIES
 #undef STRATEGY
 
 static const struct {
@@ -27,7 +49,7 @@ static const struct {
     entry_fn run;
 } ENTRIES[] = {
 #define STRATEGY(s) {#s, PTF_ENTRY(s)},
-#include "strategies.def"
+    PTF_STRATEGIES
 #undef STRATEGY
 };
 #define N_ENTRIES (sizeof(ENTRIES) / sizeof(ENTRIES[0]))
@@ -60,25 +82,26 @@ static int get(PyObject *obj, Py_buffer *view, const char *name, Py_ssize_t size
 static PyObject *run(PyObject *self, PyObject *args) {
     (void)self;
     const char *core;
-    PyObject *obj[9];
-    if (!PyArg_ParseTuple(args, "sOOOOOOOOO:run", &core, &obj[0], &obj[1], &obj[2], &obj[3],
-                          &obj[4], &obj[5], &obj[6], &obj[7], &obj[8]))
+    PyObject *obj[8];
+    if (!PyArg_ParseTuple(args, "sOOOOOOOO:run", &core, &obj[0], &obj[1], &obj[2], &obj[3],
+                          &obj[4], &obj[5], &obj[6], &obj[7]))
         return NULL;
     entry_fn entry = NULL;
     for (size_t i = 0; i < N_ENTRIES; i++)
         if (strcmp(ENTRIES[i].core, core) == 0)
             entry = ENTRIES[i].run;
     if (entry == NULL)
-        return PyErr_Format(PyExc_LookupError, "no native lane loop for core module %s", core);
+        return PyErr_Format(PyExc_LookupError, "no lane loop for strategy rules %s in %s", core,
+                            PTF_NAME(PTF_MODULE));
 
-    static const char *names[9] = {"ops", "slots", "times", "timed", "lengths", "lp", "ints",
-                                   "sums", "err"};
-    static const Py_ssize_t sizes[9] = {1, 4, 8, 1, 8, 8, 8, 8, 8};
-    static const int ndims[9] = {2, 2, 2, 1, 1, 2, 2, 2, 2};
-    Py_buffer v[9];
+    static const char *names[8] = {"ops", "slots", "times", "timed", "lengths", "lp", "ints",
+                                   "sums"};
+    static const Py_ssize_t sizes[8] = {1, 4, 8, 1, 8, 8, 8, 8};
+    static const int ndims[8] = {2, 2, 2, 1, 1, 2, 2, 2};
+    Py_buffer v[8];
     int got = 0;
     PyObject *result = NULL;
-    for (; got < 9; got++)
+    for (; got < 8; got++)
         if (get(obj[got], &v[got], names[got], sizes[got], ndims[got], got >= 6) != 0)
             goto done;
 
@@ -89,28 +112,30 @@ static PyObject *run(PyObject *self, PyObject *args) {
                     && v[3].shape[0] == lanes && v[4].shape[0] == lanes
                     && v[5].shape[0] == lanes && v[5].shape[1] == LP_COUNT
                     && v[6].shape[0] == lanes && v[6].shape[1] == O_COUNT
-                    && v[7].shape[0] == lanes && v[7].shape[1] == S_COUNT
-                    && v[8].shape[0] == lanes && v[8].shape[1] == 2;
+                    && v[7].shape[0] == lanes && v[7].shape[1] == S_COUNT;
     for (Py_ssize_t i = 0; shapes_ok && i < lanes; i++)
         shapes_ok = 0 <= lengths[i] && lengths[i] <= t_max
                     && (timed[i] == 0 || lengths[i] <= t_cols);
     if (!shapes_ok) {
-        PyErr_SetString(PyExc_ValueError, "native kernel: array shapes do not fit together "
-                        "(lanes, events, a timed lane's times, lp, ints, sums, err)");
+        PyErr_SetString(PyExc_ValueError, "lane loop: array shapes do not fit together "
+                        "(lanes, events, a timed lane's times, lp, ints, sums)");
         goto done;
     }
 
     int64_t bad[2] = {-1, -1};
+    const char *why = NULL;
     int code;
     Py_BEGIN_ALLOW_THREADS
     code = entry(lanes, t_max, t_cols, v[0].buf, v[1].buf, v[2].buf, timed, lengths, v[5].buf,
-                 v[6].buf, v[7].buf, bad);
+                 v[6].buf, v[7].buf, bad, &why);
     Py_END_ALLOW_THREADS
-    if (code == 1) {
-        PyErr_Format(PyExc_MemoryError, "native kernel: out of memory in lane %lld",
+    if (code == PTF_NO_MEMORY) {
+        PyErr_Format(PyExc_MemoryError, "lane loop: out of memory in lane %lld",
                      (long long)bad[0]);
-    } else if (code != 0) {
-        PyErr_Format(PyExc_ValueError, "native kernel: lane %lld, event %lld is not a valid "
+    } else if (code == PTF_INVARIANT) {
+        result = Py_BuildValue("(LLs)", (long long)bad[0], (long long)bad[1], why);
+    } else if (code != PTF_OK) {
+        PyErr_Format(PyExc_ValueError, "lane loop: lane %lld, event %lld is not a valid "
                      "event (an op out of range, a slot outside [0, n_slots), or a free of an "
                      "unmapped slot)", (long long)bad[0], (long long)bad[1]);
     } else {
@@ -125,18 +150,19 @@ done:
 
 static PyMethodDef METHODS[] = {
     {"run", run, METH_VARARGS,
-     "run(core, ops, slots, times, timed, lengths, lp, ints, sums, err): run every lane with the "
-     "native loop of core module ``core`` (the GIL released), filling ints and sums."},
+     "run(name, ops, slots, times, timed, lengths, lp, ints, sums): run every lane with the loop "
+     "of strategy rules ``name`` (the GIL released), filling ints and sums; None, or (lane, "
+     "event, rule) for a broken invariant (checked build)."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef MODULE = {
-    PyModuleDef_HEAD_INIT, "_native",
-    "Native lane loops of the shipped strategies (sources: engine/core/native/).", -1, METHODS,
+    PyModuleDef_HEAD_INIT, PTF_NAME(PTF_MODULE),
+    "Lane loops of strategies (sources: engine/core/native/ and the rules files).", -1, METHODS,
     NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit__native(void) {
+PyMODINIT_FUNC PTF_INIT(PTF_MODULE)(void) {
     PyObject *m = PyModule_Create(&MODULE);
     if (m == NULL)
         return NULL;
@@ -155,6 +181,8 @@ PyMODINIT_FUNC PyInit__native(void) {
         goto fail;
     fields = NULL;
     if (PyModule_AddIntConstant(m, "INTS", O_COUNT) != 0
+        || PyModule_AddIntConstant(m, "CHECKED", PTF_CHECKED) != 0
+        || PyModule_AddStringConstant(m, "SOURCE_HASH", PTF_SOURCE_HASH) != 0
         || PyModule_AddIntConstant(m, "SUMS", S_COUNT) != 0)
         goto fail;
     return m;

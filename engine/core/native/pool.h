@@ -1,4 +1,4 @@
-/* ``pool`` (option 2): tables carved from pools of N = ``pool_pages`` pages; pool.py. The rules
+/* ``pool`` (option 2): tables carved from pools of N = ``pool_pages`` pages. The rules
  * of ``pool`` and, but for ``defer``, of ``ptdesc-dyn`` (which includes this header).
  *
  * A pool is one unit of K = N*F fragments, each free, allocated or pending (FR(u, i)), with N
@@ -28,9 +28,7 @@ PTF_INLINE i64 rule_alloc(lane *L, i64 slot) {
     (void)slot;
     i64 k = L->p.k;
     i64 u = L->lhead;
-#ifndef PTFARM_PLAIN
-    L->descs += 1;
-#endif
+    add_descs(L, 1);
     if (u != -1) {
         i64 i = UN(L, u, LOW);
         while (FR(L, u, i) != FREE_FRAG)
@@ -42,12 +40,11 @@ PTF_INLINE i64 rule_alloc(lane *L, i64 slot) {
             list_unlink(L, u);
         return u * k + i;
     }
-    u = new_unit(L);
+    u = new_unit(L, 1);
     UN(L, u, W_FIRST) = -1;
     UN(L, u, W_LAST) = -1;
     FR(L, u, 0) = ALLOCATED;
     UN(L, u, LOW) = 1;
-    add_alloc(L, u, 1);
     if (k > 1)
         list_insert(L, u, 1);
     return u * k;
@@ -57,9 +54,7 @@ PTF_INLINE i64 rule_alloc(lane *L, i64 slot) {
 PTF_INLINE void make_free(lane *L, i64 u, i64 i) {
     FR(L, u, i) = FREE_FRAG;
     UN(L, u, LOW) = min64(UN(L, u, LOW), i);
-#ifndef PTFARM_PLAIN
-    L->descs -= 1;
-#endif
+    add_descs(L, -1);
 }
 
 /* Fragment i of pool u (allocated) waits for a completion. */
@@ -147,3 +142,47 @@ PTF_INLINE void rule_complete(lane *L, i64 kind, i64 a, i64 b) {
 /* The new mm starts with an empty pool list. */
 #define HAS_NEW_MM
 PTF_INLINE void rule_new_mm(lane *L) { list_reset(L); }
+
+/* Fragment states match the mapped slots and the counts; the live mm's pools are listed iff
+ * they have a free fragment; the live descriptors are the allocated and pending fragments. */
+#define HAS_CHECK
+PTF_INLINE const char *rule_check(const lane *L) {
+    const char *why = check_list_links(L);
+    if (why != NULL)
+        return why;
+    i64 k = L->p.k, descs = 0;
+    for (i64 s = 0; s < L->p.n_slots; s++) {
+        i64 f = L->sf[s];
+        if (f >= 0 && FR(L, f / k, f % k) != ALLOCATED)
+            return "a fragment's state does not match the mapped slots (allocated/pending/free)";
+    }
+    i64 *per = mapped_per_unit(L);
+    for (i64 u = 0; u < L->next_id && why == NULL; u++) {
+        if (UN(L, u, U_HELD) != 1) {
+            if (UN(L, u, U_LISTED) != 0)
+                why = "pool: a live pool with a free fragment is not listed, or a listed one has none";
+            continue;
+        }
+        i64 n_alloc = 0, n_pending = 0, n_free = 0, low = k;
+        for (i64 i = 0; i < k; i++) {
+            i64 f = FR(L, u, i);
+            n_alloc += f == ALLOCATED;
+            n_pending += f == PENDING;
+            if (f == FREE_FRAG) {
+                n_free += 1;
+                low = min64(low, i);
+            }
+        }
+        if (n_alloc != per[u] || n_alloc != UN(L, u, U_ALLOC)
+            || n_pending != UN(L, u, N_PENDING) || UN(L, u, LOW) > low
+            || !(0 <= UN(L, u, BUSY) && UN(L, u, BUSY) <= L->p.n) || n_alloc + n_pending == 0)
+            why = "a fragment's state does not match the mapped slots (allocated/pending/free)";
+        else if ((UN(L, u, U_MM) == L->mm && n_free > 0) != (UN(L, u, U_LISTED) == 1))
+            why = "pool: a live pool with a free fragment is not listed, or a listed one has none";
+        descs += n_alloc + n_pending;
+    }
+    free(per);
+    if (why == NULL && descs != L->descs)
+        why = "live-descriptor counter does not match the fragments";
+    return why;
+}

@@ -1,4 +1,4 @@
-/* ``ppc-frag``: powerpc ``pte_fragment_alloc``; ppc_frag.py. Any F >= 1.
+/* ``ppc-frag``: powerpc ``pte_fragment_alloc``. Any F >= 1.
  * Per page: a refcount pre-charged with F and an Active flag. Per mm: a cursor (page, next
  * fragment index). Freed fragments are never reused. */
 #define UNIT_FIELDS 2
@@ -25,9 +25,8 @@ PTF_INLINE i64 rule_alloc(lane *L, i64 slot) {
         add_alloc(L, u, 1);
         return u * f + i;
     }
-    u = new_unit(L);
+    u = new_unit(L, 1);
     UN(L, u, REF) = f;
-    add_alloc(L, u, 1);
     if (f > 1) {
         CUR_U(L) = u;
         CUR_I(L) = 1;
@@ -97,6 +96,17 @@ PTF_INLINE void rule_exit_hook(lane *L) {
 /* A new mm has no cursor. */
 #define HAS_NEW_MM
 PTF_INLINE void rule_new_mm(lane *L) { CUR_U(L) = -1; }
+
+/* Allocated counts match the mapped slots; a held page's refcount is in [0, F] and covers its
+ * allocated fragments (0 only while its Active release is queued). */
+#define HAS_CHECK
+PTF_INLINE const char *rule_check(const lane *L) {
+    for (i64 u = 0; u < L->next_id; u++)
+        if (UN(L, u, U_HELD) == 1
+            && !(UN(L, u, U_ALLOC) <= UN(L, u, REF) && UN(L, u, REF) <= L->p.f))
+            return "ppc-frag: refcount out of range";
+    return check_alloc_is_mapped(L);
+}
 
 #define STRATEGY ppc_frag
 #include "loop.h"

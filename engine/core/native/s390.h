@@ -1,5 +1,5 @@
-/* The s390 2 KiB halves with the "PP AA" bits, as s390_v64.py's ``make_rules``: the rules of
- * both kernel versions, made from a version's answers to three questions, which the including
+/* The s390 2 KiB halves with the "PP AA" bits: the rules of both kernel versions (as the
+ * reference's S390V64 and S390V66), made from a version's answers to three questions, which the including
  * file defines after this header (before loop.h):
  *
  *   int  may_list(bits)       may a page with one allocated half go (back) on the list?
@@ -37,9 +37,8 @@ PTF_INLINE i64 rule_alloc(lane *L, i64 slot) {
             }
         }
     }
-    u = new_unit(L);
+    u = new_unit(L, 1);
     UN(L, u, BITS) = 1;
-    add_alloc(L, u, 1);
     list_insert(L, u, 1);
     return 2 * u;
 }
@@ -93,4 +92,30 @@ PTF_INLINE void rule_complete(lane *L, i64 kind, i64 a, i64 b) {
     UN(L, a, BITS) = bits;
     if ((bits & AP_BITS) == 0)
         when_empty(L, a);
+}
+
+/* Each mapped half has its A bit; a page of the live mm is listed iff exactly one A bit is set
+ * and it may be listed; the list links are consistent. */
+#define HAS_CHECK
+PTF_INLINE const char *rule_check(const lane *L) {
+    const char *why = check_list_links(L);
+    if (why == NULL)
+        why = check_alloc_is_mapped(L);
+    if (why != NULL)
+        return why;
+    for (i64 s = 0; s < L->p.n_slots; s++) {
+        i64 f = L->sf[s];
+        if (f >= 0 && !(UN(L, f >> 1, BITS) & ((i64)1 << (f & 1))))
+            return "a unit's allocated count does not match the mapped slots in it";
+    }
+    for (i64 u = 0; u < L->next_id; u++) {
+        if (UN(L, u, U_HELD) != 1 || UN(L, u, U_MM) != L->mm)
+            continue;
+        i64 a = UN(L, u, BITS) & 3;
+        int want = (a == 1 || a == 2) && may_list(UN(L, u, BITS));
+        if (want != (UN(L, u, U_LISTED) == 1))
+            return "s390: a live page is on the list but not exactly one A bit / may not be, or "
+                   "the reverse";
+    }
+    return NULL;
 }

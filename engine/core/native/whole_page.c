@@ -1,5 +1,5 @@
-/* ``whole-page``: each table takes a page of its own (x86; s390 since v6.7). Rules of
- * whole_page.py; the constants hook makes K = 1, so a fragment is its page. */
+/* ``whole-page``: each table takes a page of its own (x86; s390 since v6.7). The
+ * strategy's declaration (engine/reference/whole_page.py) makes K = 1: a fragment is its page. */
 #define UNIT_FIELDS 0
 #define MM_FIELDS 0
 #include "lane.h"
@@ -9,9 +9,7 @@ enum { RELEASE = 0 }; /* completion: release page a */
 /* A fresh page for the table. */
 PTF_INLINE i64 rule_alloc(lane *L, i64 slot) {
     (void)slot;
-    i64 u = new_unit(L);
-    add_alloc(L, u, 1);
-    return u;
+    return new_unit(L, 1);
 }
 
 /* Release the page now. */
@@ -35,6 +33,10 @@ PTF_INLINE void rule_complete(lane *L, i64 kind, i64 a, i64 b) {
     (void)b;
     release(L, a);
 }
+
+/* Each held page's allocated count is its mapped slots. */
+#define HAS_CHECK
+PTF_INLINE const char *rule_check(const lane *L) { return check_alloc_is_mapped(L); }
 
 #define STRATEGY whole_page
 #include "loop.h"

@@ -1,46 +1,53 @@
-"""farm bench's C limit (farm/bench/c_limit): a plain per-lane C loop written from the reference,
-compiled here, must count the ten metrics it keeps exactly as the product does, on random
-valid streams (timed and untimed), on long streams that grow every array, and refuse an
-invalid event as the product does. The bench checks the same on its own streams each run."""
+"""The plain C loop of benchmarks/ (``benchmarks/c_limit``, written from the reference apart from
+the product's C), compiled here, must count the ten metrics it keeps exactly as the product
+does, on random valid streams (timed and untimed), on long streams that grow every array, and
+refuse an invalid event as the product does. ``benchmarks/plain_c.py`` checks the same on its
+own shapes each run."""
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from support.streams import cases, growing_stream, need, shipped, timed_cases
+from support import ROOT
+from support.streams import cases, growing_stream, shipped, timed_cases
 
 from engine import LaneEvents, Params
 from engine.core import run_lanes
-from engine.core.layout import INT_COLUMNS
 from engine.events import FAULT, FREE
 from engine.strategies import get_strategy
-from farm.bench.engine import PLAIN_METRICS, SpotBuilds, c_call, find_compiler
 
+pytestmark = pytest.mark.slow  # a developer's yardstick: not in the fast subset
+
+_spec = importlib.util.spec_from_file_location("plain_c", ROOT / "benchmarks" / "plain_c.py")
+assert _spec is not None and _spec.loader is not None
+plain_c = sys.modules["plain_c"] = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(plain_c)
+PLAIN_METRICS, c_call, c_loop = plain_c.PLAIN_METRICS, plain_c.c_call, plain_c.c_loop
+INT_COLUMNS = plain_c.INT_COLUMNS
 COLUMNS = [INT_COLUMNS[m] for m in PLAIN_METRICS]
 
 
 @pytest.fixture(scope="module")
-def builds(tmp_path_factory: pytest.TempPathFactory) -> SpotBuilds:
-    compiler, why_not = find_compiler()
-    if compiler is None:
-        pytest.skip(why_not)
-    return SpotBuilds(compiler, Path(tmp_path_factory.mktemp("c-limit")))
+def builds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return Path(tmp_path_factory.mktemp("c-limit"))
 
 
 _LOOPS: dict[str, object] = {}
 
 
-def limit(builds: SpotBuilds, strategy: str):  # noqa: ANN201 - a ctypes function
-    core = get_strategy(strategy).core.removeprefix("engine.core.")
-    if core not in _LOOPS:
-        _LOOPS[core] = builds.loop(core, "limit")
-    return _LOOPS[core]
+def limit(builds: Path, strategy: str):  # noqa: ANN201 - a ctypes function
+    rules = Path(get_strategy(strategy).c_rules).stem
+    if rules not in _LOOPS:
+        _LOOPS[rules] = c_loop(builds, rules, "plain")
+    return _LOOPS[rules]
 
 
-def check(builds: SpotBuilds, params: list[Params], events: LaneEvents) -> None:
+def check(builds: Path, params: list[Params], events: LaneEvents) -> None:
     got = c_call(limit(builds, params[0].strategy), params, events)()
     want = run_lanes(params, events)
     np.testing.assert_array_equal(got[:, COLUMNS], np.stack([want[m] for m in PLAIN_METRICS], 1))
@@ -79,6 +86,5 @@ def test_c_limit__refuses_an_invalid_event_as_the_product_does(builds):
     loop = limit(builds, "s390-v6.6")
     with pytest.raises(RuntimeError, match="failed with code 2"):  # PTF_BAD_EVENT
         c_call(loop, params, events)()
-    need("native")  # the native loop checks every event (numba's trusts them)
     with pytest.raises(ValueError, match="lane 1, event 2 is not a valid event"):
-        run_lanes(params, events, native=True)
+        run_lanes(params, events)
