@@ -11,6 +11,7 @@ free still waiting for its grace period in the model.
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -130,11 +131,15 @@ def table(rows: list[tuple[str, ...]]) -> str:
 
 
 def write_json(path: Path, results: list[tuple[Comparison, Series]]) -> None:
-    """Every comparison with its series."""
+    """Every comparison with its series (gzip when the name ends in .gz)."""
     out = [{**asdict(c), "diff_pct": round(c.diff_pct, 2),
             "series": {"t_ms": s.t_ms.round(3).tolist(), "kernel_kb": s.kernel_kb.tolist(),
                        "model_kb": s.model_kb.round(2).tolist()}} for c, s in results]  # fmt: skip
-    path.write_text(json.dumps(out, indent=1) + "\n")
+    text = json.dumps(out, indent=1) + "\n"
+    if path.name.endswith(".gz"):
+        path.write_bytes(gzip.compress(text.encode(), mtime=0))
+    else:
+        path.write_text(text)
 
 
 def write_csv(path: Path, results: list[tuple[Comparison, Series]]) -> None:
