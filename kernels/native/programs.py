@@ -76,12 +76,14 @@ wait $pid
 
 PGBENCH = """\
 B=/usr/lib/postgresql/15/bin
-mkdir -p /tmp/pg /var/run/postgresql && chown postgres /tmp/pg /var/run/postgresql
-su -s /bin/sh postgres -c "$B/initdb -D /tmp/pg/data --no-locale -E UTF8 -A trust" > /dev/null
-su -s /bin/sh postgres -c "$B/pg_ctl -D /tmp/pg/data -w -o '-c jit=off -c listen_addresses= -k /tmp/pg' -l /tmp/pg/log start"
-su -s /bin/sh postgres -c "$B/pgbench -h /tmp/pg -i -s 1 postgres" 2>&1 | tail -1
-su -s /bin/sh postgres -c "$B/pgbench -h /tmp/pg -c 2 -t TRANSACTIONS postgres" | grep -E 'tps|processed'
-su -s /bin/sh postgres -c "$B/pg_ctl -D /tmp/pg/data -w stop" > /dev/null
+PG="su -s /bin/sh postgres -c"
+mkdir -p /tmp/pg && chown postgres /tmp/pg
+$PG "$B/initdb -D /tmp/pg/data --no-locale -E UTF8 -A trust" > /dev/null
+printf "listen_addresses = ''\\njit = off\\nunix_socket_directories = '/tmp/pg'\\n" >> /tmp/pg/data/postgresql.conf
+$PG "$B/pg_ctl -D /tmp/pg/data -w -l /tmp/pg/log start" > /dev/null
+$PG "$B/pgbench -h /tmp/pg -i -s 1 postgres" 2>&1 | tail -1
+$PG "$B/pgbench -h /tmp/pg -c 2 -t TRANSACTIONS postgres" | grep -E 'tps|processed'
+$PG "$B/pg_ctl -D /tmp/pg/data -w stop" > /dev/null
 """
 
 
@@ -119,7 +121,7 @@ def named(name: str, kernel: Kernel) -> Program:
         return Program(name, "python3 /job/files/job.py\n", "small",
                        files={"files/job.py": job.encode()}, seconds=240)  # fmt: skip
     if name == "make":
-        return Program(name, "cp -r /job/files/tree /tmp/tree && make -s -C /tmp/tree -j1 && "
+        return Program(name, "cp -r /job/files/tree /tmp/tree && make -s -C /tmp/tree -j1 CC=gcc && "
                        "/tmp/tree/app\n", "full", files=_c_tree(12), seconds=400)  # fmt: skip
     if name == "redis":
         return Program(name, REDIS.replace("REQUESTS", "4000"), "full", seconds=300)

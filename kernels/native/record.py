@@ -174,11 +174,12 @@ def space_events(space: kprobes.Space, span: int, t0: int, end: int, upper: bool
     unit = area if upper else span
     seq: list[tuple[int, int, int, int, int]] = []  # (time, order, op, span index, table k)
     spare = UNPLACED // unit
+    until: dict[int, float] = {}  # span index -> when its current table dies
     for k, t in enumerate(tables):
-        if t.vaddr is None:
+        index = -1 if t.vaddr is None else t.vaddr // unit
+        if index < 0 or until.get(index, -1) > t.born:  # not seen, or a span still taken
             index, spare = spare, spare + 1
-        else:
-            index = t.vaddr // unit
+        until[index] = t.died if t.died is not None else float("inf")
         seq.append((t.born - t0, 2 * k, FAULT, index, k))
         if t.died is not None and t.path != "exit":
             seq.append((t.died - t0, 2 * k + 1, OPS[t.path], index, k))
