@@ -226,7 +226,7 @@ def header(run: NativeRun, align: int) -> list[str]:
         "time resolution: exact (kernel event timestamps, CLOCK_MONOTONIC)",
         "compaction: slot = k * align + (address // span) % align, k = rank of the address's "
         "block among blocks with a table",
-        f"table page {k.page_size}, table {k.table_size}; '# table I ADDR': the kernel's address of "
+        f"geometry: page {k.page_size}, table {k.table_size}; '# table I ADDR': the kernel's address of "
         "the table event I allocated; '# upper TIME_US +1|-1 ADDR AREA PATH': a PMD-level table",
     ]
 
