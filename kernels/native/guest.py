@@ -19,6 +19,7 @@ import gzip
 import io
 import lzma
 import os
+import shutil
 import signal
 import subprocess
 import tarfile
@@ -192,7 +193,8 @@ def run(kernel: Kernel, kernel_image: Path, busybox: Path, root_image: Path,
         job: dict[str, tuple[bytes, int]], *, timeout: float, memory: int = 1024,
         out_mib: int = 256) -> GuestRun:  # fmt: skip
     """Boot ``kernel`` on ``root_image`` (snapshot) and run ``job`` (its ``run.sh``)."""
-    with tempfile.TemporaryDirectory(prefix="ptfarm-guest-") as tmp:
+    _remove_stale()
+    with tempfile.TemporaryDirectory(prefix=f"ptfarm-guest-{os.getpid()}-") as tmp:
         initrd = Path(tmp) / "initrd.gz"
         initramfs(initrd, busybox, kernel_modules(kernel_image, kernel.arch), job)
         out = Path(tmp) / "out.img"
@@ -212,6 +214,18 @@ def run(kernel: Kernel, kernel_image: Path, busybox: Path, root_image: Path,
     ups = [float(w[3:]) for x in lines if x.startswith(("@@ S", "@@ R"))
            for w in x.split() if w.startswith("up=")]  # fmt: skip
     return GuestRun(lines, files, seconds, first, ups[-1] - ups[0] if len(ups) >= 2 else 0.0)
+
+
+def _remove_stale() -> None:
+    """The work folders of runs killed with SIGKILL (their process is gone): their QEMU died
+    with them (PR_SET_PDEATHSIG), their files are removed here."""
+    for d in Path(tempfile.gettempdir()).glob("ptfarm-guest-*-*"):
+        try:
+            pid = int(d.name.split("-")[2])
+        except ValueError:
+            continue
+        if pid != os.getpid() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def _boot(kernel: Kernel, cmd: list[str], timeout: float) -> tuple[list[str], float, float]:

@@ -184,3 +184,40 @@ def test_corpus_native_traces_load():
         pytest.skip("corpus/native holds no recordings yet (corpus/native/make_native.sh)")
     for p in files[:: max(1, len(files) // 50)]:
         assert load_trace(p).times is not None
+
+
+@pytest.mark.slow
+def test_nothing_is_left_running_when_the_recorder_is_killed(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    _need("s390x-6.1")
+    _recorded("s390x-6.1", "schedule", False)  # image and kernel in the cache already
+    proc = subprocess.Popen([sys.executable, "-m", "farm.cli", "kernel", "record", "datajob",
+                             "--kernel", "s390x-6.1", "-o", str(tmp_path / "o")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+
+    def children() -> list[int]:
+        out = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True)
+        return [int(x) for x in out.stdout.split()]
+
+    deadline = time.monotonic() + 120
+    while not children() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    (qemu,) = children()
+    time.sleep(2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{qemu}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert (
+        not Path(f"/proc/{qemu}").exists() or "zombie" in Path(f"/proc/{qemu}/status").read_text()
+    )
+    from kernels.native import guest
+
+    guest._remove_stale()
+    assert not list(Path("/tmp").glob(f"ptfarm-guest-{proc.pid}-*"))
