@@ -44,6 +44,8 @@ class Comparison:
     grace_ms: float
     tables: int
     spaces: int
+    host_seconds: dict[str, float]  # image (0: cached), boot (to the root's first line), guest
+    # (QEMU start to exit), total (with fetching, building and parsing)
 
     @property
     def diff_pct(self) -> float:
@@ -105,7 +107,8 @@ def compare(run: NativeRun, strategy: str | None = None) -> tuple[Comparison, Se
         float(kk.max(initial=0)), float(model.max(initial=0)), int(quiet.sum()),
         int((diff == 0).sum()), float(diff.max(initial=0)),
         round(_weighted_mean(tk, upper, run.end), 1), round(pred.grace_us / 1000, 2),
-        sum(len(s.tables) for s in run.spaces), len(run.spaces))  # fmt: skip
+        sum(len(s.tables) for s in run.spaces), len(run.spaces),
+        {k: round(v, 2) for k, v in run.times.items()})  # fmt: skip
     return cmp, Series(tk / 1000, kk, model)
 
 

@@ -336,6 +336,21 @@ def _measured(native: Path) -> list[str]:
                        f"{m['settled_exact']}/{m['settled']} | {m['settled_worst_kb']:.0f} | "
                        f"{m['upper_mean_kb']:.1f} | {m['grace_ms']:.2f} |")  # fmt: skip
             worst.append((abs(m["diff_pct"]), f"{kname} {prog}"))
+    times = []
+    for kname in KERNELS:
+        for prog in PROGRAMS:
+            m = _load_measure(native / kname / f"{prog}.measure.json.gz")
+            if m is not None and m.get("host_seconds"):
+                h = m["host_seconds"]
+                times.append(f"| {kname} | {prog} | {h.get('boot', 0):.1f} | {m['seconds']:.1f} | "
+                             f"{h.get('guest', 0):.1f} | {h.get('parse', 0):.1f} | "
+                             f"{h.get('total', 0):.1f} |")  # fmt: skip
+    if times:
+        out += ["", "Time of each step on the host (seconds; QEMU TCG on one vCPU, the images "
+                "cached): boot to the root image's first line, the program in the guest (kprobes "
+                "and sampler on), QEMU start to exit, parsing the trace, all of it.", "",
+                "| kernel | program | boot | program | guest in all | parse | total |",
+                "| --- | --- | ---: | ---: | ---: | ---: | ---: |", *times]  # fmt: skip
     if worst:
         w = max(worst)
         out += ["", f"Largest difference of the time-weighted means: {w[0]:.2f}% ({w[1]}). "
