@@ -148,7 +148,7 @@ def initramfs(path: Path, busybox: Path, modules: list[tuple[str, bytes]],
     order = "".join(f"{n}\n" for n, _ in modules)
     entries.append(("modules/order", 0o100644, order.encode()))
     files = {"init": (STAGE2.encode(), 0o755), **job}
-    dirs = sorted({str(Path(n).parent) for n in files} - {"."})
+    dirs = sorted({str(a) for n in files for a in Path(n).parents} - {"."})  # parents first
     entries += [(f"job/{x}", d, b"") for x in dirs]
     for name, (data, mode) in sorted(files.items()):
         entries.append((f"job/{name}", 0o100000 | mode, data))
