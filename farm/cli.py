@@ -9,7 +9,8 @@ import os
 import sys
 
 from engine.errors import EngineInputError
-from farm.errors import UserError
+from farm.errors import EXIT_ENVIRONMENT, EXIT_USER, EnvironmentFailure, UserError
+from farm.files import is_disk_full
 from recorder.errors import RecorderError
 
 COMMANDS = ("run", "sweep", "plot", "report", "replay", "trace", "grace", "kernel", "findings",
@@ -22,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="ptfarm: sweeps of Linux page-table allocation schemes on an emulated MMU, "
         "run locally or on a Ray cluster, with tidy results, figures and reports.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"farm.commands.{name}").register(sub)
     return parser
@@ -41,14 +42,24 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (UserError, EngineInputError, RecorderError) as e:
-        print(f"farm {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"farm {args.command}: interrupted", file=sys.stderr)
-        return 130
+        print(f"farm {args.verb}: error: {e}", file=sys.stderr)
+        return EXIT_USER
+    except EnvironmentFailure as e:
+        print(f"farm {args.verb}: error: {e}", file=sys.stderr)
+        return e.exit_code
     except BrokenPipeError:  # `farm ... | head`: the reader has gone, nothing more to say
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
         return 0
+    except OSError as e:  # a full disk anywhere else: one line, no traceback
+        if not is_disk_full(e):
+            raise
+        where = f" writing {e.filename}" if getattr(e, "filename", None) else ""
+        print(f"farm {args.verb}: error: no space left on the device{where}; free some "
+              "space there and run the same command again", file=sys.stderr)
+        return EXIT_ENVIRONMENT
+    except KeyboardInterrupt:
+        print(f"farm {args.verb}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from farm.files import atomic_path
 from kernels.catalog import Kernel
 from kernels.fetch import cache_dir
 
@@ -34,11 +35,10 @@ def driver(kernel: Kernel) -> Path:
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    proc = subprocess.run([cc, *FLAGS, "-o", str(tmp), str(SOURCE)], capture_output=True,
-                          text=True)  # fmt: skip
-    if proc.returncode != 0:
-        first = (proc.stderr.strip().splitlines() or ["failed"])[0]
-        raise BuildError(f"{cc} {SOURCE.name}: {first}")
-    tmp.replace(out)
+    with atomic_path(out) as tmp:
+        proc = subprocess.run([cc, *FLAGS, "-o", str(tmp), str(SOURCE)], capture_output=True,
+                              text=True)  # fmt: skip
+        if proc.returncode != 0:
+            first = (proc.stderr.strip().splitlines() or ["failed"])[0]
+            raise BuildError(f"{cc} {SOURCE.name}: {first}")
     return out

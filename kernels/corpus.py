@@ -29,6 +29,8 @@ HAND: dict[str, tuple[str, str]] = {
     "hand-hits": ("a fault on a mapped slot changes nothing", "f 0\nf 0\nr 0\nf 0\nf 0\n"),
     "hand-exit": ("exit frees everything; the next address space starts empty",
                   "f 0\nf 1\nf 2\nx\nf 0\nf 3\nx\nf 1\n"),
+    "hand-reuse": ("a freed half is reused (s390 halves) or not (fragments)",
+                   "f 0\nr 0\nf 1\n"),
 }  # fmt: skip
 
 GENERATED: list[tuple[str, str, dict[str, object], int]] = [
@@ -55,6 +57,8 @@ WRONG: dict[str, list[str]] = {
     "s390x-6.12": ["s390-v6.4", "ppc-frag"],
     "ppc64le-6.1-radix": ["whole-page", "pool"],
     "ppc64le-6.1-hash": ["whole-page", "pool"],
+    "s390x-6.12-frag": ["s390-v6.4", "whole-page"],
+    "s390x-6.12-v66": ["whole-page", "ppc-frag"],
 }
 
 
@@ -103,8 +107,8 @@ def _generated(name: str, workload: str, params: dict[str, object], ticks: int) 
 def slice_events(ops: np.ndarray, slots: np.ndarray, start: int, count: int,
                  max_slots: int) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Events ``start ..`` (at most ``count``) as a trace of their own: frees of slots mapped
-    before the slice are dropped, ``free`` and ``defer`` (which a process cannot choose) become
-    ``rcu_free`` (its munmap), and the slice stops before its distinct slots pass
+    before the slice are dropped, ``free`` and ``defer`` (which most kernels here cannot take, and
+    every kernel boots the same corpus) become ``rcu_free`` (its munmap), and the slice stops before its distinct slots pass
     ``max_slots``."""
     out_ops, out_slots = [], []
     mapped: set[int] = set()

@@ -6,11 +6,10 @@ so a whole corpus costs one boot per kernel.
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kernels import build, fetch, qemu
+from kernels import build, fetch, kbuild, qemu
 from kernels.catalog import Kernel
 from kernels.plan import Job
 from kernels.readings import Reading
@@ -82,17 +81,29 @@ def _parse(kernel: Kernel, job: Job, lines: list[list[str]]) -> KernelRun:
     return KernelRun(job, readings, raw, primes)
 
 
+def boot_files(kernel: Kernel, *, log: list[str] | None = None) -> fetch.Fetched:
+    """The image and busybox to boot ``kernel``: a user's own image as it is, a catalog kernel
+    built from source (built now when it is not cached), or Debian's prebuilt package."""
+    if kernel.image:
+        if not Path(kernel.image).is_file():
+            raise EnactError(f"--image {kernel.image}: no such file")
+        return fetch.Fetched(Path(kernel.image), fetch.fetch_busybox(kernel.arch), kernel.note)
+    if kernel.build is not None:
+        made = kbuild.build(kernel)
+        return fetch.Fetched(made.image, fetch.fetch_busybox(kernel.arch),
+                             f"built {kernel.build.source}={kernel.build.version} {made.key}")  # fmt: skip
+    return fetch.fetch(kernel, log=log)
+
+
 def enact(kernel: Kernel, jobs: list[Job], *, timeout: float | None = None,
           log: list[str] | None = None) -> Session:  # fmt: skip
     """Boot ``kernel`` once and enact every job; readings per job, in order."""
-    fetched = fetch.fetch(kernel, log=log)
+    fetched = boot_files(kernel, log=log)
     driver = build.driver(kernel)
     texts = {f"{i:04d}": job.text(i, kernel) for i, job in enumerate(jobs)}
-    with tempfile.TemporaryDirectory(prefix="ptfarm-kernel-") as tmp:
-        initrd = Path(tmp) / "initrd.gz"
-        qemu.initramfs(initrd, fetched.busybox, driver, texts)
-        result = qemu.boot(kernel, fetched.kernel_image, initrd,
-                           timeout if timeout is not None else default_timeout(jobs))  # fmt: skip
+    initrd = qemu.initramfs_bytes(fetched.busybox, driver, texts)  # in memory: nothing left on disk
+    result = qemu.boot(kernel, fetched.kernel_image, initrd,
+                       timeout if timeout is not None else default_timeout(jobs))  # fmt: skip
     per_job: dict[int, list[list[str]]] = {i: [] for i in range(len(jobs))}
     for line in result.lines:
         if not line.startswith("@@ "):

@@ -15,6 +15,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from farm.files import atomic_path
 from kernels.catalog import ARCHES, SUITES, Kernel, busybox_package
 
 SYSTEM_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
@@ -130,12 +131,10 @@ class Apt:
 
 def unpack(deb: Path, into: Path) -> None:
     """``dpkg-deb -x`` into a fresh directory (replaced atomically)."""
-    tmp = into.with_name(into.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp)], check=True, capture_output=True)
-    shutil.rmtree(into, ignore_errors=True)
-    tmp.replace(into)
+    into.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(into, sync=False) as tmp:
+        tmp.mkdir()
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp)], check=True, capture_output=True)
 
 
 @dataclass(frozen=True)
@@ -203,12 +202,22 @@ def fetch(kernel: Kernel, *, log: list[str] | None = None, refresh: bool = False
         if image is None:
             raise FetchError(f"no build of {kernel.package} could be downloaded: {errors[-1]}")
     if busybox is None:
-        apt = apt or _apt(log)
-        _, pkg = busybox_package(kernel.arch)
-        deb = apt.download(pkg, kernel.arch, root / "debs")
-        unpack(deb, bdir)
-        busybox = _busybox(bdir)
-        if busybox is None:
-            raise FetchError(f"{deb.name} holds no bin/busybox")
+        busybox = fetch_busybox(kernel.arch, apt, refresh=refresh)
     package = (kdir / "PACKAGE").read_text().strip() if (kdir / "PACKAGE").exists() else "?"
     return Fetched(image, busybox, package)
+
+
+def fetch_busybox(arch: str, apt: Apt | None = None, *, refresh: bool = False) -> Path:
+    """The static busybox for ``arch`` (the initramfs's shell), from the cache or the archive."""
+    bdir = cache_dir() / "busybox" / arch
+    found = _busybox(bdir)
+    if found is not None and not refresh:
+        return found
+    apt = apt or _apt(None)
+    _, pkg = busybox_package(arch)
+    deb = apt.download(pkg, arch, cache_dir() / "debs")
+    unpack(deb, bdir)
+    busybox = _busybox(bdir)
+    if busybox is None:
+        raise FetchError(f"{deb.name} holds no bin/busybox")
+    return busybox

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.events import EXIT, FAULT, OP_NAMES, RCU_FREE
+from engine.events import DEFER, EXIT, FAULT, FREE, OP_NAMES, RCU_FREE
 from engine.trace import Trace, _read_text, load_trace
-from kernels.catalog import Kernel
+from kernels.catalog import NO_DEFER, NO_THP, NO_THP_HASH, Kernel
 
 BASE = 64 << 30  # the trace's area: 64 GiB, aligned to every kernel's upper-level span
 # An RCU free lands within ~25 ms under TCG on an idle host (slower when the host is busy):
@@ -24,6 +24,7 @@ BASE = 64 << 30  # the trace's area: 64 GiB, aligned to every kernel's upper-lev
 SETTLE_MIN_MS = 40
 SETTLE_STEP_MS = 10  # and until PageTables is unchanged over one step
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_DRIVER_OP = {FAULT: "f", RCU_FREE: "r", FREE: "u"}
 
 
 class PlanError(Exception):
@@ -39,6 +40,8 @@ class Job:
     bursts:     (first, last) event indexes run as one SCHED_FIFO burst, read only at ``last``
     absolute:   event index -> address: a fault there instead of at its slot (upper-level probes;
                 the engine gives it a fresh slot of its own)
+    huge:       fault events that map their slot as a transparent huge page, because the slot's
+                next free is a ``free`` (its deposited table is what ``free`` gives back)
     """
 
     name: str
@@ -48,6 +51,7 @@ class Job:
     n_slots: int
     bursts: list[tuple[int, int]] = field(default_factory=list)
     absolute: dict[int, int] = field(default_factory=dict)
+    huge: set[int] = field(default_factory=set)
 
     def text(self, job_id: int, kernel: Kernel) -> str:
         """The driver's job file."""
@@ -60,8 +64,10 @@ class Job:
                 out.append("b")
             if i in self.absolute:
                 out.append(f"a {self.absolute[i]:x}")
+            elif op == EXIT:
+                out.append("x")
             else:
-                out.append("x" if op == EXIT else f"{'f' if op == FAULT else 'r'} {slot}")
+                out.append(f"{_DRIVER_OP[op] if i not in self.huge else 'h'} {slot}")
             if i in ends:
                 out.append("e")
         return "\n".join(out) + "\n"
@@ -83,12 +89,12 @@ def event_lines(path: str | Path) -> list[int]:
 
 def from_arrays(name: str, ops: np.ndarray, slots: np.ndarray, lines: list[int],
                 kernel: Kernel, burst: int = 0) -> Job:  # fmt: skip
-    """A job from an event stream: renumber slots, refuse free/defer, check the slot count."""
+    """A job from an event stream: renumber slots, refuse what the kernel cannot take (naming
+    the line and why), mark the faults that map a huge page, check the slot count."""
     for i, op in enumerate(ops.tolist()):
-        if op not in (FAULT, RCU_FREE, EXIT):
-            raise PlanError(f"{name}:{lines[i]}: {OP_NAMES[op]} cannot be enacted on a real "
-                            "kernel (allowed: fault, rcu_free, exit; a process cannot choose "
-                            "pte_free or pte_free_defer)")  # fmt: skip
+        if op == DEFER or (op == FREE and not kernel.frees):
+            raise PlanError(f"{name}:{lines[i]}: {OP_NAMES[op]} cannot be enacted on "
+                            f"{kernel.name}: {_why_not(kernel, op)}")  # fmt: skip
     used = np.unique(slots[slots >= 0])
     limit = kernel.area_slots - 1
     if len(used) > limit:
@@ -107,7 +113,35 @@ def from_arrays(name: str, ops: np.ndarray, slots: np.ndarray, lines: list[int],
             if j > i:
                 bursts.append((i, j))
             i = j + 1
-    return Job(name, ops.copy(), compact.astype(np.int32), lines, max(1, len(used)), bursts)
+    return Job(name, ops.copy(), compact.astype(np.int32), lines, max(1, len(used)), bursts,
+               huge=_huge_faults(ops, slots))
+
+
+def _why_not(kernel: Kernel, op: int) -> str:
+    allowed = "fault, rcu_free, exit" + (", free" if kernel.frees else "")
+    if kernel.arch == "s390x":
+        why = NO_THP
+    elif "disable_radix" in kernel.append:
+        why = NO_THP_HASH
+    else:
+        why = NO_DEFER
+    return f"{why} (allowed here: {allowed})"
+
+
+def _huge_faults(ops: np.ndarray, slots: np.ndarray) -> set[int]:
+    """The faults that map a slot whose next free (before an exit) is a ``free``."""
+    huge: set[int] = set()
+    mapping: dict[int, int] = {}  # slot -> the fault event that mapped it
+    for i, (op, slot) in enumerate(zip(ops.tolist(), slots.tolist(), strict=True)):
+        if op == EXIT:
+            mapping.clear()
+        elif op == FAULT:
+            mapping.setdefault(slot, i)
+        elif slot in mapping:
+            first = mapping.pop(slot)
+            if op == FREE:
+                huge.add(first)
+    return huge
 
 
 def from_trace(path: str | Path, kernel: Kernel, burst: int = 0) -> Job:

@@ -2,7 +2,8 @@
 
 The initramfs (newc cpio, gzip) is written here in Python: busybox for /init's shell, the static
 driver, the job files. QEMU always runs under a timeout and is ended by its process id, also when
-the caller is interrupted (KeyboardInterrupt, SIGTERM).
+the caller is interrupted (KeyboardInterrupt, SIGTERM), and the kernel ends it when the caller is
+killed outright (SIGKILL, the OOM killer): :func:`kernels.children.child_dies_with_parent`.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kernels.catalog import Kernel
+from kernels.children import child_dies_with_parent
 
 INIT = """#!/bin/sh
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 echo 0 > /proc/sys/kernel/randomize_va_space
-echo never > /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null
+echo madvise > /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null
 echo "@@ S $(uname -r) $(cat /proc/cmdline)"
 for job in /plan/*.job; do
   /enact "$job" 0
@@ -60,7 +62,12 @@ def _newc(entries: list[tuple[str, int, bytes, int]]) -> bytes:
 
 
 def initramfs(path: Path, busybox: Path, driver: Path, jobs: dict[str, str]) -> None:
-    """Write the gzipped initramfs: /init, busybox and its applets, /enact, /plan/*.job."""
+    """Write the gzipped initramfs to ``path`` (:func:`initramfs_bytes`)."""
+    path.write_bytes(initramfs_bytes(busybox, driver, jobs))
+
+
+def initramfs_bytes(busybox: Path, driver: Path, jobs: dict[str, str]) -> bytes:
+    """The gzipped initramfs: /init, busybox and its applets, /enact, /plan/*.job."""
     d, f, c, ln = 0o040755, 0o100755, 0o020600, 0o120777
     entries: list[tuple[str, int, bytes, int]] = [
         (x, d, b"", 0) for x in ("bin", "dev", "proc", "sys", "plan", "tmp")]  # fmt: skip
@@ -72,7 +79,7 @@ def initramfs(path: Path, busybox: Path, driver: Path, jobs: dict[str, str]) -> 
     entries.append(("enact", f, driver.read_bytes(), 0))
     for name, text in sorted(jobs.items()):
         entries.append((f"plan/{name}.job", 0o100644, text.encode(), 0))
-    path.write_bytes(gzip.compress(_newc(entries), compresslevel=6, mtime=0))
+    return gzip.compress(_newc(entries), compresslevel=6, mtime=0)
 
 
 @contextmanager
@@ -101,13 +108,38 @@ class Boot:
     first_line_seconds: float
 
 
-def boot(kernel: Kernel, image: Path, initrd: Path, timeout: float) -> Boot:
-    """Boot ``kernel`` with ``initrd`` under ``timeout`` seconds; the console's lines."""
+def boot(kernel: Kernel, image: Path, initrd: Path | bytes, timeout: float) -> Boot:
+    """Boot ``kernel`` with ``initrd`` (a file, or its bytes: then an in-memory file that
+    nothing has to remove, whatever ends this process) under ``timeout`` seconds; the
+    console's lines."""
+    with _memory_file(initrd) as (path, fds):
+        return _boot(kernel, image, path, fds, timeout)
+
+
+@contextmanager
+def _memory_file(data: Path | bytes) -> Iterator[tuple[Path, tuple[int, ...]]]:
+    """``data`` as an anonymous in-memory file (memfd): a path the child opens as its own
+    inherited descriptor (``/proc/self/fd/N``), and that descriptor to pass it."""
+    if isinstance(data, Path):
+        yield data, ()
+        return
+    fd = os.memfd_create("ptfarm-initrd", os.MFD_CLOEXEC)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        yield Path(f"/proc/self/fd/{fd}"), (fd,)
+    finally:
+        os.close(fd)
+
+
+def _boot(kernel: Kernel, image: Path, initrd: Path, fds: tuple[int, ...], timeout: float) -> Boot:
     cmd = kernel.qemu_command(str(image), str(initrd), f"{APPEND} {kernel.append}".strip())
     start = time.monotonic()
     try:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+                                stderr=subprocess.STDOUT, start_new_session=True, pass_fds=fds,
+                                preexec_fn=child_dies_with_parent)  # fmt: skip
     except FileNotFoundError:
         raise BootError(f"{cmd[0]} is not installed (Debian package "
                         f"{'qemu-system-misc' if kernel.arch == 's390x' else 'qemu-system-ppc'})"

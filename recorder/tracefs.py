@@ -5,7 +5,7 @@ pid filter, clock and options), mounts tracefs only when it is not mounted and u
 (``MOUNT_MARK`` says which recorder mounted it), and removes its instances on the way out, also
 on SIGTERM and Ctrl-C. A recorder killed with SIGKILL cannot clean up: the next one removes the
 instances whose owner is gone before it starts, and unmounts at its end what the killed one
-mounted. Events are never overwritten (``options/overwrite`` 0); :meth:`Instance.lost` reads the
+mounted; ``farm trace cleanup`` (:func:`cleanup`) does both without recording. Events are never overwritten (``options/overwrite`` 0); :meth:`Instance.lost` reads the
 per-CPU counters so that a recording with dropped events fails loudly instead of being wrong.
 """
 
@@ -43,24 +43,59 @@ def _mounted() -> bool:
     return (ROOT / "instances").is_dir()
 
 
+CLEANUP = "run `farm trace cleanup` as root to remove what killed recorders left"
+
+
+def _owner(d: Path) -> str:
+    return d.name[len(PREFIX):].split("-")[0]
+
+
+def _stale(d: Path) -> bool:
+    """An instance whose recorder is gone (or has this process's pid: a killed recorder's pid
+    reused; this process has made none of its own yet when it looks)."""
+    owner = _owner(d)
+    return not (owner.isdigit() and int(owner) != os.getpid() and Path(f"/proc/{owner}").exists())
+
+
 def remove_stale() -> list[str]:
     """Remove the instances of recorders that are gone (their pid in the name is not running);
-    their names."""
+    their names. One that cannot be removed raises, naming ``farm trace cleanup``."""
     removed = []
     instances = ROOT / "instances"
     if not instances.is_dir():
         return removed
     for d in sorted(instances.glob(PREFIX + "*")):
-        owner = d.name[len(PREFIX):].split("-")[0]
-        if owner.isdigit() and Path(f"/proc/{owner}").exists():
+        if not _stale(d):
             continue
         _disable(d)
         try:
             d.rmdir()
             removed.append(d.name)
-        except OSError:
-            pass
+        except OSError as e:
+            raise RecorderError(f"a killed recorder's tracefs instance {d} cannot be removed "
+                                f"({e.strerror}: a reader of its trace_pipe?); {CLEANUP}") from None  # fmt: skip
     return removed
+
+
+def cleanup() -> tuple[list[str], list[str], bool]:
+    """What ``farm trace cleanup`` does: remove the instances of recorders that are gone and
+    unmount tracefs when a recorder that is gone mounted it. (instances removed, instances left
+    to running recorders, whether tracefs was unmounted)."""
+    why = available()
+    if why:
+        raise RecorderError(why)
+    removed = remove_stale()
+    instances = ROOT / "instances"
+    running = sorted(d.name for d in instances.glob(PREFIX + "*")) if instances.is_dir() else []
+    unmounted = False
+    if _adopt_mount() and not running:
+        done = subprocess.run(["umount", str(ROOT)], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RecorderError(f"cannot unmount tracefs at {ROOT}: {done.stderr.strip()}")
+        unmounted = True
+    if unmounted or not _mounted():
+        MOUNT_MARK.unlink(missing_ok=True)
+    return removed, running, unmounted
 
 
 def _disable(d: Path) -> None:
@@ -81,7 +116,8 @@ class Instance:
         try:
             self.dir.mkdir()
         except OSError as e:
-            raise RecorderError(f"cannot create tracefs instance {self.dir}: {e.strerror}") from None
+            hint = f"; {CLEANUP}" if self.dir.exists() else ""
+            raise RecorderError(f"cannot create tracefs instance {self.dir}: {e.strerror}{hint}") from None
         self._pending = b""
         self._fd: int | None = None
         try:
@@ -182,9 +218,9 @@ def session() -> Iterator[str]:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-        if mounted_here:
-            subprocess.run(["umount", str(ROOT)], capture_output=True)
-            MOUNT_MARK.unlink(missing_ok=True)
+        if mounted_here:  # the mark stays while the mount does (busy): cleanup finds it
+            if subprocess.run(["umount", str(ROOT)], capture_output=True).returncode == 0:
+                MOUNT_MARK.unlink(missing_ok=True)
 
 
 def _adopt_mount() -> bool:

@@ -13,6 +13,7 @@ import pandas as pd
 
 from farm.analysis.answer import NORMAL_US, SHARED, geometry_of
 from farm.analysis.style import apply_theme, strategy_style
+from farm.files import atomic_write
 
 
 def _style(series: str, strategy_of: dict[str, str], variants: dict[str, tuple[int, int]]) -> object:
@@ -167,8 +168,6 @@ def write(figures: dict[str, bytes], folder: Path) -> list[Path]:
     out = []
     for name, data in figures.items():
         path = folder / name
-        tmp = path.with_name(f".{name}.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        atomic_write(path, data)
         out.append(path)
     return out

@@ -16,12 +16,14 @@ CORRECTNESS: dict[str, tuple[str, str, str, str, str]] = {
         "no", "no: the page left the mm's list for good when a half was deferred",
         "the page's ptdesc, shared by its two halves (hence PG_active)",
         "one lock per page, shared by both halves",
-        "ENGINE.md's v6.6 rules; checked against no kernel here (Debian ships 6.1 and 6.12)"),
+        "ENGINE.md's v6.6 rules; matches a 6.12 kernel built with v6.6's halves "
+        "(`s390x-6.12-v66`) at grace 0, `defer` aside (no huge pages under TCG)"),
     "ppc-frag": (
         "no", "no: fragments never go back to the mm (a cursor hands out a page once)",
         "the page's ptdesc, used once its last fragment is put",
         "one lock per page, shared by its 16 (hash) or 256 (radix) tables",
-        "refcount and cursor as `pte_fragment_alloc`; matches the 6.1 powerpc kernels"),
+        "refcount and cursor as `pte_fragment_alloc`; matches the 6.1 powerpc kernels and "
+        "the scheme ported to s390 (`s390x-6.12-frag`)"),
     "pairs": (
         "no", "no: the group's page is freed whole",
         "the page's ptdesc: a page's tables are freed together",

@@ -29,6 +29,7 @@ from matplotlib.ticker import FixedLocator, NullLocator  # noqa: E402
 from farm.analysis import aggregate as agg  # noqa: E402
 from farm.analysis.style import SEQUENTIAL_MARKERS, apply_theme, sequential_colors, strategy_style  # noqa: E402
 from farm.errors import UserError  # noqa: E402
+from farm.files import atomic_path  # noqa: E402
 
 FORMATS = ("png", "svg", "pdf")
 FIGURES_DIR = "figures"
@@ -401,9 +402,10 @@ def plot_all(
             notes.append(f"skipped {spec.name}: {e}")
             continue
         path = out_dir / f"{spec.name}.{fmt}"
-        tmp = path.with_name(f".{path.name}.tmp")
-        fig.savefig(tmp, format=fmt, dpi=150)
-        plt.close(fig)
-        tmp.replace(path)
+        try:
+            with atomic_path(path) as tmp:
+                fig.savefig(tmp, format=fmt, dpi=150)
+        finally:
+            plt.close(fig)
         written.append(path)
     return written, notes

@@ -16,6 +16,7 @@ import yaml
 
 from farm.analysis import aggregate as agg
 from farm.analysis.plot import FIGURES_DIR, standard_specs
+from farm.files import atomic_write
 
 # Report columns: (column, header, scale applied to the mean for display).
 COLUMNS: tuple[tuple[str, str, float], ...] = (
@@ -270,9 +271,7 @@ def write_text_report(results_dir: str | Path, baseline: str | None = None) -> P
     """Write ``report.txt`` (:func:`render_text`)."""
     results_dir = Path(results_dir)
     path = results_dir / "report.txt"
-    tmp = path.with_name(".report.txt.tmp")
-    tmp.write_text(render_text(results_dir, agg.load_results(results_dir), baseline), "utf-8")
-    tmp.replace(path)
+    atomic_write(path, render_text(results_dir, agg.load_results(results_dir), baseline))
     return path
 
 
@@ -292,7 +291,5 @@ def write_report(
     blocks = build_blocks(results_dir, frame, baseline)
     md, page = results_dir / "report.md", results_dir / "report.html"
     for path, text in ((md, render_markdown(blocks)), (page, render_html(blocks, blocks[0].text))):
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        atomic_write(path, text)
     return md, page, notes

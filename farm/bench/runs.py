@@ -160,6 +160,11 @@ def _driver_run(sweep_file: Path, root: Path, workers: int, address: str | None 
     wall = time.perf_counter() - start
     watcher.join()
     if proc.returncode != 0:
+        said = [line for line in err.splitlines() if line.startswith("farm run: error: ")]
+        if said:  # the child's one line (a cluster gone since the probe, a full disk)
+            from farm.errors import UserError
+
+            raise UserError(f"the scale sweep's farm run stopped: {said[-1][len('farm run: error: '):]}")
         raise RuntimeError(f"scale sweep failed (exit {proc.returncode}): {err[-2000:]}")
     found = re.search(r"(\d+) rows computed.* in ([\d.]+) s [^\n]*?(?:its start and stop ([\d.]+) s)?\)$",
                       out, re.M)  # fmt: skip

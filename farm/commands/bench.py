@@ -51,6 +51,10 @@ def bench(args: argparse.Namespace) -> int:
         raise UserError("--scale goes with --farm (farm bench --farm --scale)")
     if args.address and not args.scale:
         raise UserError("--address goes with --scale (farm bench --farm --scale --address ADDR)")
+    if args.address:  # before minutes of engine benchmarks: a wrong address fails in seconds
+        from farm.run.backends import probe_address
+
+        probe_address(args.address)
     for name in args.strategies or []:
         get_strategy(name)
     say = (lambda msg: print(msg, file=sys.stderr)) if not args.json else None

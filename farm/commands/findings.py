@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from farm.analysis.findings import generate, with_headline
     from farm.analysis.notes import CHANGES
     from farm.errors import UserError
+    from farm.files import atomic_write
 
     found = generate(Path(args.results), Path(args.kernel_check), CHANGES)
     docs, readme = Path(args.docs), Path(args.readme)
@@ -46,8 +47,6 @@ def run(args: argparse.Namespace) -> int:
         return 1 if stale else 0
     for path, data in outputs:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        atomic_write(path, data)
         print(f"wrote {path}")
     return 0

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from farm.errors import UserError
+from kernels.catalog import ARCH_NAMES
 
 if TYPE_CHECKING:
     from kernels.catalog import Kernel
@@ -29,6 +30,31 @@ def _kernel(name: str) -> Kernel:
     return KERNELS[name]
 
 
+def _target(args: argparse.Namespace) -> Kernel:
+    """The kernel a command boots: ``--kernel K`` from the catalog, or ``--image PATH`` (a
+    user's own build) with ``--arch`` and ``--strategy`` (and optionally the geometry)."""
+    from kernels.catalog import own
+
+    if args.image is None:
+        if args.kernel is None:
+            raise UserError("give --kernel K (see `farm kernel list`) or --image PATH --arch A "
+                            "--strategy S")  # fmt: skip
+        if args.page_size or args.table_size or args.arch:
+            raise UserError("--arch, --page-size and --table-size go with --image")
+        return _kernel(args.kernel)
+    if args.kernel is not None:
+        raise UserError("give --kernel or --image, not both")
+    if not args.arch or not getattr(args, "strategy", None):
+        raise UserError("--image needs --arch (s390x or ppc64le) and --strategy (the engine "
+                        "strategy the kernel implements)")  # fmt: skip
+    if not Path(args.image).is_file():
+        raise UserError(f"--image {args.image}: no such file")
+    try:
+        return own(args.image, args.arch, args.strategy, args.page_size, args.table_size)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+
+
 def _fail(command: str, error: Exception) -> int:
     """An environment failure (archive, compiler, QEMU): one line, exit 1."""
     print(f"farm kernel {command}: {error}", file=sys.stderr)
@@ -39,9 +65,10 @@ def _env_errors() -> tuple[type[Exception], ...]:
     from kernels.build import BuildError
     from kernels.enact import EnactError
     from kernels.fetch import FetchError
+    from kernels.kbuild import KernelBuildError
     from kernels.qemu import BootError
 
-    return (BuildError, EnactError, FetchError, BootError)
+    return (BuildError, EnactError, FetchError, BootError, KernelBuildError)
 
 
 def _jobs(traces: list[str], kernel: Kernel, burst: int) -> list[Job]:
@@ -56,12 +83,22 @@ def _jobs(traces: list[str], kernel: Kernel, burst: int) -> list[Job]:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from kernels import kbuild
     from kernels.catalog import KERNELS
 
-    rows = [("kernel", "arch", "strategy", "page/table", "span", "package", "what")]
+    rows = [("kernel", "arch", "strategy", "page/table", "span", "source", "state", "what")]
     for k in KERNELS.values():
+        if k.build is None:
+            source, state = f"{k.suite}: {_readable(k.package)}", "prebuilt"
+        else:
+            source = f"{k.build.source}={k.build.version}"
+            source += f" + patches/{k.build.patches}" if k.build.patches else ""
+            try:
+                state = "built" if kbuild.built(k) else "not built"
+            except kbuild.KernelBuildError:
+                state = "no compiler"
         rows.append((k.name, k.arch, k.strategy, f"{k.page_size}/{k.table_size}",
-                     f"{k.span >> 20} MiB", f"{k.suite}: {_readable(k.package)}", k.note))  # fmt: skip
+                     f"{k.span >> 20} MiB", source, state, k.note))  # fmt: skip
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
@@ -72,8 +109,12 @@ def _fetch(args: argparse.Namespace) -> int:
     from kernels import build, fetch
     from kernels.catalog import KERNELS
 
-    names = args.kernel or list(KERNELS)
+    names = args.kernel or [k.name for k in KERNELS.values() if k.build is None]
     kernels = [_kernel(n) for n in names]
+    for k in kernels:
+        if k.build is not None:
+            raise UserError(f"{k.name} is built from source, not fetched: farm kernel build "
+                            f"{k.name}")  # fmt: skip
     try:
         for k in kernels:
             got = fetch.fetch(k, refresh=args.refresh)
@@ -83,10 +124,31 @@ def _fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _build(args: argparse.Namespace) -> int:
+    from kernels import kbuild
+    from kernels.catalog import KERNELS
+
+    names = args.name or [k.name for k in KERNELS.values() if k.build is not None]
+    kernels = [_kernel(n) for n in names]
+    for k in kernels:
+        if k.build is None:
+            raise UserError(f"{k.name} is Debian's prebuilt kernel (`farm kernel fetch`); "
+                            "buildable: " + ", ".join(x.name for x in KERNELS.values()
+                                                      if x.build is not None))  # fmt: skip
+    try:
+        for k in kernels:
+            made = kbuild.build(k, force=args.force)
+            how = f"built in {made.seconds:.0f} s" if made.seconds else "cached"
+            print(f"{k.name}: {made.image} ({how})")
+    except _env_errors() as e:
+        return _fail("build", e)
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     from kernels.enact import enact
 
-    kernel = _kernel(args.kernel)
+    kernel = _target(args)
     jobs = _jobs(args.trace, kernel, args.burst)
     try:
         session = enact(kernel, jobs, timeout=args.timeout)
@@ -116,7 +178,7 @@ def _check(args: argparse.Namespace) -> int:
     from kernels.check import compare
     from kernels.enact import enact
 
-    kernel = _kernel(args.kernel)
+    kernel = _target(args)
     strategy = args.strategy or kernel.strategy
     # an unknown strategy or one that does not fit the geometry: a user mistake, before booting
     Params(strategy, 1, page_size=kernel.page_size, table_size=kernel.table_size)
@@ -142,7 +204,7 @@ def _upper(args: argparse.Namespace) -> int:
     from kernels import upper
     from kernels.enact import enact
 
-    kernel = _kernel(args.kernel)
+    kernel = _target(args)
     try:
         session = enact(kernel, [upper.probe_job(kernel)], timeout=args.timeout)
     except _env_errors() as e:
@@ -202,14 +264,41 @@ def register(sub: argparse._SubParsersAction) -> None:
             q.add_argument("--burst", type=int, default=0, metavar="N",
                            help="run events in bursts of N at SCHED_FIFO (a grace period longer "
                            "than the burst), read once per burst (default 0: every event)")  # fmt: skip
-        q.add_argument("--kernel", "-k", required=True, metavar="K",
-                       help="s390x-6.1, s390x-6.12, ppc64le-6.1-radix or ppc64le-6.1-hash")  # fmt: skip
+        q.add_argument("--kernel", "-k", metavar="K",
+                       help="a kernel of `farm kernel list` (a buildable one is built first "
+                       "when it is not cached)")  # fmt: skip
+        q.add_argument("--strategy", "-s", metavar="S",
+                       help="engine strategy: what `check` compares with (default: the "
+                       "kernel's); with --image, the scheme the image implements")  # fmt: skip
+        own = q.add_argument_group("a kernel of your own (instead of --kernel)")
+        own.add_argument("--image", metavar="PATH",
+                         help="boot this kernel image (bzImage on s390x, vmlinux on ppc64le), "
+                         "built with the config fragment of docs/kernels.md")  # fmt: skip
+        own.add_argument("--arch", choices=sorted(ARCH_NAMES), help="the image's architecture")
+        own.add_argument("--page-size", type=int, metavar="P",
+                         help="bytes per page (default: the architecture's, 4096 or 65536)")  # fmt: skip
+        own.add_argument("--table-size", type=int, metavar="T",
+                         help="bytes per PTE table (default 2048 on s390x, 256 on ppc64le "
+                         "radix; 4096 is the ppc64le hash MMU)")  # fmt: skip
         q.add_argument("--timeout", type=float, default=None, metavar="S",
                        help="seconds before QEMU is ended (default: from the number of events)")  # fmt: skip
 
-    q = ks.add_parser("list", help="the kernels known, with strategy and geometry")
+    q = ks.add_parser("list", help="the kernels known (prebuilt and buildable), with strategy, "
+                      "geometry and whether each is built")  # fmt: skip
     q.set_defaults(func=_list)
-    q = ks.add_parser("fetch", help="download the kernels (verified by apt) and build the driver")
+    q = ks.add_parser("build", help="build kernels from Debian's source with their patch series",
+                      description="Build catalog kernels from Debian's linux-source package (a "
+                      "pinned version, verified by apt) with the patch series under "
+                      "kernels/patches/NAME and the config fragment under kernels/configs; the "
+                      "image is cached by a hash of source, patches, fragment and compiler. "
+                      "Needs flex, bison, bc, libelf-dev, libssl-dev, the cross compiler "
+                      "and (optionally) ccache.")  # fmt: skip
+    q.add_argument("name", nargs="*", metavar="NAME",
+                   help="kernels to build (default: every buildable kernel)")
+    q.add_argument("--force", action="store_true", help="build again even when cached")
+    q.set_defaults(func=_build)
+    q = ks.add_parser("fetch", help="download Debian's prebuilt kernels (verified by apt) and "
+                      "build the driver")  # fmt: skip
     q.add_argument("--kernel", "-k", action="append", metavar="K", help="only these (repeatable)")
     q.add_argument("--refresh", action="store_true", help="download again even when cached")
     q.set_defaults(func=_fetch)
@@ -220,8 +309,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     q = ks.add_parser("check", help="enact traces and compare every settled reading with the "
                       "engine (exit 0 agree, 1 first difference, 2 user mistake)")  # fmt: skip
     common(q)
-    q.add_argument("--strategy", "-s", metavar="S",
-                   help="engine strategy to compare with (default: the kernel's)")  # fmt: skip
     q.set_defaults(func=_check)
     q = ks.add_parser("upper", help="measure the upper-level table costs of a kernel")
     common(q, traces=False)

@@ -46,7 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run", help="run a sweep (resumes by default)",
         description="Run the points of a sweep not yet in results/NAME (all with --force). "
-        "Exit 0 when every row succeeded, 1 when some failed, 2 for a bad sweep or flag.",
+        "Exit 0 when every row succeeded, 1 when some failed, 2 for a bad sweep, flag or "
+        "address, 3 when the results disk filled (nothing written is lost: free space and rerun).",
     )
     add_sweep_arguments(p)
     where = p.add_mutually_exclusive_group()

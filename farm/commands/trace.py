@@ -1,5 +1,6 @@
-"""``farm trace gen`` (export a generated lane as a trace file) and ``farm trace capture``
-(snapshot a real process's page-table occupancy, see :mod:`recorder.capture`)."""
+"""``farm trace gen`` (export a generated lane as a trace file), ``farm trace capture``
+(snapshot a real process's page-table occupancy, see :mod:`recorder.capture`), ``record``,
+``check`` and ``cleanup`` (what a killed recorder left in tracefs)."""
 
 from __future__ import annotations
 
@@ -240,6 +241,23 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cleanup(args: argparse.Namespace) -> int:
+    from recorder import tracefs
+
+    removed, running, unmounted = tracefs.cleanup()
+    said = []
+    if removed:
+        said.append(f"removed {len(removed)} tracefs instance(s) of killed recorders "
+                    f"({', '.join(removed)})")  # fmt: skip
+    if unmounted:
+        said.append(f"unmounted the tracefs a killed recorder had mounted at {tracefs.ROOT}")
+    if running:
+        said.append(f"left {', '.join(running)} (their recorders are running)")
+    print("; ".join(said) if said else "nothing to clean: no tracefs instance or mount of a "
+          "killed recorder")  # fmt: skip
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from recorder import capture
 
@@ -349,3 +367,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     k.add_argument("--verbose", "-v", action="store_true", help="also each file of a folder")
     k.add_argument("--tolerance", type=float, default=0.05, help="largest median error (0.05)")
     k.set_defaults(func=_check)
+
+    n = tsub.add_parser(
+        "cleanup",
+        help="remove the tracefs instances and mount a killed recorder left (root)",
+        description="A recorder killed with SIGKILL leaves its tracefs instances (events still "
+        "enabled, buffers held) and, if it mounted tracefs, the mount, until the next recorder "
+        "runs. This removes them without recording; instances of running recorders are left.",
+    )
+    n.set_defaults(func=_cleanup)

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
+import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
@@ -118,8 +121,7 @@ class RayBackend:
                 else:
                     if address.startswith("ray://"):
                         _need_client()
-                    else:
-                        _check_token(address)
+                    probe_address(address)
                     with _stderr_kept() as said:
                         ray.init(address=address, runtime_env=runtime_env, **quiet)
             except UserError:
@@ -209,33 +211,81 @@ def _stderr_kept() -> Iterator[Callable[[], str]]:
             os.close(saved)
 
 
-def _check_token(address: str, seconds: float = 5.0) -> None:
-    """Fail in one line, in about a second, when the cluster wants a token this driver does not
-    present (``ray.init`` would retry for ~20 s, then say only "Failed to connect"). The probe is
-    a bare GCS client (a private Ray API: where it is missing or slow, nothing is decided)."""
-    import threading
+CONNECT_S = 3.0  # a TCP connection to the head's GCS port
+ANSWER_S = 10.0  # the GCS's first reply (milliseconds on a live cluster)
 
-    try:
-        from ray._raylet import GcsClient
-        from ray.exceptions import AuthenticationError
-    except ImportError:
+REACH_HELP = (
+    "check that `ray start --head --port={port}` runs on {host}, that the port is right and "
+    "reachable from here, and, for a cluster with token authentication, RAY_AUTH_MODE=token "
+    "with RAY_AUTH_TOKEN_PATH (or RAY_AUTH_TOKEN)"
+)
+
+
+def probe_address(address: str, connect_s: float = CONNECT_S, answer_s: float = ANSWER_S) -> None:
+    """Fail in one line within seconds when no Ray cluster answers at ``address`` (``ray.init``
+    retries for minutes and says nothing meanwhile): a TCP connection to the GCS port, then,
+    for ``HOST:PORT``, the GCS's first reply (which also tells a missing token). Raises
+    :class:`UserError` saying what was tried, how long it took and what to check."""
+    if address == "auto":
         return
-    refused: list[bool] = []
-
-    def probe() -> None:
-        try:
-            GcsClient(address=address)
-        except AuthenticationError:
-            refused.append(True)
-        except Exception:  # noqa: BLE001 - unreachable and the like: ray.init reports it
+    hostport = address.removeprefix("ray://")
+    host, sep, port = hostport.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit():
+        raise UserError(f"--address {address}: expected HOST:PORT (or ray://HOST:PORT)")
+    start = time.monotonic()
+    try:
+        with socket.create_connection((host, int(port)), timeout=connect_s):
             pass
+    except socket.gaierror as e:
+        why = f"cannot resolve {host} ({e.strerror})"
+    except TimeoutError:
+        why = f"no answer to a TCP connection within {connect_s:g} s"
+    except OSError as e:
+        why = f"a TCP connection was refused or failed ({e.strerror})"
+    else:
+        why = "" if address.startswith("ray://") else _probe_gcs(address, answer_s)
+    if why:
+        took = time.monotonic() - start
+        raise UserError(f"no Ray cluster at {address}: {why} (after {took:.1f} s); "
+                        + REACH_HELP.format(host=host, port=port))  # fmt: skip
 
-    with _stderr_kept():
-        thread = threading.Thread(target=probe, daemon=True)
-        thread.start()
-        thread.join(seconds)
-    if refused:
+
+_PROBE = """
+import sys
+try:
+    from ray._raylet import GcsClient
+    from ray.exceptions import AuthenticationError
+except ImportError:
+    sys.exit(0)
+try:
+    GcsClient(address=sys.argv[1])
+except AuthenticationError:
+    print("auth")
+except Exception as e:
+    print("no", f"{type(e).__name__}: {(str(e).splitlines() or [''])[0]}")
+else:
+    print("ok")
+"""
+
+
+def _probe_gcs(address: str, seconds: float) -> str:
+    """Ask the GCS at ``address`` for its cluster id with a bare GCS client (a private Ray API:
+    where it is missing, nothing is decided), in a child process: Ray's C++ core retries for
+    ~40 s and writes warnings meanwhile; the child is ended at ``seconds`` and what it wrote is
+    dropped. Why it is no use, or "" when it answered. A refused token raises the
+    authentication help (``ray.init`` would retry for ~20 s, then say only "Failed to connect")."""
+    try:
+        done = subprocess.run([sys.executable, "-c", _PROBE, address], capture_output=True,
+                              text=True, timeout=seconds, stdin=subprocess.DEVNULL)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return f"something accepts connections there, but no Ray GCS answered within {seconds:g} s"
+    said = done.stdout.strip()
+    if said == "auth":
         raise UserError(AUTH_HELP.format(address=address))
+    if said.startswith("no "):
+        return f"its GCS did not answer ({said[3:]})"
+    return ""
 
 
 def _need_client() -> None:

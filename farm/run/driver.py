@@ -23,10 +23,11 @@ from typing import Any
 import numpy as np
 
 from farm.errors import UserError
+from farm.files import is_disk_full
 from farm.run.backends import Backend, Job
 from farm.run.rows import SweepRows, overhead
 from farm.run.tasks import Lane, plan_tasks, replay_block, select_seeds
-from farm.store import FolderLocked, ResultsStore, ResumeIndex, now, run_entry
+from farm.store import FolderLocked, ResultsStore, ResumeIndex, disk_full, now, run_entry
 from farm.sweep import Sweep, dump_definition
 
 FLUSH_EVERY_S = 2.0
@@ -196,7 +197,9 @@ def run_sweep(
     """
     folder = results_folder(sweep, root)
     rows = SweepRows(sweep)
-    index = ResumeIndex.empty() if force else ResumeIndex.of_folder(folder)  # damaged: stops here
+    # a damaged file counts as absent here: under the lock the store sets it aside (its rows are
+    # computed again) or stops the run (a results.parquet whose rows this sweep does not cover)
+    index = ResumeIndex.empty() if force else ResumeIndex.of_folder(folder, skip_damaged=True)
     blocks, longest = _replay_blocks(rows, index)  # trace files are read (and checked) first
     check_memory(rows, longest)
     todo = rows.count_todo(index)
@@ -209,23 +212,49 @@ def run_sweep(
     started = time.perf_counter() - began
     try:
         try:
-            store = ResultsStore(folder, force=force)
+            store = ResultsStore(folder, force=force, recomputes=_recomputes(sweep))
         except FolderLocked as e:
             raise UserError(
                 f"{folder} is in use by another farm run ({e}); wait for it to finish, "
                 "or give this run another --results folder"
             ) from None
         try:
+            for line in store.recovered:
+                print(f"farm run: {line}", file=sys.stderr)
             summary = _run_locked(rows, store, blocks, longest, force, engine, argv, progress,
                                   flush_every, target_events, chunk_rows, warming)  # fmt: skip
         finally:
             store.close()
+    except OSError as e:
+        if not is_disk_full(e):
+            raise
+        raise disk_full(folder, e, rows.total) from None
     finally:
         began = time.perf_counter()
         if engine is not None:
             engine.close()
     summary.backend_s = started + time.perf_counter() - began
     return summary
+
+
+def _recomputes(sweep: Sweep) -> Callable[[Path, int | None], bool]:
+    """Whether this run computes again every row of a folder whose last finished run was of the
+    sweep file given and held that many points: the same seed, its points among this sweep's,
+    no more replicates (see :class:`farm.store.ResultsStore`)."""
+    from farm.sweep import load_sweep
+
+    ids = {p.id for p in sweep.points}
+
+    def covers(path: Path, points: int | None) -> bool:
+        try:
+            stored = load_sweep(path)
+        except Exception:  # noqa: BLE001 - unreadable: not known to be covered
+            return False
+        return (points == len(stored.points) and stored.seed == sweep.seed
+                and stored.replicates <= sweep.replicates
+                and {p.id for p in stored.points} <= ids)  # fmt: skip
+
+    return covers
 
 
 def _jobs(rows: SweepRows, index: ResumeIndex, blocks: dict[tuple, tuple[Any, list[int]]],
@@ -260,8 +289,10 @@ def _run_locked(rows: SweepRows, store: ResultsStore, blocks: dict[tuple, tuple[
     todo = rows.count_todo(index)
     summary = RunSummary(store.folder, rows.total, rows.total - todo,
                          backend=engine.describe() if engine else "")
-    store.begin(dump_definition(sweep), run_entry(argv, summary.backend, todo,
-                                                  summary.rows_skipped))
+    entry = run_entry(argv, summary.backend, todo, summary.rows_skipped)
+    if store.recovered:
+        entry["set_aside"] = store.recovered
+    store.begin(dump_definition(sweep), entry)
     start = time.perf_counter()
     if warming is not None:
         warming.join()

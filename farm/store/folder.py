@@ -19,14 +19,17 @@ import platform
 import socket
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from farm.errors import EnvironmentFailure
+from farm.files import atomic_path, atomic_write
 from farm.store.table import (
     BATCH_ROWS,
+    DAMAGED,
     LOCK,
     MANIFEST,
     PARTS,
@@ -38,22 +41,13 @@ from farm.store.table import (
     parquet_file,
     part_files,
     row_codes,
+    table_files,
 )
 
 
 def now() -> str:
     """The current time, ISO 8601 with time zone."""
     return _dt.datetime.now(_dt.UTC).astimezone().isoformat(timespec="seconds")
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write a new file beside ``path``, sync it, then rename it over ``path``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _git_commit() -> str | None:
@@ -135,22 +129,22 @@ def merge(folder: Path, *, keep_old: bool = True) -> None:
     fresh = np.concatenate([row_codes(b, codes) for f in parts if old
                             for b in batches(f, ["_point_id", "replicate"])]
                            or [np.zeros(0, np.int64)])  # fmt: skip
-    tmp = main.with_name(f".{RESULTS}.{os.getpid()}.tmp")
     if schemas:
-        with pq.ParquetWriter(tmp, schema) as writer:
+        with atomic_path(main) as tmp, pq.ParquetWriter(tmp, schema) as writer:
             for f in old + parts:
                 for batch in batches(f):
                     if f is main and len(fresh):
                         batch = batch.filter(pa.array(~np.isin(row_codes(batch, codes), fresh)))
                     writer.write_batch(_conform(batch, schema))
                     _give_back()
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, main)
     else:
         main.unlink(missing_ok=True)
     for f in parts:
         f.unlink()
+    try:
+        (folder / PARTS).rmdir()
+    except OSError:
+        pass
 
 
 def counts(folder: Path) -> dict[str, Any]:
@@ -170,45 +164,83 @@ def counts(folder: Path) -> dict[str, Any]:
     return {"rows": rows, "points": len(points)}
 
 
+def set_aside(path: Path, folder: Path) -> Path:
+    """Move a damaged file of ``folder`` to ``folder/damaged/`` (keeping its name, numbered when
+    that name is taken there); the new path."""
+    aside = folder / DAMAGED
+    aside.mkdir(exist_ok=True)
+    target, n = aside / path.name, 1
+    while target.exists():
+        target, n = aside / f"{path.stem}.{n}{path.suffix}", n + 1
+    os.replace(path, target)
+    return target
+
+
+# whether this run computes every row of a folder that held the rows of the sweep file given
+# (and the number of points the manifest counted)
+Recomputes = Callable[[Path, int | None], bool]
+
+
 class ResultsStore:
     """The results folder of one sweep, locked for the lifetime of this object.
 
     The lock is an ``fcntl`` lock on ``.lock``: the OS releases it when the driver exits or is
-    killed, so a crash never leaves a stale lock behind. Opening it merges what a killed run
+    killed, so a crash never leaves a stale lock behind (the file itself is removed by
+    :meth:`close`; one a killed run left is taken over). Opening it merges what a killed run
     left; rows given to :meth:`add` are written as a part file at each :meth:`flush`, and
     :meth:`finish` merges them into ``results.parquet``.
+
+    A part file that cannot be read is set aside (``damaged/``) and its rows are left for this
+    run to compute again; so is a damaged ``results.parquet`` when ``recomputes`` says this run
+    computes every row it held (the folder's last finished run was of a sweep this one covers),
+    else it raises :class:`DamagedFile`. :attr:`recovered` says what was set aside, one line each.
     """
 
-    def __init__(self, folder: Path, *, force: bool = False) -> None:
+    def __init__(self, folder: Path, *, force: bool = False,
+                 recomputes: Recomputes | None = None) -> None:  # fmt: skip
         self.folder = folder
         self.force = force
+        self.recovered: list[str] = []
         folder.mkdir(parents=True, exist_ok=True)
-        self._lock = open(folder / LOCK, "a+")  # noqa: SIM115 - held until close()
-        try:
-            fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._lock.seek(0)
-            holder = self._lock.read().strip() or "another process"
-            self._lock.close()
-            raise FolderLocked(holder) from None
-        self._lock.seek(0)
-        self._lock.truncate()
-        self._lock.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
-        self._lock.flush()
+        self._lock = _take_lock(folder / LOCK)
         import pyarrow.parquet  # noqa: F401  (imported here: not timed as part of a flush)
         try:
             self.manifest: dict[str, Any] = self._read_manifest()
+            self._stored: dict[str, Any] = {"rows": {"total": 0, "ok": 0, "error": 0}}
             if not force:
-                merge(folder)  # what a killed run left (a damaged file raises here)
+                self._stored = self._merge_left(recomputes)  # what a killed run left
             else:  # rows of a killed run: this run computes every row again
                 for part in part_files(folder):
                     part.unlink()
-        except DamagedFile:
+        except BaseException:
             self.close()
             raise
         self._pending: list[Any] = []  # Arrow tables of rows not yet in a part file
-        self._stored = {"rows": {"total": 0, "ok": 0, "error": 0}} if force else counts(folder)
         self._new = {"total": 0, "ok": 0, "error": 0}
+        self._next_part = 0
+
+    def _merge_left(self, recomputes: Recomputes | None) -> dict[str, Any]:
+        """Merge the part files a killed run left, setting damaged files aside (see above);
+        the counts of the merged folder."""
+        while True:
+            try:
+                merge(self.folder)
+                return counts(self.folder)
+            except DamagedFile as e:
+                if e.path.name == RESULTS and not self._results_recomputable(recomputes):
+                    raise
+                where = set_aside(e.path, self.folder)
+                self.recovered.append(f"{e.path}: cannot be read ({e.problem}); moved to "
+                                      f"{where}, its rows are computed again")  # fmt: skip
+
+    def _results_recomputable(self, recomputes: Recomputes | None) -> bool:
+        """Whether every row ``results.parquet`` held is computed again by this run: the last
+        run recorded finished (so the file held exactly its sweep's points) and ``recomputes``
+        holds for that sweep."""
+        runs = self.manifest.get("runs") or [{}]
+        sweep = self.folder / SWEEP
+        return bool(recomputes and runs[-1].get("finished") and sweep.exists()
+                    and recomputes(sweep, self.manifest.get("points")))  # fmt: skip
 
     def _read_manifest(self) -> dict[str, Any]:
         path = self.folder / MANIFEST
@@ -226,7 +258,7 @@ class ResultsStore:
 
     def begin(self, sweep_yaml: str, run: dict[str, Any]) -> None:
         """Record the sweep as run and open a run entry in the manifest."""
-        _atomic_write(self.folder / SWEEP, sweep_yaml.encode())
+        atomic_write(self.folder / SWEEP, sweep_yaml.encode())
         self.manifest["versions"] = versions()
         self.manifest.setdefault("runs", []).append(run)
         self.write_manifest()
@@ -236,7 +268,7 @@ class ResultsStore:
         return self.manifest["runs"][-1]
 
     def write_manifest(self) -> None:
-        _atomic_write(self.folder / MANIFEST, (json.dumps(self.manifest, indent=2) + "\n").encode())
+        atomic_write(self.folder / MANIFEST, (json.dumps(self.manifest, indent=2) + "\n").encode())
 
     def add(self, rows: Any) -> None:
         """Rows (a pyarrow Table) to write at the next flush."""
@@ -254,11 +286,12 @@ class ResultsStore:
             self._pending = []
             parts = self.folder / PARTS
             parts.mkdir(exist_ok=True)
-            n = len(part_files(self.folder))
+            n = self._next_part
+            self._next_part += 1
             buf = io.BytesIO()
             pq.write_table(table.select(column_order(table.column_names)), buf,
                            row_group_size=BATCH_ROWS)  # read back a row group at a time
-            _atomic_write(parts / f"part-{n:06d}.parquet", buf.getvalue())
+            atomic_write(parts / f"part-{n:06d}.parquet", buf.getvalue())
             ok = table.num_rows - table["_status"].to_pylist().count("error")
             self._new = {"total": self._new["total"] + table.num_rows, "ok": self._new["ok"] + ok,
                          "error": self._new["error"] + table.num_rows - ok}  # fmt: skip
@@ -276,10 +309,91 @@ class ResultsStore:
         self.write_manifest()
 
     def close(self) -> None:
-        """Release the lock (the OS does it too if the process dies)."""
+        """Remove the lock file and release the lock (the OS releases it if the process dies)."""
         if not self._lock.closed:
+            try:
+                (self.folder / LOCK).unlink()  # while held: a waiting run sees a new file
+            except OSError:
+                pass
             fcntl.flock(self._lock.fileno(), fcntl.LOCK_UN)
             self._lock.close()
+
+
+def _take_lock(path: Path) -> Any:
+    """The open lock file ``path``, locked; :class:`FolderLocked` when another process holds
+    it. A file removed by its holder between our open and our lock is opened again."""
+    while True:
+        f = open(path, "a+")  # noqa: SIM115 - held until ResultsStore.close()
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            f.close()
+            raise FolderLocked(holder) from None
+        try:
+            same = os.stat(path).st_ino == os.fstat(f.fileno()).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        f.close()
+    f.seek(0)
+    f.truncate()
+    f.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+    f.flush()
+    return f
+
+
+def _mount_point(path: Path) -> Path:
+    path = path.resolve()
+    while not os.path.ismount(path) and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError
+
+
+def disk_full(folder: Path, error: OSError, rows_wanted: int) -> EnvironmentFailure:
+    """The one message for a results disk that filled during ``farm run``: which file system,
+    what it was writing, how much to free (the rows still to compute, and the final merge that
+    writes the table anew beside the old one), and that the rows stored are kept."""
+    import pyarrow as pa
+
+    mount = _mount_point(folder)
+    try:
+        st = os.statvfs(folder)
+        free = st.f_bavail * st.f_frsize
+    except OSError:
+        free = 0
+    stored_bytes, stored_rows = 0, 0
+    for f in table_files(folder):
+        try:
+            stored_rows += parquet_file(f).metadata.num_rows
+            stored_bytes += f.stat().st_size
+        except (DamagedFile, OSError, pa.ArrowException):
+            continue
+    left = max(0, rows_wanted - stored_rows)
+    per_row = stored_bytes / stored_rows if stored_rows else BYTES_PER_ROW
+    need = max(stored_bytes + 2 * left * per_row - free, MIN_FREE)
+    what = Path(error.filename).name if getattr(error, "filename", None) else "the results"
+    return EnvironmentFailure(
+        f"the file system of {folder} ({mount}) is full: no space left writing {what} "
+        f"({_size(free)} free now). Free at least {_size(need)} there (the {left} rows still "
+        f"to compute and the final merge, which writes the table anew beside the old one) and "
+        f"run the same command again: nothing written before was lost ({stored_rows} rows are "
+        f"stored in {folder}) and the rerun computes only the rest"
+    )
+
+
+BYTES_PER_ROW = 300  # a guess for a folder with no rows stored yet (the message's estimate)
+MIN_FREE = 1 << 20
 
 
 def run_entry(argv: Sequence[str], backend: str, todo: int, skipped: int) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from farm.store.table import REP_BITS, batches, row_codes, table_files
+from farm.store.table import REP_BITS, DamagedFile, batches, row_codes, table_files
 
 
 class ResumeIndex:
@@ -27,16 +27,25 @@ class ResumeIndex:
         return cls({}, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64))
 
     @classmethod
-    def of_folder(cls, folder: Path) -> ResumeIndex:
-        """The index of ``folder``'s stored rows (a damaged file raises ``DamagedFile``)."""
+    def of_folder(cls, folder: Path, *, skip_damaged: bool = False) -> ResumeIndex:
+        """The index of ``folder``'s stored rows. A damaged file raises ``DamagedFile``, or with
+        ``skip_damaged`` counts as absent (its rows as not done)."""
         codes: dict[str, int] = {}
         keys, seeds, ok, order = [], [], [], []
         for n, path in enumerate(table_files(folder)):
-            for batch in batches(path, ["_point_id", "replicate", "seed", "_status"]):
-                keys.append(row_codes(batch, codes))
-                seeds.append(batch.column(2).to_numpy(zero_copy_only=False).astype(np.uint64))
-                ok.append(np.asarray(batch.column(3).to_numpy(zero_copy_only=False) == "ok"))
-                order.append(np.full(batch.num_rows, n, dtype=np.int32))
+            mine: list[list[np.ndarray]] = [[], [], [], []]
+            try:
+                for batch in batches(path, ["_point_id", "replicate", "seed", "_status"]):
+                    mine[0].append(row_codes(batch, codes))
+                    mine[1].append(batch.column(2).to_numpy(zero_copy_only=False).astype(np.uint64))
+                    mine[2].append(np.asarray(batch.column(3).to_numpy(zero_copy_only=False) == "ok"))
+                    mine[3].append(np.full(batch.num_rows, n, dtype=np.int32))
+            except DamagedFile:
+                if not skip_damaged:
+                    raise
+                continue
+            for whole, part in zip((keys, seeds, ok, order), mine, strict=True):
+                whole.extend(part)
         if not keys:
             return cls.empty()
         key, seed, good = np.concatenate(keys), np.concatenate(seeds), np.concatenate(ok)

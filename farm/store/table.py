@@ -31,6 +31,7 @@ PARAM_COLUMNS: tuple[str, ...] = (*_LEADING, *(p for p in PARAM_SPECS if p not i
 BOOK_COLUMNS: tuple[str, ...] = ("_point_id", "_name", "_timed", "_status", "_error", "_wall_s",
                                  "_host")  # fmt: skip
 RESULTS, MANIFEST, SWEEP, LOCK, PARTS = "results.parquet", "manifest.json", "sweep.yaml", ".lock", ".parts"
+DAMAGED = "damaged"  # damaged files are set aside here (farm run computes their rows again)
 
 REP_BITS = 21  # replicates are < 2^20 (a sweep allows at most 1,000,000)
 
@@ -91,11 +92,14 @@ class DamagedFile(UserError):
     """A results file that cannot be read: names it, says what is wrong and what to do."""
 
     def __init__(self, path: Path, problem: str) -> None:
-        super().__init__(
-            f"{path}: cannot be read ({problem}); it was left as it is. Move it aside to keep "
-            "it and start the folder afresh, or rerun with --force to recompute every row and "
-            "replace it"
-        )
+        self.path, self.problem = path, problem
+        if path.parent.name == PARTS:  # farm run sets a part aside and recomputes its rows
+            advice = ("it was left as it is; `farm run` of this sweep moves it to "
+                      f"{path.parent.parent / DAMAGED} and computes its rows again")
+        else:
+            advice = ("it was left as it is. Move it aside to keep it and start the folder "
+                      "afresh, or rerun with --force to recompute every row and replace it")
+        super().__init__(f"{path}: cannot be read ({problem}); {advice}")
 
 
 def _damaged(path: Path, e: Exception) -> DamagedFile:

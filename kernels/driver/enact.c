@@ -8,6 +8,11 @@
  *   then one event a line:
  *     f SLOT   fault: map one page at BASE + SLOT*SPAN (once) and write to it
  *     r SLOT   rcu_free: munmap that page (free_pgtables -> pte_free_tlb: the RCU path)
+ *     h SLOT   fault as a transparent huge page: map the whole SPAN-aligned slot, madvise it
+ *              MADV_HUGEPAGE and write to it; the huge page's deposited table is the slot's
+ *              table (fails unless AnonHugePages grew by SPAN)
+ *     u SLOT   free: munmap that huge page (zap_huge_pmd -> zap_deposited_table -> pte_free:
+ *              the table is freed at once, no grace period); read without settling
  *     a ADDR   fault at an absolute hex address (a table under a fresh upper-level table)
  *     b        begin a burst: the events up to 'e' run at SCHED_FIFO with no reading
  *     e        end the burst: back to SCHED_OTHER, settle, one reading
@@ -48,7 +53,7 @@
 #define MAX_PRIMES 1100
 
 static char line_buf[65536];
-static unsigned char mapped[MAX_SLOTS];
+static unsigned char mapped[MAX_SLOTS]; /* 0 no, 1 a page, 2 a huge page */
 static long job_id, mm_index;
 static unsigned long base, span, area, prime_base;
 static long settle_min_ms, settle_step_ms;
@@ -163,11 +168,35 @@ static void fault(long slot)
 	}
 }
 
-static void unmap(long slot)
+static void fault_huge(long slot)
 {
-	if (slot < 0 || slot >= MAX_SLOTS || !mapped[slot])
-		fail("rcu_free of a slot that is not mapped");
-	if (munmap((void *)(base + (unsigned long)slot * span), page_size) != 0)
+	if (slot < 0 || slot >= MAX_SLOTS)
+		fail("slot out of range");
+	unsigned long addr = base + (unsigned long)slot * span;
+	if (mapped[slot]) {
+		*(volatile char *)addr += 1; /* a hit */
+		return;
+	}
+	long before = read_field("/proc/self/smaps_rollup", "AnonHugePages:");
+	void *p = mmap((void *)addr, span, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (p == MAP_FAILED || (unsigned long)p != addr)
+		fail("mmap of a huge slot at a fixed address");
+	if (madvise(p, span, MADV_HUGEPAGE) != 0)
+		fail("madvise MADV_HUGEPAGE");
+	*(volatile char *)p = 1;
+	if (read_field("/proc/self/smaps_rollup", "AnonHugePages:") - before != (long)(span >> 10))
+		fail("no transparent huge page at the fault (THP disabled or no free 2 MiB page)");
+	mapped[slot] = 2;
+}
+
+/* rcu_free (a page) or free (a huge page): the mapping must be the kind the op frees. */
+static void unmap(long slot, int huge)
+{
+	if (slot < 0 || slot >= MAX_SLOTS || mapped[slot] != (huge ? 2 : 1))
+		fail(huge ? "free of a slot not mapped as a huge page"
+			  : "rcu_free of a slot that is not mapped as a page");
+	if (munmap((void *)(base + (unsigned long)slot * span), huge ? span : page_size) != 0)
 		fail("munmap");
 	mapped[slot] = 0;
 }
@@ -224,7 +253,7 @@ int main(int argc, char **argv)
 			exit_event = event;
 		}
 		char c = line_buf[0];
-		if (c == 'f' || c == 'r' || c == 'a' || c == 'x')
+		if (c && strchr("frhuax", c))
 			event++;
 	}
 
@@ -242,7 +271,13 @@ int main(int argc, char **argv)
 			fault(strtol(line_buf + 1, NULL, 10));
 			break;
 		case 'r':
-			unmap(strtol(line_buf + 1, NULL, 10));
+			unmap(strtol(line_buf + 1, NULL, 10), 0);
+			break;
+		case 'h':
+			fault_huge(strtol(line_buf + 1, NULL, 10));
+			break;
+		case 'u':
+			unmap(strtol(line_buf + 1, NULL, 10), 1);
 			break;
 		case 'a':
 			touch(strtoul(line_buf + 1, NULL, 16));

@@ -8,13 +8,12 @@ mini-init just waits for ``/dev/vda``) and the job's files; it mounts the image,
 ``/job`` and ``switch_root``s into it. The job writes what it produced into ``/tmp/out``, which
 goes back as a tar archive written raw onto a second disk (``/dev/vdb``) and read here.
 
-QEMU runs in its own session, dies with this process (``PR_SET_PDEATHSIG``) and is ended by its
+QEMU runs in its own session, dies with this process (:mod:`kernels.children`) and is ended by its
 pid on every way out (timeout, Ctrl-C, SIGTERM): nothing is left running or mounted on the host.
 """
 
 from __future__ import annotations
 
-import ctypes
 import gzip
 import io
 import lzma
@@ -32,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kernels.catalog import Kernel
+from kernels.children import child_dies_with_parent
 
 # Load order of the modules that reach /dev/vda and mount ext4 (NATIVE.md, route B).
 MODULES = {
@@ -85,13 +85,6 @@ APPEND = "quiet loglevel=0 norandmaps panic=-1 rdinit=/init"
 
 class GuestError(Exception):
     """QEMU is missing, timed out, or the guest did not finish its job (one clear line)."""
-
-
-def die_with_parent() -> None:
-    """``preexec_fn``: the child gets SIGKILL when the process that started it dies."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    pr_set_pdeathsig = 1
-    libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
 
 
 def newc(entries: list[tuple[str, int, bytes]]) -> bytes:
@@ -233,7 +226,7 @@ def _boot(kernel: Kernel, cmd: list[str], timeout: float) -> tuple[list[str], fl
     try:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, start_new_session=True,
-                                preexec_fn=die_with_parent)  # fmt: skip
+                                preexec_fn=child_dies_with_parent)  # fmt: skip
     except FileNotFoundError:
         raise GuestError(f"{cmd[0]} is not installed (Debian package "
                          f"{'qemu-system-misc' if kernel.arch == 's390x' else 'qemu-system-ppc'})"

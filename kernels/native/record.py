@@ -18,8 +18,8 @@ import numpy as np
 
 from engine.events import DEFER, EXIT, FAULT, FREE, NO_SLOT, RCU_FREE
 from engine.trace import write_trace
-from kernels import fetch
 from kernels.catalog import Kernel
+from kernels.enact import boot_files
 from kernels.native import cc, guest, image
 from kernels.native.programs import Program
 from recorder import kprobes
@@ -105,7 +105,7 @@ def record(kernel: Kernel, program: Program, *, sample: bool = False,
     """Boot ``kernel`` on its image, run ``program`` with the kprobes on (and the sampler)."""
     times: dict[str, float] = {}
     start = time.monotonic()
-    fetched = fetch.fetch(kernel, log=log)
+    fetched = boot_files(kernel, log=log)  # Debian's, built from source, or a user's image
     img = image.build_image(kernel.arch, program.profile, log=log)
     times["image"] = img.seconds
     binaries = {f"bin/{b}": (cc.static_binary(kernel, b).read_bytes(), 0o755)

@@ -16,6 +16,9 @@ CASES = [
     ("s390x-6.12", "whole-page", ["s390-v6.4"]),
     ("ppc64le-6.1-radix", "ppc-frag", ["whole-page"]),
     ("ppc64le-6.1-hash", "ppc-frag", ["whole-page"]),
+    # built from Debian's 6.12 source with kernels/patches/NAME (farm kernel build)
+    ("s390x-6.12-frag", "ppc-frag", ["s390-v6.4", "whole-page"]),
+    ("s390x-6.12-v66", "s390-v6.6", ["whole-page", "ppc-frag"]),
 ]
 
 
@@ -69,3 +72,33 @@ def test_s390x_6_12_wrong_model_s390_v6_4_fails_on_the_first_shared_page():
     run = booted("s390x-6.12").runs[0]
     outcome = _compare("s390x-6.12", run, "s390-v6.4")
     assert (outcome.first.index, outcome.first.kernel, outcome.first.engine) == (0, 1, 0)
+
+
+def _hand(kernel: str, name: str):
+    run = next(r for r in booted(kernel).runs if r.job.name.endswith(f"{name}.csv"))
+    return [r.pages for r in run.readings]
+
+
+# hand-reuse: f0 r0 f1, after the extra start slot E took the first table of page P.
+#   s390 halves (6.1, and 6.12 with the v6.6 patch): f0 takes P's second half (0 pages beyond
+#     the baseline); r0 frees it after the grace period and P goes back on the list (0); f1
+#     takes that freed half again (0).
+#   fragments (6.12 with the frag patch): f0 takes P's second fragment, the cursor is used up
+#     (0); r0 drops P's count to 1, E still holds it (0); f1 cannot reuse the freed fragment
+#     and carves a new page (1).
+#   a page per table (6.12): f0 a page (1); r0 frees it (0); f1 a page (1).
+@pytest.mark.parametrize("kernel,pages", [
+    ("s390x-6.1", [0, 0, 0]),
+    ("s390x-6.12-v66", [0, 0, 0]),
+    ("s390x-6.12-frag", [0, 0, 1]),
+    ("s390x-6.12", [1, 0, 1]),
+])  # fmt: skip
+def test_hand_checked_reuse_of_a_freed_half(kernel, pages):
+    assert _hand(kernel, "hand-reuse") == pages
+
+
+def test_s390x_6_12_frag_hand_checked_pair_shares_pages():
+    """hand-pair f0 f1 r0 f2 r1 r2 on fragments: f0 takes P's second fragment (0); f1 carves Q
+    (1); r0 leaves P to E (1); f2 takes Q's second fragment (1); r1 leaves Q one (1); r2
+    frees Q (0): the same pages as 6.1's halves, half of 6.12's."""
+    assert _hand("s390x-6.12-frag", "hand-pair") == [0, 1, 1, 1, 1, 0]

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.events import EXIT, FAULT, NO_SLOT, RCU_FREE
+from engine.events import EXIT, FAULT, FREE, NO_SLOT, RCU_FREE
 from engine.trace import write_trace
 from kernels import corpus, plan
 from kernels.catalog import KERNELS
@@ -19,8 +19,9 @@ from kernels.enact import Session, enact
 TMP = Path(f"/tmp/ptf-kernel-tests-{__import__('os').getpid()}")
 
 
-def random_trace(path: Path, events: int, slots: int, seed: int) -> Path:
-    """A random fault / rcu_free / exit trace (the independent harness's kind)."""
+def random_trace(path: Path, events: int, slots: int, seed: int, frees: float = 0.0) -> Path:
+    """A random fault / rcu_free / exit trace (the independent harness's kind); a share
+    ``frees`` of the frees are ``free`` (a table freed at once) instead of ``rcu_free``."""
     rng = random.Random(seed)
     ops, out, mapped = [], [], set()
     for _ in range(events):
@@ -32,7 +33,7 @@ def random_trace(path: Path, events: int, slots: int, seed: int) -> Path:
             continue
         s = rng.randrange(slots)
         if s in mapped and r < 0.5:
-            ops.append(RCU_FREE)
+            ops.append(FREE if rng.random() < frees else RCU_FREE)
             mapped.discard(s)
         else:
             ops.append(FAULT)
