@@ -88,17 +88,22 @@ class Kernel:
         """Slots one upper-level table covers (the last one anchors the area)."""
         return self.area // self.span
 
-    def qemu_command(self, kernel_image: str, initrd: str, append: str) -> list[str]:
-        """The QEMU command line that boots this kernel with ``initrd`` (no disk, no network)."""
+    def qemu_command(self, kernel_image: str, initrd: str, append: str, memory: int | None = None,
+                     drives: tuple[str, ...] = ()) -> list[str]:  # fmt: skip
+        """The QEMU command line that boots this kernel with ``initrd`` (no network).
+
+        ``memory``: MiB of guest RAM (default 256 on s390x, 512 on ppc64le); ``drives``: ``-drive``
+        specifications, attached in order (the first is ``/dev/vda``)."""
+        extra = [x for d in drives for x in ("-drive", d)]
         common = ["-smp", "1", "-nodefaults", "-nographic", "-serial", "mon:stdio", "-no-reboot",
-                  "-kernel", kernel_image, "-initrd", initrd]  # fmt: skip
+                  "-kernel", kernel_image, "-initrd", initrd, *extra]  # fmt: skip
         if self.arch == "s390x":
-            return ["qemu-system-s390x", "-M", "s390-ccw-virtio", "-cpu", "max", "-m", "256",
-                    *common, "-append", append]  # fmt: skip
+            return ["qemu-system-s390x", "-M", "s390-ccw-virtio", "-cpu", "max", "-m",
+                    str(memory or 256), *common, "-append", append]  # fmt: skip
         machine = ("pseries,x-vof=on,usb=off,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,"
                    "cap-ccf-assist=off")  # fmt: skip
-        return ["qemu-system-ppc64", "-M", machine, "-cpu", "power9", "-m", "512", "-vga", "none",
-                *common, "-append", f"console=hvc0 {append}"]  # fmt: skip
+        return ["qemu-system-ppc64", "-M", machine, "-cpu", "power9", "-m", str(memory or 512),
+                "-vga", "none", *common, "-append", f"console=hvc0 {append}"]  # fmt: skip
 
 
 _S390_61 = r"linux-image-6\.1\.0-[0-9]+-s390x"

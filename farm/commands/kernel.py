@@ -319,6 +319,192 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="boot R times and require identical readings (default 1)")  # fmt: skip
     q.add_argument("--write", metavar="FILE", help="write the report (docs/kernel-check.md)")
     q.set_defaults(func=_corpus)
+    _register_native(ks)
+
+
+# --- native programs (issue 26): guest images, native recordings, PageTables measured -------
+
+
+def _native_errors() -> tuple[type[Exception], ...]:
+    from kernels.native.guest import GuestError
+    from kernels.native.image import ImageError
+    from kernels.native.record import RecordError
+
+    return (*_env_errors(), GuestError, ImageError, RecordError)
+
+
+def _program(words: list[str], kernel: Kernel, image: str | None) -> object:
+    """A named program (``datajob``...) or a command line to run in the guest."""
+    from kernels.native import programs
+
+    if len(words) == 1 and words[0] in programs.NAMES:
+        prog = programs.named(words[0], kernel)
+        if image is not None and image != prog.profile:
+            raise UserError(f"{words[0]} needs the {prog.profile} image, not --image {image}")
+        return prog
+    if not words or not " ".join(words).strip():
+        raise UserError(f"give a program: one of {', '.join(programs.NAMES)}, or a command line")
+    return programs.command(" ".join(words), image or "full")
+
+
+def _image(args: argparse.Namespace) -> int:
+    from kernels.catalog import ARCHES
+    from kernels.native import image
+
+    arches = [args.arch] if args.arch else list(ARCHES)
+    for a in arches:
+        if a not in ARCHES:
+            raise UserError(f"unknown architecture {a!r}; known: {', '.join(ARCHES)}")
+    profiles = [args.profile] if args.profile else list(image.PROFILES)
+    for p in profiles:
+        if p not in image.PROFILES:
+            raise UserError(f"unknown image profile {p!r}; known: {', '.join(image.PROFILES)}")
+    try:
+        for a in arches:
+            for p in profiles:
+                im = image.build_image(a, p, refresh=args.refresh)
+                how = f"built in {im.seconds:.0f} s" if im.seconds else "cached"
+                print(f"{a} {p}: {im.path} ({im.tree_bytes / 1e6:.0f} MB of files; {how}; "
+                      f"{', '.join(im.packages)})")  # fmt: skip
+    except _native_errors() as e:
+        return _fail("image", e)
+    return 0
+
+
+def _record_native(args: argparse.Namespace) -> int:
+    from kernels.native import record
+
+    kernel = _kernel(args.kernel)
+    program = _program(args.program, kernel, args.image)
+    out = Path(args.output)
+    if out.exists() and not out.is_dir() and not out.name.endswith((".csv", ".csv.gz")):
+        raise UserError(f"{out} exists and is not a folder (give NAME.csv.gz for one file)")
+    try:
+        run = record.record(kernel, program, timeout=args.timeout, buffer_kb=args.buffer_kb)
+    except _native_errors() as e:
+        return _fail("record", e)
+    try:
+        written = record.write_traces(run, out, align=args.align)
+    except record.RecordError as e:
+        return _fail("record", e)
+    tables = sum(len(s.tables) for s in run.spaces)
+    paths = {t.path for s in run.spaces for t in s.tables}
+    print(f"{kernel.name} ({run.release}): {program.name}: {len(run.spaces)} address spaces, "
+          f"{tables} PTE tables ({', '.join(sorted(p or 'alive' for p in paths))}); "
+          f"wrote {len(written)} trace(s) to {out}")  # fmt: skip
+    print(f"(boot {run.times['boot']:.1f} s, program {run.end / 1e6:.1f} s in the guest, "
+          f"{run.times['total']:.1f} s in all; program exit {run.program_rc})", file=sys.stderr)
+    if run.program_rc != 0:
+        print(f"farm kernel record: the program failed in the guest (exit {run.program_rc}):\n"
+              f"{run.output[-2000:]}", file=sys.stderr)  # fmt: skip
+        return 1
+    return 0
+
+
+def _measure(args: argparse.Namespace) -> int:
+    from kernels.native import measure, record
+
+    kernels = [_kernel(n) for n in args.kernel]
+    if args.strategy:
+        from engine.params import Params
+
+        for k in kernels:  # unknown, or not at this geometry: a user mistake, before booting
+            Params(args.strategy, 1, page_size=k.page_size, table_size=k.table_size)
+    results = []
+    rows = [measure.HEAD]
+    try:
+        for k in kernels:
+            program = _program(args.program, k, args.image)
+            run = record.record(k, program, sample=True, timeout=args.timeout,
+                                buffer_kb=args.buffer_kb)  # fmt: skip
+            if args.output:
+                record.write_traces(run, Path(args.output) / k.name)
+            if run.program_rc != 0:
+                print(f"farm kernel measure: {k.name}: the program failed in the guest (exit "
+                      f"{run.program_rc}):\n{run.output[-2000:]}", file=sys.stderr)  # fmt: skip
+                return 1
+            c, series = measure.compare(run, args.strategy)
+            results.append((c, series))
+            rows.append(measure.row(c))
+            print(f"{k.name}: boot {run.times['boot']:.1f} s, program {run.end / 1e6:.1f} s, "
+                  f"{run.times['total']:.1f} s in all; program exit {run.program_rc}",
+                  file=sys.stderr)  # fmt: skip
+    except _native_errors() as e:
+        return _fail("measure", e)
+    print(measure.table(rows))
+    if args.json:
+        measure.write_json(Path(args.json), results)
+    if args.csv:
+        measure.write_csv(Path(args.csv), results)
+    return 0
+
+
+def _native_report(args: argparse.Namespace) -> int:
+    from kernels.native import report
+
+    root = Path(args.corpus)
+    if not (root / "native").is_dir():
+        raise UserError(f"{root / 'native'} is not a folder (the native corpus: "
+                        "corpus/native/make_native.sh)")  # fmt: skip
+    command = "farm kernel native-report" + (f" --write {args.write}" if args.write else "")
+    text = report.markdown(root, command)
+    if args.write:
+        Path(args.write).write_text(text)
+        print(f"wrote {args.write}")
+    else:
+        print(text, end="")
+    return 0
+
+
+def _register_native(ks: argparse._SubParsersAction) -> None:
+    q = ks.add_parser("image", help="build the guest root file systems (Debian packages, "
+                      "mmdebstrap --variant=extract, apt-verified) into the cache")  # fmt: skip
+    q.add_argument("--arch", metavar="A", help="s390x or ppc64el (default: both)")
+    q.add_argument("--profile", metavar="P",
+                   help="small (python3 + busybox) or full (the native corpus; default: both)")  # fmt: skip
+    q.add_argument("--refresh", action="store_true", help="build again even when cached")
+    q.set_defaults(func=_image)
+
+    def native(q: argparse.ArgumentParser) -> None:
+        q.add_argument("program", nargs="+", metavar="PROGRAM",
+                       help="schedule, short, datajob, make, redis, pgbench, or a command line "
+                       "to run in the guest (put it after --)")  # fmt: skip
+        q.add_argument("--image", metavar="P", help="image profile for a command line (small or "
+                       "full; default full)")  # fmt: skip
+        q.add_argument("--timeout", type=float, default=None, metavar="S",
+                       help="seconds before QEMU is ended (default: from the program)")  # fmt: skip
+        q.add_argument("--buffer-kb", type=int, default=32768, metavar="KB",
+                       help="trace buffer in the guest (default 32768); a run that overflows "
+                       "it fails")  # fmt: skip
+
+    q = ks.add_parser("record", help="run a program under a kernel and write its native trace "
+                      "(the kernel's own table allocations and frees, through kprobes)")  # fmt: skip
+    native(q)
+    q.add_argument("--kernel", "-k", required=True, metavar="K", help="the kernel to run under")
+    q.add_argument("--output", "-o", required=True, metavar="TRACE",
+                   help="NAME.csv.gz: the program's own process; a folder: one trace per "
+                   "address space")  # fmt: skip
+    q.add_argument("--align", type=int, default=16, metavar="N",
+                   help="slot compaction block, in spans (default 16, as farm trace record)")  # fmt: skip
+    q.set_defaults(func=_record_native)
+    q = ks.add_parser("measure", help="run a program under kernels: the kernel's PageTables "
+                      "over time against the engine's replay of the run's native recording")  # fmt: skip
+    native(q)
+    q.add_argument("--kernel", "-k", required=True, nargs="+", metavar="K",
+                   help="one or more kernels")  # fmt: skip
+    q.add_argument("--strategy", "-s", metavar="S",
+                   help="engine strategy for the prediction (default: each kernel's)")  # fmt: skip
+    q.add_argument("--json", metavar="FILE", help="write every comparison and its series")
+    q.add_argument("--csv", metavar="FILE", help="write the series, one line per sample")
+    q.add_argument("--output", "-o", metavar="DIR", help="also write the native traces, a "
+                   "folder per kernel")  # fmt: skip
+    q.set_defaults(func=_measure)
+    q = ks.add_parser("native-report", help="docs/native.md from the native corpus: native "
+                      "against x86-derived recordings, each kernel against the engine")  # fmt: skip
+    q.add_argument("--corpus", default="corpus", metavar="DIR",
+                   help="the corpus folder holding native/ and the x86 recordings (default corpus)")  # fmt: skip
+    q.add_argument("--write", metavar="FILE", help="write the document here (docs/native.md)")
+    q.set_defaults(func=_native_report)
 
 
 def _readable(pattern: str) -> str:
