@@ -375,7 +375,7 @@ def _record_native(args: argparse.Namespace) -> int:
     from kernels.native import record
 
     kernel = _kernel(args.kernel)
-    program = _program(args.program, kernel, args.image)
+    program = _program(args.program, kernel, args.profile)
     out = Path(args.output)
     if out.exists() and not out.is_dir() and not out.name.endswith((".csv", ".csv.gz")):
         raise UserError(f"{out} exists and is not a folder (give NAME.csv.gz for one file)")
@@ -414,7 +414,7 @@ def _measure(args: argparse.Namespace) -> int:
     rows = [measure.HEAD]
     try:
         for k in kernels:
-            program = _program(args.program, k, args.image)
+            program = _program(args.program, k, args.profile)
             run = record.record(k, program, sample=True, timeout=args.timeout,
                                 buffer_kb=args.buffer_kb)  # fmt: skip
             if args.output:
@@ -469,8 +469,8 @@ def _register_native(ks: argparse._SubParsersAction) -> None:
         q.add_argument("program", nargs="+", metavar="PROGRAM",
                        help="schedule, short, datajob, make, redis, pgbench, or a command line "
                        "to run in the guest (put it after --)")  # fmt: skip
-        q.add_argument("--image", metavar="P", help="image profile for a command line (small or "
-                       "full; default full)")  # fmt: skip
+        q.add_argument("--profile", metavar="P", help="guest image profile for a command line "
+                       "(small or full; default full), as `farm kernel image --profile`")  # fmt: skip
         q.add_argument("--timeout", type=float, default=None, metavar="S",
                        help="seconds before QEMU is ended (default: from the program)")  # fmt: skip
         q.add_argument("--buffer-kb", type=int, default=32768, metavar="KB",

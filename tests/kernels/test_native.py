@@ -160,7 +160,7 @@ def test_the_cli_refuses_mistakes_before_booting(tmp_path, capsys):
     f.write_text("x")
     assert main(["kernel", "record", "short", "--kernel", "nosuch", "-o", str(tmp_path / "o")]) == 2
     assert main(["kernel", "record", "short", "--kernel", "s390x-6.1", "-o", str(f)]) == 2
-    assert main(["kernel", "measure", "schedule", "--image", "full", "--kernel",
+    assert main(["kernel", "measure", "schedule", "--profile", "full", "--kernel",
                  "s390x-6.1"]) == 2  # fmt: skip
     assert main(["kernel", "measure", "short", "--kernel", "ppc64le-6.1-radix",
                  "--strategy", "s390-v6.4"]) == 2  # fmt: skip
