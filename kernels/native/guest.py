@@ -6,7 +6,8 @@ A small initramfs holds a static busybox, the kernel's modules for virtio-blk an
 order (only those the kernel has as modules: a kernel with them built in has none, and the
 mini-init just waits for ``/dev/vda``) and the job's files; it mounts the image, copies the job to
 ``/job`` and ``switch_root``s into it. The job writes what it produced into ``/tmp/out``, which
-goes back as a tar archive written raw onto a second disk (``/dev/vdb``) and read here.
+goes back as a tar archive written raw onto a second disk (``/dev/vdb``, or ``/dev/vda`` when a
+kernel with virtio-blk built in named the disks the other way round) and read here.
 
 QEMU runs in its own session, dies with this process (:mod:`kernels.children`) and is ended by its
 pid on every way out (timeout, Ctrl-C, SIGTERM): nothing is left running or mounted on the host.
@@ -46,10 +47,18 @@ mount -t proc proc /proc
 mount -t devtmpfs dev /dev
 for m in $(cat /modules/order); do insmod /modules/$m.ko || echo "@@ W insmod $m failed"; done
 i=0
-while [ ! -b /dev/vda ] && [ $i -lt 1000 ]; do sleep 0.02; i=$((i+1)); done
+while ! [ -b /dev/vda -a -b /dev/vdb ] && [ $i -lt 1000 ]; do sleep 0.02; i=$((i+1)); done
 [ -b /dev/vda ] || { echo "@@ F no /dev/vda: virtio-blk neither built in nor loaded"; poweroff -f; }
-mount -t ext4 /dev/vda /newroot || { dmesg | tail -5; echo "@@ F cannot mount the root image"; poweroff -f; }
+# The root image is the disk that mounts: with virtio-blk built in, the two disks are probed
+# in parallel and may be named in either order. The other one takes the output.
+root=
+for d in vda vdb vda vdb vda vdb; do
+  mount -t ext4 /dev/$d /newroot 2>/dev/null && { root=$d; break; }
+  sleep 0.1
+done
+[ -n "$root" ] || { dmesg | tail -5; echo "@@ F cannot mount the root image"; poweroff -f; }
 cp -a /job/. /newroot/job/
+if [ $root = vda ]; then echo /dev/vdb; else echo /dev/vda; fi > /newroot/job/outdev
 umount /dev
 umount /proc
 exec switch_root /newroot /job/init
@@ -76,7 +85,7 @@ cd /root
 /bin/sh /job/run.sh > /tmp/out/log 2>&1
 echo "$?" > /tmp/out/rc
 echo "@@ R $(cat /tmp/out/rc) up=$(cut -d' ' -f1 /proc/uptime)"
-tar -c -C /tmp out | dd of=/dev/vdb bs=1M conv=fsync 2>/dev/null
+tar -c -C /tmp out | dd of=$(cat /job/outdev) bs=1M conv=fsync 2>/dev/null
 echo "@@ END up=$(cut -d' ' -f1 /proc/uptime)"
 poweroff -f
 """
