@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
-import os
 import re
 import shutil
 import signal
@@ -208,76 +206,23 @@ def test_a_patch_that_does_not_apply_is_named_with_the_log(monkeypatch, capsys, 
     assert not kbuild.image_path(kernel).exists()
 
 
-def _descendants_gone(pids: set[int], seconds: float) -> set[int]:
-    """The pids of ``pids`` still alive after up to ``seconds``."""
-    deadline = time.monotonic() + seconds
-    alive = set(pids)
-    while alive and time.monotonic() < deadline:
-        for pid in list(alive):
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
-            if not Path(f"/proc/{pid}").exists() or "zombie" in _state(pid):
-                alive.discard(pid)
-        time.sleep(0.2)
-    return alive
-
-
-def _state(pid: int) -> str:
+def _stat(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command name ([] when the process is gone)."""
     try:
-        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split("\n")[0]
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return "zombie"
+        return []
 
 
-def _tree(root: int) -> set[int]:
-    kids: dict[int, list[int]] = {}
+def _session(sid: int) -> set[int]:
+    """Live (not zombie) processes of session ``sid``: what a command started, orphans too."""
+    out = set()
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
-            try:
-                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            kids.setdefault(ppid, []).append(int(d.name))
-    out, todo = set(), [root]
-    while todo:
-        for kid in kids.get(todo.pop(), []):
-            out.add(kid)
-            todo.append(kid)
+            f = _stat(int(d.name))
+            if len(f) > 3 and f[0] != "Z" and int(f[3]) == sid:
+                out.add(int(d.name))
     return out
-
-
-@pytest.mark.kernel
-@pytest.mark.slow
-def test_a_killed_build_leaves_nothing_running(tmp_path):
-    """SIGKILL in the middle of make: make dies with farm, its compilers end within seconds
-    (this test is their subreaper, so it sees them), and the next build starts clean."""
-    _need_build_tools()
-    libc = ctypes.CDLL(None, use_errno=True)
-    assert libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
-    try:
-        log = tmp_path / "build.log"
-        with open(log, "w") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "farm.cli", "kernel", "build", "--force", "s390x-6.12-frag"],
-                stdout=out,
-                stderr=out,
-            )
-        deadline = time.monotonic() + 300
-        while "make -j" not in log.read_text() and time.monotonic() < deadline:
-            assert proc.poll() is None, log.read_text()
-            time.sleep(0.5)
-        time.sleep(3)
-        spawned = _tree(proc.pid)
-        assert any("make" in _comm(p) for p in spawned), "make was not running"
-        proc.kill()
-        proc.wait()
-        left = _descendants_gone(spawned | _tree(os.getpid()), 20)
-        assert not left, [(p, _comm(p)) for p in left]
-    finally:
-        libc.prctl(36, 0, 0, 0, 0)
-    assert kbuild.build(KERNELS["s390x-6.12-frag"]).image.is_file()  # still there (or rebuilt)
 
 
 def _comm(pid: int) -> str:
@@ -285,6 +230,36 @@ def _comm(pid: int) -> str:
         return Path(f"/proc/{pid}/comm").read_text().strip()
     except OSError:
         return "?"
+
+
+@pytest.mark.kernel
+@pytest.mark.slow
+def test_a_killed_build_leaves_nothing_running(tmp_path):
+    """SIGKILL in the middle of make: make dies with farm, its compilers end within seconds (the
+    build runs in a session of its own, so its orphans are found by their session), and the
+    next build finds the image it kept."""
+    _need_build_tools()
+    log = tmp_path / "build.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "farm.cli", "kernel", "build", "--force", "s390x-6.12-frag"],
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 300
+    while "make -j" not in log.read_text() and time.monotonic() < deadline:
+        assert proc.poll() is None, log.read_text()
+        time.sleep(0.5)
+    time.sleep(3)
+    assert any(_comm(p) == "make" for p in _session(proc.pid)), "make was not running"
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 20
+    while (left := _session(proc.pid)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not left, [(p, _comm(p)) for p in left]
+    assert kbuild.build(KERNELS["s390x-6.12-frag"]).image.is_file()  # kept (or built again)
 
 
 def test_sigkill_helper_is_set_before_exec():
@@ -299,7 +274,7 @@ def test_sigkill_helper_is_set_before_exec():
     parent.send_signal(signal.SIGKILL)
     parent.wait()
     deadline = time.monotonic() + 5
-    while Path(f"/proc/{child}").exists() and "zombie" not in _state(child):
+    while _stat(child) and _stat(child)[0] != "Z":
         assert time.monotonic() < deadline, "the child outlived its parent"
         time.sleep(0.05)
 
