@@ -83,8 +83,8 @@ def initramfs_bytes(busybox: Path, driver: Path, jobs: dict[str, str]) -> bytes:
 
 
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """While booting, SIGTERM raises KeyboardInterrupt so the finally clause ends QEMU."""
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While a guest runs, SIGTERM raises KeyboardInterrupt so the finally clause ends QEMU."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -157,7 +157,7 @@ def _boot(kernel: Kernel, image: Path, initrd: Path, fds: tuple[int, ...], timeo
 
     thread = threading.Thread(target=reader, daemon=True)
     try:
-        with _sigterm_as_interrupt():
+        with sigterm_as_interrupt():
             thread.start()
             try:
                 proc.wait(timeout=timeout)

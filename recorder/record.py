@@ -200,6 +200,9 @@ def record(source: Source, interval_ms: float, duration_s: float | None = None,
 def header(source: Source, align: int) -> list[str]:
     """The comment lines that open every file of a recording."""
     mean, worst, scan = source.resolution_us()
+    if not source.spaces:
+        raise RecorderError(f"process {source.root}: no page-table event was seen before the "
+                            "recording ended: nothing recorded")  # fmt: skip
     root = source.spaces[0]
     return [
         f"farm trace record: program {' '.join(root.argv)}",

@@ -26,13 +26,12 @@ import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from kernels.catalog import Kernel
 from kernels.children import child_dies_with_parent
+from kernels.qemu import sigterm_as_interrupt
 
 # Load order of the modules that reach /dev/vda and mount ext4 (NATIVE.md, route B).
 MODULES = {
@@ -157,23 +156,6 @@ def initramfs(path: Path, busybox: Path, modules: list[tuple[str, bytes]],
     path.write_bytes(gzip.compress(newc(entries), compresslevel=6, mtime=0))
 
 
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """While the guest runs, SIGTERM raises KeyboardInterrupt so the finally clause ends QEMU."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    old = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
-
-
 @dataclass(frozen=True)
 class GuestRun:
     """What one boot printed and returned.
@@ -255,7 +237,7 @@ def _boot(kernel: Kernel, cmd: list[str], timeout: float) -> tuple[list[str], fl
 
     thread = threading.Thread(target=reader, daemon=True)
     try:
-        with _sigterm_as_interrupt():
+        with sigterm_as_interrupt():
             thread.start()
             try:
                 proc.wait(timeout=timeout)

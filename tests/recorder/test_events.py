@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -178,9 +179,14 @@ def test_events__pt_reclaim_frees_are_tagged_and_a_trace_without_them_is_derived
 
 
 def test_events__sigterm_ends_the_recording_and_leaves_nothing(tmp_path):
-    out = tmp_path / "r.csv.gz"
-    rec = _started(["--method", "events", "-o", str(out), "--", "sleep", "30"])
+    out, ready = tmp_path / "r.csv.gz", tmp_path / "ready"
+    rec = _started(["--method", "events", "-o", str(out), "--", "sh", "-c",
+                    f"touch {ready}; exec sleep 30"])  # fmt: skip
     assert any(n.startswith(f"{tracefs.PREFIX}{rec.pid}-") for n in ours())
+    deadline = time.monotonic() + 30  # the command has run (and faulted its tables) by then
+    while not ready.exists():
+        assert time.monotonic() < deadline and rec.poll() is None
+        time.sleep(0.01)
     rec.send_signal(signal.SIGTERM)
     assert rec.wait(timeout=30) == 0, rec.stderr.read()
     assert not [n for n in ours() if n.startswith(f"{tracefs.PREFIX}{rec.pid}-")]
