@@ -133,13 +133,17 @@ def _memory_file(data: Path | bytes) -> Iterator[tuple[Path, tuple[int, ...]]]:
         os.close(fd)
 
 
-def _boot(kernel: Kernel, image: Path, initrd: Path, fds: tuple[int, ...], timeout: float) -> Boot:
-    cmd = kernel.qemu_command(str(image), str(initrd), f"{APPEND} {kernel.append}".strip())
+def run_console(kernel: Kernel, cmd: list[str], timeout: float, *, pass_fds: tuple[int, ...] = (),
+                first_marker: str = "@@") -> tuple[list[str], float, float]:  # fmt: skip
+    """Run QEMU (``cmd``) to its exit and collect its console: (lines, seconds, seconds to the
+    first line that starts with ``first_marker``). A marker after other output on the same line (hvc0) starts its own
+    line. QEMU runs in its own session, dies with this process whatever kills it, and is ended
+    by its pid on a timeout (BootError), Ctrl-C or SIGTERM."""
     start = time.monotonic()
     try:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True, pass_fds=fds,
-                                preexec_fn=child_dies_with_parent)  # fmt: skip
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                pass_fds=pass_fds, preexec_fn=child_dies_with_parent)  # fmt: skip
     except FileNotFoundError:
         raise BootError(f"{cmd[0]} is not installed (Debian package "
                         f"{'qemu-system-misc' if kernel.arch == 's390x' else 'qemu-system-ppc'})"
@@ -151,7 +155,9 @@ def _boot(kernel: Kernel, image: Path, initrd: Path, fds: tuple[int, ...], timeo
         assert proc.stdout is not None
         for raw in proc.stdout:
             text = raw.decode("utf-8", "replace").rstrip("\r\n").replace("\r", "")
-            if text.startswith("@@") and not first[0]:
+            if "@@ " in text and not text.startswith("@@"):
+                text = text[text.index("@@ ") :]
+            if text.startswith(first_marker) and not first[0]:
                 first[0] = time.monotonic() - start
             lines.append(text)
 
@@ -169,9 +175,13 @@ def _boot(kernel: Kernel, image: Path, initrd: Path, fds: tuple[int, ...], timeo
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
         thread.join(timeout=5)
-    elapsed = time.monotonic() - start
+    return lines, time.monotonic() - start, first[0]
+
+
+def _boot(kernel: Kernel, image: Path, initrd: Path, fds: tuple[int, ...], timeout: float) -> Boot:
+    cmd = kernel.qemu_command(str(image), str(initrd), f"{APPEND} {kernel.append}".strip())
+    lines, elapsed, first = run_console(kernel, cmd, timeout, pass_fds=fds)
     if not any(x.startswith("@@ END") for x in lines):
         tail = [x for x in lines if x.strip()][-3:]
-        raise BootError(f"{kernel.name}: the guest did not finish (exit {proc.returncode}); "
-                        f"last lines: {tail}")  # fmt: skip
-    return Boot(lines, elapsed, first[0])
+        raise BootError(f"{kernel.name}: the guest did not finish; last lines: {tail}")
+    return Boot(lines, elapsed, first)

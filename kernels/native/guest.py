@@ -20,18 +20,13 @@ import io
 import lzma
 import os
 import shutil
-import signal
-import subprocess
 import tarfile
 import tempfile
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from kernels.catalog import Kernel
-from kernels.children import child_dies_with_parent
-from kernels.qemu import sigterm_as_interrupt
+from kernels.qemu import run_console
 
 # Load order of the modules that reach /dev/vda and mount ext4 (NATIVE.md, route B).
 MODULES = {
@@ -188,7 +183,7 @@ def run(kernel: Kernel, kernel_image: Path, busybox: Path, root_image: Path,
                   f"file={out},if=virtio,format=raw")  # fmt: skip
         cmd = kernel.qemu_command(str(kernel_image), str(initrd),
                                   f"{APPEND} {kernel.append}".strip(), memory, drives)  # fmt: skip
-        lines, seconds, first = _boot(kernel, cmd, timeout)
+        lines, seconds, first = run_console(kernel, cmd, timeout, first_marker="@@ S")
         done = [x for x in lines if x.startswith("@@ END")]
         fail = [x for x in lines if x.startswith("@@ F")]
         if fail or not done:
@@ -210,46 +205,6 @@ def _remove_stale() -> None:
             continue
         if pid != os.getpid() and not Path(f"/proc/{pid}").exists():
             shutil.rmtree(d, ignore_errors=True)
-
-
-def _boot(kernel: Kernel, cmd: list[str], timeout: float) -> tuple[list[str], float, float]:
-    start = time.monotonic()
-    try:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True,
-                                preexec_fn=child_dies_with_parent)  # fmt: skip
-    except FileNotFoundError:
-        raise GuestError(f"{cmd[0]} is not installed (Debian package "
-                         f"{'qemu-system-misc' if kernel.arch == 's390x' else 'qemu-system-ppc'})"
-                         ) from None  # fmt: skip
-    lines: list[str] = []
-    first = [0.0]
-
-    def reader() -> None:
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            text = raw.decode("utf-8", "replace").rstrip("\r\n").replace("\r", "")
-            if "@@ " in text and not text.startswith("@@ "):  # hvc0: a marker after other output
-                text = text[text.index("@@ ") :]
-            if text.startswith("@@ S") and not first[0]:
-                first[0] = time.monotonic() - start
-            lines.append(text)
-
-    thread = threading.Thread(target=reader, daemon=True)
-    try:
-        with sigterm_as_interrupt():
-            thread.start()
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                raise GuestError(f"{kernel.name}: QEMU did not finish within {timeout:.0f} s "
-                                 f"(last line: {lines[-1] if lines else 'none'!r})") from None  # fmt: skip
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-        thread.join(timeout=5)
-    return lines, time.monotonic() - start, first[0]
 
 
 def _read_out(out: Path) -> dict[str, bytes]:
