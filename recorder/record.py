@@ -17,7 +17,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -154,6 +155,20 @@ def start_gated(command: Sequence[str], **popen: Any) -> tuple[subprocess.Popen,
     return proc, release
 
 
+ENDING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextmanager
+def whole() -> Iterator[None]:
+    """Ctrl-C, SIGTERM or SIGHUP held until the block ends, then taken: an observation read
+    from the kernel's buffers (which consumes them) is never cut halfway and lost."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, ENDING)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, ENDING)
+
+
 def record(source: Source, interval_ms: float, duration_s: float | None = None,
            proc: subprocess.Popen | None = None, quiet: bool = False,
            start_ns: int | None = None, announce: str = "") -> int:  # fmt: skip
@@ -167,7 +182,8 @@ def record(source: Source, interval_ms: float, duration_s: float | None = None,
     try:  # Ctrl-C or SIGTERM from here on ends the recording, and what it holds is written
         if announce and not quiet:
             print(announce, file=sys.stderr)
-        source.observe((time.monotonic_ns() - start) // 1000)
+        with whole():
+            source.observe((time.monotonic_ns() - start) // 1000)
         if not source.spaces and source.method != "events":
             if proc is not None:
                 proc.wait()
@@ -180,7 +196,9 @@ def record(source: Source, interval_ms: float, duration_s: float | None = None,
             polls += 1
             if proc is not None:
                 proc.poll()  # reap our command: its exit shows as a process gone
-            if not source.observe(now) or (duration_s is not None and now >= duration_s * 1e6):
+            with whole():
+                going = source.observe(now)
+            if not going or (duration_s is not None and now >= duration_s * 1e6):
                 break
             if not quiet and time.monotonic() - last_say >= 5:
                 last_say = time.monotonic()
