@@ -6,6 +6,9 @@ first non-blank character is ``#`` are ignored anywhere; the first other line is
 lower-case op, a decimal slot (empty for ``exit``) and, when timed, the event's time in
 microseconds (decimal, at most 2^60, never less than the line before's). The loader names the
 first bad line by its 1-based number and says what is wrong.
+
+Two comments of ``farm trace record`` are read: ``# slot N 0xADDRESS`` (the address of the span a
+slot stands for) and the ``span BYTES`` of its second line; :func:`coarsen` groups by them.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from engine.events import EXIT, NO_SLOT, OP_CODES, OP_NAMES
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _DIGITS = re.compile(r"[0-9]+")
+_SLOT_ADDRESS = re.compile(r"#\s*slot ([0-9]+) 0x([0-9a-fA-F]+)\s*$")
+_SPAN = re.compile(r"\bspan ([0-9]+)\b")
 HEADER = "op,slot"
 TIMED_HEADER = "op,slot,time_us"
 MAX_TIME = 2**60
@@ -35,12 +40,16 @@ class Trace:
     ops:   (T,) int8   op codes (``engine.events``)
     slots: (T,) int32  slot of each event, ``NO_SLOT`` for exit
     times: (T,) int64  time of each event in microseconds; None for an untimed trace
+    addresses: slot -> the address of its span, and ``span`` its bytes, when the file says
+    (a recording's ``# slot`` comments); None otherwise
     """
 
     path: str
     ops: np.ndarray
     slots: np.ndarray
     times: np.ndarray | None = None
+    addresses: dict[int, int] | None = None
+    span: int | None = None
 
     @property
     def min_slots(self) -> int:
@@ -78,9 +87,17 @@ def parse_trace(text: str, path: str = "<trace>", n_slots: int | None = None) ->
     times: list[int] = []
     mapped: set[int] = set()
     header: list[str] | None = None
+    addresses: dict[int, int] = {}
+    span: int | None = None
     for number, line in enumerate(_LINE_BREAK.split(text), start=1):
         stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
+        if not stripped:
+            continue
+        if stripped.startswith("#"):
+            if m := _SLOT_ADDRESS.match(stripped):
+                addresses[int(m[1])] = int(m[2], 16)
+            elif span is None and header is None and (m := _SPAN.search(stripped)):
+                span = int(m[1])
             continue
         fields = [f.strip() for f in line.split(",")]
         if header is None:
@@ -138,7 +155,9 @@ def parse_trace(text: str, path: str = "<trace>", n_slots: int | None = None) ->
         raise TraceError(path, None, f"no header line {HEADER!r} or {TIMED_HEADER!r} "
                          "(the file has no content)")  # fmt: skip
     timed = np.array(times, dtype=np.int64) if len(header) == 3 else None
-    return Trace(path, np.array(ops, dtype=np.int8), np.array(slots, dtype=np.int32), timed)
+    known = span is not None and set(addresses) >= set(slots) - {NO_SLOT}
+    return Trace(path, np.array(ops, dtype=np.int8), np.array(slots, dtype=np.int32), timed,
+                 addresses if known else None, span if known else None)  # fmt: skip
 
 
 def is_timed_file(path: str | Path) -> bool:
@@ -205,20 +224,44 @@ def write_trace(
     tmp.replace(path)
 
 
+GROUP = 256  # coarse tables ranked together by address: see coarsen
+
+
+def coarse_slots(trace: Trace, factor: int) -> dict[int, int]:
+    """Each slot's coarse slot at ``factor`` times the span.
+
+    With addresses (a recording's ``# slot`` comments), slots are numbered by address as the
+    recorder does, in blocks of ``GROUP`` coarse tables: coarse table ``i = address // (span x
+    factor)`` becomes slot ``k * GROUP + i % GROUP``, ``k`` the rank of ``i // GROUP`` among the
+    blocks that hold a table. So for any F dividing 256 (s390's 2, powerpc hash's 16, radix's
+    256 tables a page), ``slot // F`` is a region of F tables' address space (2 MiB, 256 MiB,
+    512 MiB): a scheme that groups by slot (``pairs``) groups by address, however far apart the
+    recorder's blocks were. Without addresses, slot ``s`` becomes ``s // factor`` (the file's
+    slot order taken as address order)."""
+    used = sorted(set(trace.slots.tolist()) - {NO_SLOT})
+    if trace.addresses is None or trace.span is None:
+        return {s: s // factor for s in used}
+    index = {s: trace.addresses[s] // (trace.span * factor) for s in used}
+    rank = {b: k for k, b in enumerate(sorted({i // GROUP for i in index.values()}))}
+    return {s: rank[i // GROUP] * GROUP + i % GROUP for s, i in index.items()}
+
+
 def coarsen(trace: Trace, factor: int) -> Trace:
-    """The same events at a span ``factor`` times the recorded one: slot ``s`` becomes
-    ``s // factor``, and a coarse table lives while any of its fine spans is mapped.
+    """The same events at a span ``factor`` times the recorded one (slots by
+    :func:`coarse_slots`): a coarse table lives while any of its fine spans is mapped.
 
     A fault on an unmapped fine span is a fault on its coarse slot (a hit when another fine span
     already mapped it); freeing a fine span frees the coarse table only when it was the last
     one mapped, with that event's op (``free``, ``rcu_free`` or ``defer``), else it is dropped;
-    an exit ends every span. ``farm trace record`` aligns slots in blocks of 16 spans, so a
-    factor dividing 16 never merges spans of distinct address blocks. Times are kept.
+    an exit ends every span. Times are kept. At ``factor`` 1 a trace without addresses is
+    returned as it is; one with addresses is numbered by them (the recorder's blocks of 16 spans
+    hold F up to 16 tables: powerpc radix's 256 need the regrouping too).
     """
-    if factor == 1:
+    if factor == 1 and trace.addresses is None:
         return trace
     from engine.events import FAULT
 
+    to = coarse_slots(trace, factor)
     ops, slots = trace.ops.tolist(), trace.slots.tolist()
     mapped: set[int] = set()
     count: dict[int, int] = {}
@@ -229,7 +272,7 @@ def coarsen(trace: Trace, factor: int) -> Trace:
             count.clear()
             keep[i] = True
             continue
-        c = s // factor
+        c = to[s]
         if op == FAULT:
             if s not in mapped:
                 mapped.add(s)
@@ -239,6 +282,7 @@ def coarsen(trace: Trace, factor: int) -> Trace:
             mapped.discard(s)
             count[c] -= 1
             keep[i] = count[c] == 0
-    coarse = np.where(trace.slots == NO_SLOT, NO_SLOT, trace.slots // factor).astype(np.int32)
+    coarse = np.array([NO_SLOT if s == NO_SLOT else to[s] for s in slots], dtype=np.int32)
     times = trace.times[keep] if trace.times is not None else None
-    return Trace(f"{trace.path} (span x{factor})", trace.ops[keep], coarse[keep], times)
+    name = trace.path if factor == 1 else f"{trace.path} (span x{factor})"
+    return Trace(name, trace.ops[keep], coarse[keep], times)

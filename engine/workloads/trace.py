@@ -11,7 +11,8 @@ one-to-one cover of the files).
 - ``trace`` replays the file's events as they are; its length comes from the file (``ticks`` is not
   used) and the file must be valid for the run's ``n_slots``. ``coarsen=k`` replays it at k
   times the recorded span (:func:`engine.trace.coarsen`): one 1 MiB recording serves s390
-  (1 MiB), powerpc radix (2 MiB) and powerpc hash (16 MiB) tables.
+  (1 MiB), powerpc radix (2 MiB) and powerpc hash (16 MiB) tables, its slots numbered by the
+  recorded addresses so that a page's tables (``slot // F``) cover one address region.
 - ``procmaps`` replays a capture of a real process (``farm trace capture``: faults, then exit). The
   slots faulted in the file form one address space, which each lane populates and exits, again and
   again, until ``ticks`` events: in ascending slot (address) order, or with
@@ -30,7 +31,7 @@ import numpy as np
 from engine.errors import ParamError, TraceError
 from engine.events import EXIT, FAULT, NO_SLOT, LaneEvents
 from engine.params import ParamSpec
-from engine.trace import Trace, coarsen, is_timed_file, load_trace
+from engine.trace import GROUP, Trace, coarsen, is_timed_file, load_trace
 from engine.workloads import Workload, register
 from engine.workloads._jit import njit
 from engine.workloads._rng import below, new_block
@@ -103,7 +104,12 @@ def _lane_traces(
 
 @functools.lru_cache(maxsize=64)
 def _coarse(path: str, mtime_ns: int, size: int, n_slots: int, factor: int) -> Trace:
-    return coarsen(_load(path, mtime_ns, size, n_slots), factor)
+    coarse = coarsen(_load(path, mtime_ns, size, n_slots), factor)
+    if coarse.min_slots > n_slots:
+        raise TraceError(path, None, f"at coarsen={factor} its tables are numbered by address in "
+                         f"blocks of {GROUP} and need n_slots >= {coarse.min_slots} (n_slots="
+                         f"{n_slots})")  # fmt: skip
+    return coarse
 
 
 def generate_trace(

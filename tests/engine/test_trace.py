@@ -165,6 +165,64 @@ def test_coarsen__hand_worked_trace_at_twice_the_span():
     assert coarsen(Trace("t", ops, slots, None), 1).slots is slots
 
 
+FAR_APART = """# pid 1, kernel test, span 1048576, align 16
+# slot 0 0x10000000
+# slot 1 0x10100000
+# slot 16 0x7f0000000000
+op,slot,time_us
+fault,0,0
+fault,1,1
+fault,16,2
+exit,,3
+"""
+
+
+def test_coarsen__pages_group_tables_by_address_not_by_slot_order(tmp_path):
+    # A recording at 1 MiB spans (the recorder's blocks of 16 spans): slots 0 and 1 are the two
+    # halves of the 2 MiB table at 256 MiB; slot 16 (the next block, adjacent in slot order) is
+    # at 0x7f0000000000, about 127 TiB away.
+    # At radix (coarsen 2, 256 tables of 2 MiB a 64 KiB page, 512 MiB a page):
+    #   coarse table of slots 0, 1: 0x10000000 // 2 MiB = 128, block 128 // 256 = 0
+    #   coarse table of slot 16:    0x7f0000000000 // 2 MiB = 66584576, block 260096
+    #   blocks ranked: 0 -> 0, 260096 -> 1; slots 0 * 256 + 128 = 128 and 1 * 256 + 0 = 256
+    #   pairs groups slot // 256: 0 and 1, two pages (two 512 MiB regions), each installing
+    #   256 tables; by slot order (0 // 2 = 0, 16 // 2 = 8) one page would hold both.
+    #   (the second fault, slot 1, is a hit on the table of slot 0.) ppc-frag hands out fragments
+    #   of one page either way: one page.
+    # At hash (coarsen 16, 16 tables of 16 MiB, 256 MiB a page): 0x10000000 // 16 MiB = 16,
+    #   block 0, slot 16; 0x7f0000000000 // 16 MiB = 8323072, block 32512 -> rank 1, slot 256:
+    #   pairs groups 16 // 16 = 1 and 256 // 16 = 16, two pages.
+    from engine import Params, simulate_lanes
+    from engine.trace import coarsen, parse_trace
+    from engine.workloads import generate
+
+    trace = tmp_path / "t.csv"
+    trace.write_text(FAR_APART)
+    loaded = parse_trace(FAR_APART)
+    assert loaded.span == 2**20 and loaded.addresses == {0: 0x10000000, 1: 0x10100000,
+                                                         16: 0x7F0000000000}  # fmt: skip
+    assert coarsen(loaded, 2).slots.tolist() == [128, 128, 256, NO_SLOT]
+    assert coarsen(loaded, 16).slots.tolist() == [16, 16, 256, NO_SLOT]
+    seeds = np.array([1], dtype=np.uint64)
+    for factor, table, pages in ((2, 256, 2), (16, 4096, 2)):
+        events = generate("trace", {"path": str(trace), "coarsen": factor}, 1024, 0, seeds)
+        got = {s: int(simulate_lanes([Params(s, 1024, page_size=65536, table_size=table,
+                                             grace=0)], events)["pages_peak"][0])
+               for s in ("pairs", "ppc-frag")}  # fmt: skip
+        assert got == {"pairs": pages, "ppc-frag": 1}
+    unaddressed = parse_trace("\n".join(FAR_APART.splitlines()[4:]))  # no comments: slot order
+    assert unaddressed.addresses is None and coarsen(unaddressed, 2).slots.tolist() == [0, 0, 8, NO_SLOT]
+
+
+def test_coarsen__a_recording_numbered_by_address_must_fit_n_slots(tmp_path):
+    from engine.workloads import generate
+
+    trace = tmp_path / "t.csv"
+    trace.write_text(FAR_APART)
+    with pytest.raises(TraceError, match="n_slots >= 257"):
+        generate("trace", {"path": str(trace), "coarsen": 2}, 32, 0, np.array([1], dtype=np.uint64))
+
+
 def test_coarsen__a_sweep_replays_a_recording_at_a_coarser_span(tmp_path):
     from engine import Params, simulate_lanes
     from engine.workloads import generate
