@@ -158,3 +158,25 @@ def recording_ops(frame: pd.DataFrame) -> pd.DataFrame:
                 counts[name] += int((ops == code).sum())
         rows[program] = counts
     return pd.DataFrame.from_dict(rows, orient="index").sort_index()
+
+
+def recording_seconds(frame: pd.DataFrame) -> float:
+    """Seconds the recordings of ``frame``'s programs span, summed over programs (a process
+    tree's files share one clock: from its first event to its last)."""
+    from engine.trace import load_trace
+    from engine.workloads.trace import trace_files
+
+    total = 0
+    for path in frame.drop_duplicates("program")["path"]:
+        times = [load_trace(f).times for f in trace_files(str(path))]
+        times = [t for t in times if t is not None and len(t)]
+        if times:
+            total += max(int(t[-1]) for t in times) - min(int(t[0]) for t in times)
+    return total / 1e6
+
+
+def synthetic_retracts_per_s(timed: pd.DataFrame) -> float:
+    """Retracts a second of the timed khugepaged stream: its retract probability per event
+    times its events a second."""
+    rows = timed[timed["workload"] == "khugepaged"]
+    return float((rows["defer_rate"] * rows["event_rate"]).max()) if len(rows) else 0.0

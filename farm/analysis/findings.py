@@ -18,7 +18,8 @@ import pandas as pd
 from farm.analysis import aggregate as agg
 from farm.analysis import answer as ans
 from farm.analysis import answer_figures as figs
-from farm.analysis.levels import GEOMETRIES, KERNEL_CHECK
+from farm.analysis.levels import GEOMETRIES, KERNEL_CHECK, level_bytes
+from farm.analysis.measured import NATIVE, measured_section
 from farm.analysis.notes import ASKS, CORRECTNESS, LIMITS
 from farm.errors import UserError
 
@@ -109,9 +110,28 @@ def same_scheme_section(real: pd.DataFrame, levels: ans.Levels, geos: list[str])
         out.append(f"| `{s}` | " + " | ".join(cells) + " |")
     out += ["", "What each would ask of the architectures, if both shipped it:", ""]
     out += [f"- **`{s}`**: {ASKS[s]}" for s in candidates if s in ASKS]
-    out += ["", "The schemes that run at every geometry, by their worst median against the "
-            "sharing each architecture shipped: "
-            + "; ".join(f"`{s}` ({_per_geo(s_pte, s, geos)})" for s in ranking) + ".", ""]
+    powerpc = [g for g in geos if _arch(g).startswith("powerpc")]
+    s390 = [g for g in geos if g not in powerpc]
+    bound = [g for g in powerpc]  # whole-page there: a page per table, nobody's proposal
+    out += ["", "Rankings, each by its rule (medians at the normal grace period, PTE tables):", "",
+            "- **Across both architectures** (a scheme's worst median over the three "
+            "geometries, so one geometry can decide it): "
+            + "; ".join(f"`{s}` ({_per_geo(s_pte, s, geos)})" for s in ranking
+                        if s != "whole-page" or not bound) + "."]  # fmt: skip
+    for name, group in (("s390 alone", s390), ("powerpc alone (its worst of radix and hash)",
+                                               powerpc)):  # fmt: skip
+        if not group:
+            continue
+        ranked = ans.common_ranking(s_pte, tuple(s for s in candidates
+                                                 if s != "whole-page" or group == s390), group)  # fmt: skip
+        out.append(f"- **{name}**: " + "; ".join(f"`{s}` ({_per_geo(s_pte, s, group)})"
+                                                  for s in ranked) + ".")  # fmt: skip
+    if bound:
+        out.append("- `whole-page` on powerpc is a bound, not a candidate: a 64 KiB page for "
+                   "every table, so its ratio is about the process's tables per fragment page "
+                   "(" + _per_geo(s_pte, "whole-page", bound) + "); the size section shows "
+                   "it against tables per process.")  # fmt: skip
+    out.append("")
     return out, {"ranking": ranking, "shared": s_pte, "shared_all": s_all, "ratios": shared}
 
 
@@ -121,11 +141,16 @@ def levels_section(shared: pd.DataFrame, levels: ans.Levels, geos: list[str]) ->
            "Upper-level tables (PMD and above) are the same for every scheme, so they shrink every "
            "ratio toward 1. One upper table costs what `farm kernel` measured on the real kernel "
            "(VmPTE's growth for a table in a fresh area one level up, [kernel-check.md]"
-           "(kernel-check.md#upper-levels)); a process holds one per area its tables fall in "
+           "(kernel-check.md#upper-levels)), or what the table physically takes where VmPTE "
+           "counts less: " + "; ".join(f"{GEOMETRIES[g].arch}'s PMD tables, "
+                                       f"{GEOMETRIES[g].pmd_bytes // 1024} KiB "
+                                       f"({GEOMETRIES[g].pmd_source})"
+                                       for g in geos if GEOMETRIES[g].pmd_bytes) + ". "
+           "A process holds one per area its tables fall in "
            "at each level, counted from the recordings' address maps. Giving up sharing "
            "(`whole-page`) at the normal grace period, median over programs "
            "(figure: [levels.png](figures/levels.png)):", "",
-           "| geometry | kernel measured | one upper table | upper tables per process (median KiB) "
+           "| geometry | kernel measured | one upper table (PMD, above) | upper tables per process (median KiB) "
            "| whole-page / sharing, PTE tables | all levels |",
            "| --- | --- | ---: | ---: | ---: | ---: |"]  # fmt: skip
     medians = {}
@@ -137,7 +162,7 @@ def levels_section(shared: pd.DataFrame, levels: ans.Levels, geos: list[str]) ->
         up = pd.Series([v for (gg, _), v in levels.upper.items() if gg == g]).median() / 1024
         medians[g] = (pte, allv)
         out.append(f"| {GEOMETRIES[g].title} | {GEOMETRIES[g].kernel} | "
-                   f"{levels.table_bytes[g] // 1024} KiB | {up:.1f} | {_x(pte, 3)} [{lo:.3f}, "
+                   f"{' / '.join(f'{b // 1024} KiB' for b in level_bytes(GEOMETRIES[g], levels.table_bytes[g]))} | {up:.1f} | {_x(pte, 3)} [{lo:.3f}, "
                    f"{hi:.3f}] | {_x(allv, 3)} [{alo:.3f}, {ahi:.3f}] |")  # fmt: skip
     return out + [""], medians
 
@@ -219,6 +244,7 @@ def synthetic_section(timed: pd.DataFrame, geos: list[str], series: list[str]) -
                 "| pattern | grace | " + " | ".join(f"`{s}`" for s in shown) + " |",
                 "| --- | ---: |" + " ---: |" * len(shown)]  # fmt: skip
         for p in timed["workload"].drop_duplicates():
+            label = f"{p} (stress test)" if p == "khugepaged" else p
             for t in ans.GRACES_US:
                 cells = []
                 for s in shown:
@@ -227,7 +253,7 @@ def synthetic_section(timed: pd.DataFrame, geos: list[str], series: list[str]) -
                     cells.append("" if rows.empty else
                                  f"{_x(float(rows['ratio'].mean()), 3)} [{rows['ratio'].min():.3f}, "
                                  f"{rows['ratio'].max():.3f}]")  # fmt: skip
-                out.append(f"| {p} | {_ms(t)} | " + " | ".join(cells) + " |")
+                out.append(f"| {label} | {_ms(t)} | " + " | ".join(cells) + " |")
         out.append("")
     return out
 
@@ -254,15 +280,21 @@ def sensitivity_section(sens: pd.DataFrame, geos: list[str]) -> list[str]:
     return out + [""]
 
 
-def recordings_section(real: pd.DataFrame) -> list[str]:
+def recordings_section(real: pd.DataFrame, timed: pd.DataFrame) -> list[str]:
     """What the recordings hold: the events each scheme's rules see."""
     ops = ans.recording_ops(real)
+    derived = sorted({x for x in real["path"].unique() if "no-reclaim" in str(x)})
     out = ["## The recordings", "",
            "Events in each recording of `corpus/` (`farm trace record --method events`: every "
            "table's birth and free, exact to the event; `corpus/README.md` says how each was "
-           "made). `free` is an immediate free (a THP teardown's deposited table, or a "
-           "PT_RECLAIM free), `rcu_free` one through mmu_gather's RCU batch, `defer` "
-           "`pte_free_defer` (a khugepaged retract).", "",
+           "made), as replayed. `free` is a table freed at once (a THP teardown's deposited "
+           "table); `rcu_free` one freed through mmu_gather's RCU batch (an unmap or an exit, "
+           "and on x86 since 6.14 a PT_RECLAIM free of an emptied table, which the recorder "
+           "tags); `defer` is `pte_free_defer` (a khugepaged retract). None of the kernels "
+           "compared here has PT_RECLAIM (x86-only from 6.14; generic in 7.0, powerpc "
+           "excluded), so a recording with PT_RECLAIM frees is replayed from its no-reclaim "
+           "derivation (its tables kept until their unmapping, as such a kernel does): "
+           + (", ".join(f"`{Path(str(x)).name}`" for x in derived) or "none") + ".", "",
            "| program | " + " | ".join(ops.columns) + " |",
            "| --- |" + " ---: |" * len(ops.columns)]  # fmt: skip
     for program, row in ops.iterrows():
@@ -276,8 +308,13 @@ def recordings_section(real: pd.DataFrame) -> list[str]:
         out += ["", f"`s390-v6.4` and `s390-v6.6` differ only on `defer`: the recordings hold "
                 f"{defers} (in {int((ops['defer'] > 0).sum())} programs), and at "
                 f"{_ms(ans.NORMAL_US)} v6.4 holds {r.min():.4f}x to {r.max():.4f}x of v6.6 on "
-                "them; the synthetic khugepaged stream below, with many collapses, shows the "
-                "difference."]  # fmt: skip
+                "them."]  # fmt: skip
+    seconds = ans.recording_seconds(real)
+    stress = ans.synthetic_retracts_per_s(timed)
+    out += ["", f"Retracts measured: {defers} over {seconds:,.0f} s of recordings "
+            f"({defers / seconds:.2f} a second, in all programs together). The synthetic "
+            f"khugepaged stream below retracts {stress:,.0f} tables a second in one address "
+            "space: a stress test of `defer`, not a workload seen here."]  # fmt: skip
     return out + [""]
 
 
@@ -335,7 +372,8 @@ def correctness_section(candidates: list[str]) -> list[str]:
     return out + [""]
 
 
-def generate(root: Path, kernel_check: Path = KERNEL_CHECK, changes: str = "") -> Findings:
+def generate(root: Path, kernel_check: Path = KERNEL_CHECK, changes: str = "",
+             native: Path = NATIVE) -> Findings:  # fmt: skip
     """The document, headline and figures from the results under ``root``."""
     real, timed, sens = (ans.load(root, name) for name in SWEEPS)
     prep = agg.prepare(agg.load_results(root / "real"))
@@ -351,28 +389,46 @@ def generate(root: Path, kernel_check: Path = KERNEL_CHECK, changes: str = "") -
     s390 = "s390" if "s390" in geos else geos[0]
     best = ranking[0]
     option = next(s for s in ranking if s in ans.OPTIONS)
+    s390_option = next(s for s in ans.common_ranking(shared, tuple(ans.OPTIONS), [s390]))
     own = [g for g in geos if ans.SHARED[g] == best]
     others = [g for g in geos if g not in own]
     families = dict.fromkeys(_arch(g).split()[0] for g in own)
     ships_it = f" (what {' and '.join(families)} ships)" if own else ""
-    headline = (
-        f"On {real['program'].nunique()} programs recorded from kernel events, at a normal "
-        f"{_ms(ans.NORMAL_US)} grace period, giving up sharing on s390 (`whole-page`, v6.7) holds "
-        f"a median {_x(lv[s390][0])} the PTE-table memory of v6.6's shared halves "
-        f"({_x(lv[s390][1])} with the upper levels counted). For one scheme on both "
-        f"architectures, `{best}`{ships_it} comes closest to the sharing each shipped: "
-        f"{_per_geo(shared, best, others)} (median PTE tables; "
-        f"{_per_geo(found['shared_all'], best, others)} with the upper levels); of the June 2023 "
-        f"options, `{option}` comes closest ({_per_geo(shared, option, geos)}; with the upper "
-        f"levels {_per_geo(found['shared_all'], option, geos)}). Details, the fleet "
-        "case and what the model leaves out: [docs/findings.md](docs/findings.md)."
+    measured_lines, kernel = measured_section(native)
+    model = (
+        f"In the model, on {real['program'].nunique()} programs recorded from x86 kernel events "
+        f"at a normal {_ms(ans.NORMAL_US)} grace period, `{best}`{ships_it} holds "
+        f"{_per_geo(shared, best, others)} of the sharing each architecture shipped (median PTE "
+        f"tables), v6.7's whole pages {_x(lv[s390][0])} of v6.6's halves on s390; of the June "
+        f"2023 options `{option}` comes closest by the worst geometry "
+        f"({_per_geo(shared, option, geos)}), on s390 alone `{s390_option}` "
+        f"({_per_geo(shared, s390_option, [s390])})."
     )
+    if kernel is not None:
+        headline = (
+            f"Measured on real s390x kernels running {len(kernel.programs)} programs natively "
+            f"(QEMU TCG, one run each, no huge pages, so no khugepaged retracts), powerpc's "
+            f"fragments ported to s390 (`s390x-6.12-frag`, this project's patch) hold "
+            f"{kernel.pte['s390x-6.12-frag']} the PTE-table memory of v6.6's shared halves "
+            f"(`s390x-6.12-v66`), and v6.7's whole pages (Debian's 6.12) "
+            f"{kernel.pte['s390x-6.12']}; replaying the same run with each scheme, "
+            f"{kernel.model['s390x-6.12-frag']} and {kernel.model['s390x-6.12']}. The engine "
+            f"is within {kernel.worst_pct:.1f}% of every kernel's mean. " + model + " The "
+            "powerpc figures are the model's alone (no other scheme was built there), the "
+            "x86-derived traces carry x86's layout and lifetimes, and hugetlbfs and KVM hosts "
+            "are outside all of it."
+        )
+    else:
+        headline = model
+    headline += " Details: [docs/findings.md](docs/findings.md)."
     lines = ["# Findings: one page-table scheme for s390 and powerpc?", "",
              "Generated by `farm findings` from the results of `sweeps/real.yaml`, "
              "`sweeps/timed.yaml` and `sweeps/sensitivity.yaml` and from "
-             "`docs/kernel-check.md`; do not edit by hand.", "",
-             headline.split(" Details, the fleet case")[0], "",
-             *recordings_section(real),
+             "`docs/kernel-check.md` and `corpus/native/` (`farm kernel measure`); do not edit by hand.", "",
+             headline.split(" Details: ")[0], "",
+             *measured_lines,
+             *kernels_section(kernel_check),
+             *recordings_section(real, timed),
              "![Each candidate against the sharing each architecture shipped](figures/same-scheme.png)", "",
              *same, *levels_lines,
              "![PTE tables alone and with the upper levels](figures/levels.png)", "",
@@ -384,7 +440,6 @@ def generate(root: Path, kernel_check: Path = KERNEL_CHECK, changes: str = "") -
              *synthetic_section(timed, geos, series),
              *correctness_section([c for c in ans.CANDIDATES if c in series]),
              *sensitivity_section(sens, geos),
-             *kernels_section(kernel_check),
              changes, LIMITS]  # fmt: skip
     candidates = [c for c in ans.CANDIDATES if c in series]
     n_programs = real["program"].nunique()

@@ -33,6 +33,8 @@ class Geometry:
     upper_spans: tuple[int, ...]  # bytes one table covers, PMD level upwards (top level apart)
     kernel: str  # its row in docs/kernel-check.md
     ships: str  # the strategy this architecture ships today
+    pmd_bytes: int = 0  # what a PMD-level table physically takes, when not what VmPTE counts
+    pmd_source: str = ""  # where that figure comes from
 
     @property
     def arch(self) -> str:
@@ -54,7 +56,11 @@ GEOMETRIES: dict[str, Geometry] = {g.name: g for g in (
     # powerpc hash, 64 KiB pages: 4 KiB tables (PTEs and hash slots) over 16 MiB; PMD 16 GiB,
     # PUD 16 TiB
     Geometry("ppc-hash", "powerpc hash (64 KiB pages, 4 KiB tables, 16 MiB spans)", 65536, 4096, 16,
-             (2**34, 2**44), "ppc64le-6.1-hash", "ppc-frag"),
+             (2**34, 2**44), "ppc64le-6.1-hash", "ppc-frag", 16384,
+             "`arch/powerpc/include/asm/book3s/64/hash-64k.h`: `H_PMD_FRAG_SIZE_SHIFT` is "
+             "`H_PMD_INDEX_SIZE + 3 + 1` with THP or hugetlb (Debian's config), so a PMD "
+             "fragment takes 16 KiB (the second half holds the deposited tables' pointers); "
+             "VmPTE counts `PTRS_PER_PMD` x 8 B = 8 KiB"),
 )}  # fmt: skip
 
 
@@ -100,16 +106,25 @@ def _header_and_span(path: Path) -> tuple[list[int], int]:
     return addresses, (last - first + 1) if first is not None else 1
 
 
+def level_bytes(geometry: Geometry, measured: int) -> tuple[int, ...]:
+    """Bytes of one table at each upper level of ``geometry`` (``upper_spans``' order): what
+    the kernel measured (VmPTE), the PMD level's physical size where it differs."""
+    return tuple(geometry.pmd_bytes if k == 0 and geometry.pmd_bytes else measured
+                 for k in range(len(geometry.upper_spans)))  # fmt: skip
+
+
 def upper_bytes_mean(recording: str | Path, geometry: Geometry, table_bytes: int) -> float:
     """Time-weighted mean bytes of upper-level tables of a recording (a file, or a folder of
-    processes replayed one after another) at ``geometry``."""
+    processes replayed one after another) at ``geometry``; ``table_bytes`` is the measured size
+    of one (:func:`level_bytes`)."""
     p = Path(recording)
     files = sorted(f for f in p.iterdir() if f.name.endswith((".csv", ".csv.gz"))) \
         if p.is_dir() else [p]  # fmt: skip
     held = weight = 0.0
     for f in files:
         addresses, duration = _header_and_span(f)
-        tables = sum(len({a // span for a in addresses}) for span in geometry.upper_spans)
-        held += tables * table_bytes * duration
+        sizes = level_bytes(geometry, table_bytes)
+        held += duration * sum(len({a // span for a in addresses}) * size
+                               for span, size in zip(geometry.upper_spans, sizes, strict=True))
         weight += duration
     return held / weight if weight else 0.0

@@ -24,7 +24,7 @@ from engine.trace import coarsen, load_trace
 from kernels.catalog import KERNELS
 
 # native program -> the x86 recording of the same kind in corpus/
-X86 = {"datajob": "python-data.csv.gz", "make": "make-j2", "redis": "redis-server.csv.gz",
+X86 = {"datajob": "python-data.csv.gz", "make": "make-j2", "redis": "redis-server.no-reclaim.csv.gz",
        "pgbench": "postgres-pgbench"}  # fmt: skip
 PROGRAMS = tuple(X86)
 GRACE_US = 8000  # the normal grace period of docs/findings.md

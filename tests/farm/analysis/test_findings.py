@@ -58,6 +58,9 @@ def test_levels__a_process_holds_one_upper_table_per_area_per_level(tmp_path):
     trace.write_text("# slot 0 0x100000\n# slot 1 0x200000\n# slot 2 0x200100000\n"
                      "op,slot,time_us\nfault,0,0\nfault,1,1\nfault,2,2\nexit,,9\n")
     assert upper_bytes_mean(trace, GEOMETRIES["s390"], 1000) == (2 + 1) * 1000
+    # hash: the three fall in one 16 GiB PMD area and one 16 TiB PUD area; a PMD table takes
+    # 16 KiB of memory (VmPTE counts 8 KiB, the measured 8192 stands for the PUD level)
+    assert upper_bytes_mean(trace, GEOMETRIES["ppc-hash"], 8192) == 16384 + 8192
 
 
 def test_answer__median_interval_is_seeded():
