@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,9 @@ from farm.analysis.answer_figures import _style
 from farm.analysis.levels import GEOMETRIES
 from farm.analysis.style import strategy_order
 from farm.errors import UserError
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 WITHIN = 1.05  # "within 5% of the sharing": the crossover threshold
 ROWS = (1, 3, 4, 16, 17, 64, 256, 257, 1024, 1025, 4096, 32768, 32769)  # T shown in the tables
@@ -163,7 +167,8 @@ def within(tables: np.ndarray, ratio: np.ndarray) -> str:
     if ok[-1]:
         return f"T ≥ {tables[np.flatnonzero(~ok)[-1] + 1]:,}"
     if ok[0]:
-        return f"T ≤ {tables[np.flatnonzero(~ok)[0] - 1]:,}"
+        last = np.flatnonzero(~ok)[0] - 1
+        return f"T = {tables[0]:,} only" if last == 0 else f"T ≤ {tables[last]:,}"
     return "no T"
 
 
@@ -252,7 +257,8 @@ def text_lines(ratios: pd.DataFrame, size: pd.DataFrame, points: pd.DataFrame,
     """The section's opening: what the figure shows and each closed form in plain words, every
     number read from the results or the closed forms."""
     tmax = int(ratios["tables"].max())
-    pages = {g: GEOMETRIES[g].page_size for g in geometries}
+    bases = list(dict.fromkeys(ans.SHARED[g] for g in geometries))
+    kept = [s for s, held in HELD.items() if held is shared_bytes]
     desc = int(size.loc[size["strategy"] == "ptdesc-dyn", "desc_size"].iloc[0])
     lock = sorted({int(x) for x in size["ptlock_bytes"]})
     s390 = [g for g in geometries if GEOMETRIES[g].fragments == 2]
@@ -261,7 +267,7 @@ def text_lines(ratios: pd.DataFrame, size: pd.DataFrame, points: pd.DataFrame,
     full_desc = "; ".join(f"{_x(1 + desc / GEOMETRIES[g].table_size)} at {GEOMETRIES[g].arch}"
                           for g in geometries)  # fmt: skip
     out = ["## Cost against process size", "",
-           f"The medians above are each a function of process size read at the median program. "
+           f"Each median over programs is a function of process size read at the median program. "
            f"`sweeps/size.yaml` gives the function: one address space faults T tables in slot "
            f"order and exits, for T from 1 to {tmax:,} (every power of two and the number after "
            "it), at each geometry. Each scheme's bytes held with T tables (the peak of that "
@@ -269,14 +275,15 @@ def text_lines(ratios: pd.DataFrame, size: pd.DataFrame, points: pd.DataFrame,
            "with lock objects (ptlock_bytes "
            + ", ".join(str(x) for x in lock) + f") and descriptors ({desc} B), over what the "
            "sharing each architecture shipped holds (`"
-           + "`, `".join(dict.fromkeys(ans.SHARED[g] for g in geometries)) + "`), against T; "
+           + "`, `".join(bases) + "`), against T; "
            "the recorded programs of `sweeps/real.yaml` are points on the same axes, at their "
            f"time-weighted mean tables per mm and their ratio at {ans.NORMAL_US / 1000:g} ms. "
            f"Figure: [{FIGURE}](figures/{FIGURE}). With F tables a page of P bytes:", ""]  # fmt: skip
-    out += ["- **`s390-v6.4`, `ppc-frag`, `pairs`**: tables faulted in order fill page after "
-            "page, ceil(T/F) pages like the sharing: 1 at every T. What they cost on the programs "
-            "comes from frees and layout (a `pairs` group faulted once, a `ppc-frag` fragment "
-            "never reused), not from size."]  # fmt: skip
+    out += [f"- **`{'`, `'.join(kept)}`**: tables faulted in order fill page after page, "
+            "ceil(T/F) pages, the sharing itself: 1 at every T. What `pairs` and `ppc-frag` cost "
+            "on the programs comes from layout and frees (`pairs` holds a page for a group of F "
+            "slots of which one is mapped; `ppc-frag` never reuses a freed fragment), not from "
+            "size."]  # fmt: skip
     for g in s390:
         med = float(np.median(wp.loc[wp["geometry"] == g, "ratio"]))
         f = GEOMETRIES[g].fragments
@@ -295,7 +302,7 @@ def text_lines(ratios: pd.DataFrame, size: pd.DataFrame, points: pd.DataFrame,
     out.append(f"- **`ptdesc-dyn`**: ceil(T/F) pages and a {desc}-byte descriptor per table: "
                f"1 + T x {desc} / (ceil(T/F) P), which is 1 + {desc} / table bytes once pages "
                f"are full ({full_desc}) and 1 + T x {desc} / P below one page (P = "
-               + ", ".join(f"{_kib(pages[g])} at {GEOMETRIES[g].arch}" for g in geometries)
+               + ", ".join(f"{_kib(GEOMETRIES[g].page_size)} at {GEOMETRIES[g].arch}" for g in geometries)
                + ").")  # fmt: skip
     pools = sorted({int(n) for n in size["pool_pages"].dropna()})
     out.append(
@@ -312,8 +319,8 @@ def text_lines(ratios: pd.DataFrame, size: pd.DataFrame, points: pd.DataFrame,
 # ----------------------------------------------------------------------------- the figure
 
 
-def _panel(ax: object, g: str, ratios: pd.DataFrame, size: pd.DataFrame, points: pd.DataFrame,
-           series: list[str], looks: dict[str, dict]) -> None:  # fmt: skip
+def _panel(ax: Axes, g: str, ratios: pd.DataFrame, size: pd.DataFrame, points: pd.DataFrame,
+           series: list[str], looks: dict[str, dict[str, object]]) -> None:  # fmt: skip
     """One geometry: a line per scheme through the sweep's T over its closed form at every T
     (thin), the recorded programs as open markers, ``whole-page`` at powerpc dashed."""
     every = np.arange(1, int(ratios["tables"].max()) + 1)
@@ -323,15 +330,15 @@ def _panel(ax: object, g: str, ratios: pd.DataFrame, size: pd.DataFrame, points:
             kw["dashes"] = (5.0, 3.0)
         rows = ratios[(ratios["geometry"] == g) & (ratios["_series"] == s)]
         pts = points[(points["geometry"] == g) & (points["_series"] == s)]
-        ax.plot(every, _closed_curve(size, g, s, every), color=kw["color"], linewidth=0.6,  # type: ignore[attr-defined]
+        ax.plot(every, _closed_curve(size, g, s, every), color=kw["color"], linewidth=0.6,
                 alpha=0.5)  # fmt: skip
-        ax.plot(rows["tables"], rows["ratio"], label=f"{s} (bound)" if _is_bound(g, s) else s,  # type: ignore[attr-defined]
+        ax.plot(rows["tables"], rows["ratio"], label=f"{s} (bound)" if _is_bound(g, s) else s,
                 **kw)  # fmt: skip
-        ax.plot(pts["tables"], pts["ratio"], linestyle="none", marker=kw["marker"], markersize=7,  # type: ignore[attr-defined]
+        ax.plot(pts["tables"], pts["ratio"], linestyle="none", marker=kw["marker"], markersize=7,
                 markerfacecolor="white", markeredgecolor=kw["color"], markeredgewidth=1.3)  # fmt: skip
-    ax.axvline(GEOMETRIES[g].fragments, color="grey", linewidth=0.6, linestyle=":")  # type: ignore[attr-defined]
-    ax.set_xscale("log")  # type: ignore[attr-defined]
-    ax.set_yscale("log")  # type: ignore[attr-defined]
+    ax.axvline(GEOMETRIES[g].fragments, color="grey", linewidth=0.6, linestyle=":")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
 
 
 def figure(ratios: pd.DataFrame, size: pd.DataFrame, points: pd.DataFrame,

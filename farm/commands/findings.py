@@ -12,9 +12,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "findings",
         help="write docs/findings.md, its figures and the README headline from the sweeps' results",
         description="Regenerate docs/findings.md, its figures (docs/figures/*.png) and the headline "
-        "between the findings markers of README.md from results/real, results/timed and "
-        "results/sensitivity (run `farm run sweeps/real.yaml sweeps/timed.yaml "
-        "sweeps/sensitivity.yaml` first) and docs/kernel-check.md (`farm kernel corpus`). Every "
+        "between the findings markers of README.md from results/real, results/size, results/timed "
+        "and results/sensitivity (run `farm run sweeps/NAME.yaml` for each first), "
+        "docs/kernel-check.md (`farm kernel corpus`) and corpus/native/ (`farm kernel "
+        "measure`, corpus/native/make_native.sh). Every "
         "number comes from the results. --check writes nothing and exits 1 when the committed "
         "files (document, README, figures) differ from what the results give.",
     )

@@ -1,5 +1,5 @@
 """docs/findings.md and the README headline are what the committed sweeps give: a fresh run of
-the three sweeps regenerates them exactly (no number in them is typed by hand)."""
+the committed sweeps regenerates them exactly (no number in them is typed by hand)."""
 
 from __future__ import annotations
 

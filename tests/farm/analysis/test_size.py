@@ -128,6 +128,7 @@ def test_size__within_names_the_crossover():
     t = np.array([1, 2, 4, 8, 16])
     assert size.within(t, np.array([2.0, 1.5, 1.06, 1.05, 1.0])) == "T ≥ 8"
     assert size.within(t, np.array([1.0, 1.01, 1.2, 1.04, 1.3])) == "T ≤ 2"
+    assert size.within(t, np.array([1.0, 2.0, 1.0, 1.0, 1.3])) == "T = 1 only"
     assert size.within(t, np.ones(5)) == "every T"
     assert size.within(t, np.full(5, 2.0)) == "no T"
 
