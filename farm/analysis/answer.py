@@ -25,7 +25,6 @@ SHARED = {"s390": "s390-v6.6", "ppc-radix": "ppc-frag", "ppc-hash": "ppc-frag"} 
 CANDIDATES = ("ppc-frag", "pool (N=2)", "pool (N=4)", "ptdesc-dyn", "pairs", "s390-v6.6",
               "whole-page")  # fmt: skip
 OPTIONS = ("pairs", "pool (N=2)", "pool (N=4)", "ptdesc-dyn")  # the June 2023 options
-FLEET = "postgres-fleet"
 BOOTSTRAP = 2000
 
 
@@ -125,18 +124,6 @@ def common_ranking(shared: pd.DataFrame, candidates: tuple[str, ...],
 
 def geometry_order(frame: pd.DataFrame) -> list[str]:
     return [g for g in GEOMETRIES if g in set(frame["geometry"])]
-
-
-def fleet(frame: pd.DataFrame, levels: Levels) -> pd.DataFrame:
-    """MiB per 100 processes of the fleet recording, per geometry and series, at 8 ms: PTE level
-    and all levels (the upper levels are the same for every scheme)."""
-    rows = frame[(frame["program"] == FLEET) & (frame["grace"] == NORMAL_US)]
-    out = []
-    for (g, s), r in rows.groupby(["geometry", "_series"], sort=False):
-        pte = float(r["bytes_mean"].iloc[0]) * 100 / 2**20
-        up = levels.upper.get((g, FLEET), np.nan) * 100 / 2**20
-        out.append({"geometry": g, "_series": s, "pte_mib": pte, "all_mib": pte + up})
-    return pd.DataFrame(out)
 
 
 def geometry_of(name: str) -> Geometry:

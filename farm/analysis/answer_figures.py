@@ -126,7 +126,7 @@ def levels(table: pd.DataFrame, geometries: list[str]) -> object:
 
 def fleet(table: pd.DataFrame, geometries: list[str], series: list[str],
           strategy_of: dict[str, str], variants: dict[str, tuple[int, int]]) -> object:  # fmt: skip
-    """MiB per 100 processes of the fleet case, per scheme and geometry (hatched bars)."""
+    """MiB per 100 backends of the fleet case, per scheme and geometry (hatched bars)."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(geometries), figsize=(4.2 * len(geometries), 3.8))
@@ -141,8 +141,8 @@ def fleet(table: pd.DataFrame, geometries: list[str], series: list[str],
         ax.set_yticks(range(len(shown)), shown)
         ax.invert_yaxis()
         ax.set_title(_title(g))
-        ax.set_xlabel("MiB of PTE tables per 100 processes")
-    fig.suptitle("The fleet case: PostgreSQL, 512 MB shared buffers, 32 clients (8 ms)")
+        ax.set_xlabel("MiB of PTE tables per 100 backends")
+    fig.suptitle("The fleet case: PostgreSQL, 4 GiB shared buffers, 32 clients (8 ms)")
     fig.tight_layout()
     return fig
 
