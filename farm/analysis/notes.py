@@ -61,8 +61,8 @@ ASKS: dict[str, str] = {
     "the lock inside it): memory for the descriptors on both, and the end of the one-ptdesc-"
     "per-page layout on powerpc.",
     "pairs": "both would install every table of a page on the first fault in its group: two "
-    "PMD entries on s390, 16 or 256 on powerpc (32 MiB or 512 MiB of address space a page), "
-    "with empty tables kept for neighbours never touched.",
+    "PMD entries on s390 (2 MiB of address space a page), 16 on powerpc hash (256 MiB) or 256 "
+    "on radix (512 MiB), with empty tables kept for neighbours never touched.",
     "s390-v6.6": "needs exactly two tables a page: it cannot run at powerpc's geometry.",
     "whole-page": "powerpc would give up fragments and take a 64 KiB page for every 4 KiB or "
     "256 B table; s390 keeps what it ships.",
@@ -73,12 +73,15 @@ LIMITS = """## What the model leaves out
 - **Time between events is the only cost.** The engine counts memory held and allocator calls;
   it does not model the CPU cost of the lists, locks and atomics of each scheme, cache effects,
   or the cost of an RCU callback. Schemes that hold about the same memory can still differ there.
-- **Recordings are x86 processes.** They come from kernel events (every table's birth and free,
-  exact to the event) at x86-64's 2 MiB tables, split into 1 MiB halves by touch for s390: a
+- **Most recordings are x86 processes.** The kernel section's native runs aside, they come
+  from kernel events (every table's birth and free, exact to the event) at x86-64's 2 MiB
+  tables, split into 1 MiB halves by touch for s390: a
   half dies with its 2 MiB table or when a call unmaps it whole, so a half an s390 kernel would
   free while the other half's VMA pins the x86 table lives on here. powerpc's spans are the
   same recordings replayed coarser (`coarsen`): a 2 MiB or 16 MiB table lives while any of its
-  1 MiB halves does, freed with the op of the last one.
+  1 MiB halves does, freed with the op of the last one. On the four native s390 runs,
+  `ppc-frag` holds more against v6.6's halves than on the x86-derived traces of the same kinds
+  of programs (the first section; [native.md](native.md)).
 - **The address layout is x86-64's.** The upper levels are counted from the recorded addresses
   at each architecture's table spans; s390 and powerpc processes lay out their address spaces
   differently, so the upper-level bytes are of these programs' layout, kept from the first table
@@ -90,8 +93,10 @@ LIMITS = """## What the model leaves out
   order.
 - **Lock-object and descriptor sizes are parameters**, not measured from a kernel build; the
   sensitivity section shows how much they move the ranking.
-- **`pairs` and `pool` fill a page with tables of neighbouring slots**, and the recordings'
-  slots keep the address order: how well they do depends on that layout.
+- **`pairs` groups tables by address region** (2 MiB on s390, 256 MiB on hash, 512 MiB on
+  radix), taken from the recorded x86 addresses: how much it holds depends on that layout more
+  than on anything else (node's scattered heap reservations cost it most). The other schemes
+  hand out any free table and do not depend on addresses.
 """
 
 CHANGES = """## What changed since 2023
