@@ -15,6 +15,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from farm.errors import UserError
 from kernels.native.report import GRACE_US, traces
 
@@ -90,6 +92,7 @@ class Measured:
     pte: dict[str, str]
     model: dict[str, str]
     worst_pct: float
+    model_median: dict[str, float]
 
 
 def measured_section(native: Path = NATIVE) -> tuple[list[str], Measured | None]:
@@ -159,4 +162,5 @@ def measured_section(native: Path = NATIVE) -> tuple[list[str], Measured | None]
         {k: _range(v) for k, v in pte.items() if v},
         {k: _range(v) for k, v in model.items() if v},
         abs(worst.diff_pct),
+        {k: float(np.median(v)) for k, v in model.items() if v},
     )
