@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Record the corpus: nine real programs, 1 MiB spans (s390 geometry), from kernel events
+# Record the corpus: nine real programs and the 4 GB fleet case, 1 MiB spans (s390 geometry), from kernel events
 # (farm trace record --method events: exact to the event). Run from the repository root as root
 # on a Debian 12 machine with the packages named in corpus/README.md; every recording is then
 # checked against VmPTE (farm trace check).
