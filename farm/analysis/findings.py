@@ -9,7 +9,6 @@ rerunning the sweeps and ``farm findings`` regenerates the document and its figu
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,10 +19,9 @@ from farm.analysis import answer as ans
 from farm.analysis import answer_figures as figs
 from farm.analysis.fleet import fleet_section
 from farm.analysis.levels import GEOMETRIES, KERNEL_CHECK, level_bytes
-from farm.analysis.measured import NATIVE, measured_section
+from farm.analysis.measured import NATIVE, kernels_section, measured_section
 from farm.analysis.notes import ASKS, CORRECTNESS, LIMITS
 from farm.analysis.size import size_section
-from farm.errors import UserError
 
 SWEEPS = ("real", "size", "fleet", "timed", "sensitivity")  # each a sweeps/NAME.yaml
 MARKER = ("<!-- findings:start -->", "<!-- findings:end -->")
@@ -45,23 +43,6 @@ class Findings:
     text: str
     headline: str
     figures: dict[str, bytes] = field(default_factory=dict)
-
-
-def _kernel_rows(path: Path) -> tuple[list[tuple[str, str, str, str]], dict[str, str]]:
-    """(kernel, package, strategy, page / table) of docs/kernel-check.md's kernels, and each
-    kernel's overall agreement (its ``**all**`` cell)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise UserError(f"{path}: cannot be read ({e})") from None
-    kernels = re.findall(r"^\| (\S+) \| `([^`]+)` \| `([^`]+)` \| (\d+ / \d+) \|", text, re.M)
-    header = re.search(r"^\| trace \| kind \| events \| (.*) \|$", text, re.M)
-    total = re.search(r"^\| \*\*all\*\* \| \| \| (.*) \|$", text, re.M)
-    if not kernels or not header or not total:
-        raise UserError(f"{path}: not a `farm kernel corpus --write` report")
-    names = [c.strip() for c in header.group(1).split("|")]
-    cells = [c.strip() for c in total.group(1).split("|")]
-    return kernels, dict(zip(names, cells, strict=False))
 
 
 def _arch(geometry: str) -> str:
@@ -294,46 +275,6 @@ def recordings_section(real: pd.DataFrame, timed: pd.DataFrame) -> list[str]:
             f"khugepaged stream below retracts {stress:,.0f} tables a second in one address "
             "space: a stress test of `defer`, not a workload seen here."]  # fmt: skip
     return out + [""]
-
-
-def kernels_section(path: Path) -> list[str]:
-    kernels, agreement = _kernel_rows(path)
-    built = [k for k, package, _, _ in kernels if package.startswith("built ")]
-    checked = sorted({s for *_, s, _ in kernels})
-    out = ["## What rests on real kernels, and what on the model alone", "",
-           "`farm kernel` boots real kernels under QEMU: Debian's s390x and ppc64le builds, and "
-           "kernels built from Debian's 6.12 source with a patch series of this project "
-           "(`farm kernel build`; " + ", ".join(f"`{k}`" for k in built) + "). A driver replays "
-           "traces in a process, mapping and unmapping on cue; the kernel's own page-table count "
-           "is read after every event and compared with the engine's prediction for the "
-           "kernel's scheme and geometry ([kernel-check.md](kernel-check.md), "
-           "[kernels.md](kernels.md)):", "",
-           "| kernel | kernel source | scheme | page / table | agreement |",
-           "| --- | --- | --- | --- | --- |"]  # fmt: skip
-    out += [f"| {k} | {'built: ' + k.split('-', 2)[-1] + ' patch' if k in built else 'Debian'} "
-            f"| `{s}` | {pt} | {agreement.get(k, '')} |" for k, _, s, pt in kernels]  # fmt: skip
-    options = sorted({o.split(" ")[0] for o in ans.OPTIONS if o.split(" ")[0] not in checked})
-    others = [s for s in ans.CANDIDATES if s not in checked and s not in ans.OPTIONS]
-    model_only = [f"`{s}`" for s in others]
-    if options:
-        model_only.append("the June 2023 options (" + ", ".join(f"`{o}`" for o in options)
-                          + "), for which no patch series exists yet")
-    frag_on_s390 = any(s == "ppc-frag" and pt.startswith("4096") for _, _, s, pt in kernels)
-    out += ["", f"So {', '.join(f'`{s}`' for s in checked)} are held to real kernels, event by "
-            "event, at grace 0"
-            + (" (`ppc-frag` on s390 too: powerpc's fragment scheme ported to s390's 2 KiB "
-               "tables, the patch the June 2023 thread asked for, agrees with the engine at "
-               "4096 / 2048 reading for reading)" if frag_on_s390 else "")
-            + ". Resting on the model alone: "
-            + "".join(f"{x}; " for x in model_only)
-            + "the `PG_active` path of `pte_free_defer` (`defer` in s390-v6.6 and in the "
-            "fragment scheme), which no kernel here can be made to take (under QEMU TCG the "
-            "s390x CPU has no EDAT-1, so no transparent huge pages; the hash MMU has no 16 MiB "
-            "pages; Debian's 6.1 has no `pte_free_defer`), so the built s390x kernels are held "
-            "to `rcu_free`'s rules; grace periods other than 0 (the kernels are read settled); "
-            "and the upper-level counts, taken from x86 address layouts with the per-table "
-            "costs the kernels showed.", ""]  # fmt: skip
-    return out
 
 
 def correctness_section(candidates: list[str]) -> list[str]:
