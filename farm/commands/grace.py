@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--table-frees", type=int, default=0, metavar="N",
                    help="also time N munmap -> page-table free delays (root, tracefs)")
-    p.add_argument("--samples", type=int, default=100, help="grace periods to time (default 100)")
+    p.add_argument("--samples", type=int, default=100, help="grace periods to time (default %(default)s)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 

@@ -316,7 +316,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q = ks.add_parser("corpus", help="the corpus of checks on every kernel (one boot each)")
     q.add_argument("--kernel", "-k", action="append", metavar="K", help="only these (repeatable)")
     q.add_argument("--repeat", type=int, default=1, metavar="R",
-                   help="boot R times and require identical readings (default 1)")  # fmt: skip
+                   help="boot R times and require identical readings (default %(default)s)")  # fmt: skip
     q.add_argument("--write", metavar="FILE", help="write the report (docs/kernel-check.md)")
     q.set_defaults(func=_corpus)
     _register_native(ks)
@@ -474,7 +474,7 @@ def _register_native(ks: argparse._SubParsersAction) -> None:
         q.add_argument("--timeout", type=float, default=None, metavar="S",
                        help="seconds before QEMU is ended (default: from the program)")  # fmt: skip
         q.add_argument("--buffer-kb", type=int, default=32768, metavar="KB",
-                       help="trace buffer in the guest (default 32768); a run that overflows "
+                       help="trace buffer in the guest (default %(default)s); a run that overflows "
                        "it fails")  # fmt: skip
 
     q = ks.add_parser("record", help="run a program under a kernel and write its native trace "
@@ -485,7 +485,7 @@ def _register_native(ks: argparse._SubParsersAction) -> None:
                    help="NAME.csv.gz: the program's own process; a folder: one trace per "
                    "address space")  # fmt: skip
     q.add_argument("--align", type=int, default=16, metavar="N",
-                   help="slot compaction block, in spans (default 16, as farm trace record)")  # fmt: skip
+                   help="slot compaction block, in spans (default %(default)s, as farm trace record)")  # fmt: skip
     q.set_defaults(func=_record_native)
     q = ks.add_parser("measure", help="run a program under kernels: the kernel's PageTables "
                       "over time against the engine's replay of the run's native recording")  # fmt: skip
@@ -502,7 +502,7 @@ def _register_native(ks: argparse._SubParsersAction) -> None:
     q = ks.add_parser("native-report", help="docs/native.md from the native corpus: native "
                       "against x86-derived recordings, each kernel against the engine")  # fmt: skip
     q.add_argument("--corpus", default="corpus", metavar="DIR",
-                   help="the corpus folder holding native/ and the x86 recordings (default corpus)")  # fmt: skip
+                   help="the corpus folder holding native/ and the x86 recordings (default %(default)s)")  # fmt: skip
     q.add_argument("--write", metavar="FILE", help="write the document here (docs/native.md)")
     q.set_defaults(func=_native_report)
 

@@ -25,12 +25,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         dest="fmt",
         default="png",
         choices=("png", "svg", "pdf"),
-        help="image format (default png)",
+        help="image format (default %(default)s)",
     )
     p.add_argument(
         "--metric",
         default=DEFAULT_METRIC,
-        help=f"metric of the ratio heatmap, also drawn against grace (default {DEFAULT_METRIC})",
+        help="metric of the ratio heatmap, also drawn against grace (default %(default)s)",
     )
     p.set_defaults(func=run)
 

@@ -43,6 +43,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from farm.run.tasks import TARGET_EVENTS
+
     p = sub.add_parser(
         "run", help="run a sweep (resumes by default)",
         description="Run the points of a sweep not yet in results/NAME (all with --force). "
@@ -65,7 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "ptfarm is not installed on the nodes")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--flush-every", type=float, default=2.0, metavar="SECONDS",
-                   help="write finished rows to disk at least this often (default 2)")
+                   help="write finished rows to disk at least this often (default %(default)s)")
     p.add_argument("--task-events", type=int, default=None, metavar="N",
-                   help="lane-events per task (default 4000000: a few hundred ms per task)")
+                   help=f"lane-events per task (default {TARGET_EVENTS:,}: a few hundred ms per task)")
     p.set_defaults(func=_run)

@@ -345,9 +345,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="bytes one PTE table maps: 1M (s390, default) or 2M (x86-64: with "
                    "--method events the kernel's own tables, exact; 1M their halves)")  # fmt: skip
     r.add_argument("--align", type=int, default=DEFAULT_ALIGN_SPANS,
-                   help="compaction block in spans (default 16), as farm trace capture")  # fmt: skip
+                   help="compaction block in spans (default %(default)s), as farm trace capture")  # fmt: skip
     r.add_argument("--interval-ms", type=float, default=10.0,
-                   help="polling period in ms (default 10): the time resolution")  # fmt: skip
+                   help="polling period in ms (default %(default)s): the time resolution")  # fmt: skip
     r.add_argument("--duration", type=float, default=None, metavar="S",
                    help="stop after S seconds (a command started here is then terminated)")  # fmt: skip
     r.add_argument("--follow-forks", action="store_true",

@@ -18,8 +18,17 @@ def test_cli__version_is_the_installed_package_version(capsys):
 
 
 def commands() -> dict[str, argparse.ArgumentParser]:
-    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    return dict(sub.choices)
+    """Every command, nested ones too (``kernel corpus``), by its words."""
+    out: dict[str, argparse.ArgumentParser] = {}
+    todo = [("", build_parser())]
+    while todo:
+        words, parser = todo.pop()
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    out[f"{words} {name}".strip()] = child
+                    todo.append((f"{words} {name}".strip(), child))
+    return out
 
 
 @pytest.mark.parametrize("name", list(commands()))
@@ -31,3 +40,5 @@ def test_cli__every_default_in_a_help_text_is_the_parsers_own(name):
             continue
         if "default" not in (action.help or "") and action.help != argparse.SUPPRESS:
             assert f"(default: {action.default})" in text, (name, action.option_strings)
+        else:  # a default the help names is the parser's own (%(default)s), not typed again
+            assert f"default {action.default}" not in (action.help or ""), (name, action.help)
