@@ -59,7 +59,7 @@ class Strategy:
     uses: frozenset[str] = frozenset()
     fragments: int | None = None
     series_param: str | None = None
-    series_label: str = "{}"  # e.g. "N={}"
+    series_label: str = "{}"  # e.g. "pool_pages={}"
     series_always: bool = False
     style: Style | None = None
     order: int = field(default=1000, compare=False)  # place in tables and legends

@@ -43,6 +43,6 @@ STRATEGY = register(
         lane_constants=lambda p: {"k": 1},
         uses=frozenset({"pool_pages"}),
         series_param="pool_pages",
-        series_label="N={}",
+        series_label="pool_pages={}",
     )
 )

@@ -148,7 +148,7 @@ class PoolLane(Lane):
 
 STRATEGY = register(Strategy(
     "pool", "option 2: tables carved from pools of pool_pages pages", PoolLane,
-    uses=frozenset({"pool_pages"}), series_param="pool_pages", series_label="N={}",
+    uses=frozenset({"pool_pages"}), series_param="pool_pages", series_label="pool_pages={}",
     series_always=True,
     style=Style("#0072B2", "P", (8.0, 2.0), "--"), order=5,
     # a unit is a pool of N pages: N*F fragments, each with its state

@@ -34,7 +34,7 @@ class PtdescDyn(PoolLane):
 
 STRATEGY = register(Strategy(
     "ptdesc-dyn", "option 3: a slab-allocated descriptor per table", PtdescDyn,
-    uses=frozenset({"desc_size"}), series_param="desc_size", series_label="desc={} B",
+    uses=frozenset({"desc_size"}), series_param="desc_size", series_label="desc_size={} B",
     style=Style("#CC79A7", "X", (2.0, 3.0), "oo"), order=6,
     # per-fragment state; bytes count live descriptors (each with its lock), pages bare
     lane_constants=lambda p: {"ks": p.fragments, "page_bytes": p.page_size,

@@ -2,7 +2,7 @@
 
 Rows are grouped into *cases* (a workload plus whatever else varies in the sweep apart from
 strategy, grace and the strategy's own options: workload parameters, n_slots, geometry ...) and
-*series* (a strategy, with ``pool`` split per ``pool_pages``: ``pool (N=2)``). Means carry 95%
+*series* (a strategy, with ``pool`` split per ``pool_pages``: ``pool (pool_pages=2)``). Means carry 95%
 Student-t intervals over replicates. Comparisons to a baseline are paired per replicate: rows of
 the same case, grace and replicate saw the identical event stream (common random numbers).
 """
@@ -233,7 +233,7 @@ def _series_option_column(df: pd.DataFrame) -> pd.Series:
 
 def _series_labels(df: pd.DataFrame) -> list[str]:
     """Per row: the strategy, or ``strategy (label)`` split by its series parameter (from the
-    registry): ``pool (N=2)`` always, ``ptdesc-dyn (desc=64 B)`` when the table varies it."""
+    registry): ``pool (pool_pages=2)`` always, ``ptdesc-dyn (desc_size=64 B)`` when the table varies it."""
     opt = _series_option_column(df)
     registry = all_strategies()
     split = {
@@ -330,7 +330,7 @@ def mark(p: float) -> str:
 
 
 def resolve_baseline(prep: Prepared, baseline: str | None) -> str:
-    """The series label of ``baseline`` (a strategy or a series label such as ``pool (N=2)``;
+    """The series label of ``baseline`` (a strategy or a series label such as ``pool (pool_pages=2)``;
     None: the registry's default baseline)."""
     baseline = baseline_or_default(baseline)
     if baseline in prep.series:

@@ -22,9 +22,9 @@ from farm.errors import UserError
 NORMAL_US = 8000  # the normal grace period (8 ms: measured here)
 GRACES_US = (150, 8000, 1_000_000)  # expedited, normal, lazy
 SHARED = {"s390": "s390-v6.6", "ppc-radix": "ppc-frag", "ppc-hash": "ppc-frag"}  # sharing shipped
-CANDIDATES = ("ppc-frag", "pool (N=2)", "pool (N=4)", "ptdesc-dyn", "pairs", "s390-v6.6",
+CANDIDATES = ("ppc-frag", "pool (pool_pages=2)", "pool (pool_pages=4)", "ptdesc-dyn", "pairs", "s390-v6.6",
               "whole-page")  # fmt: skip
-OPTIONS = ("pairs", "pool (N=2)", "pool (N=4)", "ptdesc-dyn")  # the June 2023 options
+OPTIONS = ("pairs", "pool (pool_pages=2)", "pool (pool_pages=4)", "ptdesc-dyn")  # the June 2023 options
 BOOTSTRAP = 2000
 
 

@@ -30,7 +30,7 @@ CORRECTNESS: dict[str, tuple[str, str, str, str, str]] = {
         "one lock per page",
         "all F tables of a page installed on the first fault in the group; empty tables stay "
         "until the group's last slot goes"),
-    "pool (N=2)": (
+    "pool (pool_pages=2)": (
         "no allocation, but it may have to wait: a pool of N pages has N rcu_heads",
         "yes: a freed table goes back on its mm's pool list, and the mm may be gone",
         "the N struct pages of the pool (one head each); mmu_gather batches bring their own",
@@ -46,17 +46,17 @@ CORRECTNESS: dict[str, tuple[str, str, str, str, str]] = {
         "as `pool` with N = 1 but never waiting for a head; a descriptor lives from the table's "
         "allocation until its fragment is free"),
 }
-CORRECTNESS["pool (N=4)"] = CORRECTNESS["pool (N=2)"]
+CORRECTNESS["pool (pool_pages=4)"] = CORRECTNESS["pool (pool_pages=2)"]
 
 # What each candidate, shipped everywhere, would ask of each architecture.
 ASKS: dict[str, str] = {
     "ppc-frag": "s390 would go back to sharing, with powerpc's rules: a page's fragments are "
     "handed out once and never reused, so no list and no callback that touches the mm; "
     "powerpc keeps what it has.",
-    "pool (N=2)": "both would carve tables from two-page pools with a per-mm list that RCU "
+    "pool (pool_pages=2)": "both would carve tables from two-page pools with a per-mm list that RCU "
     "callbacks update: a lifetime rule for that list (a lock and an mm reference) on both, and "
     "a defer that can wait for a free rcu_head.",
-    "pool (N=4)": "as N = 2, with more heads per pool and larger units held.",
+    "pool (pool_pages=4)": "as pool_pages = 2, with more heads per pool and larger units held.",
     "ptdesc-dyn": "both would allocate a descriptor per table from a slab (the rcu_head and "
     "the lock inside it): memory for the descriptors on both, and the end of the one-ptdesc-"
     "per-page layout on powerpc.",

@@ -306,7 +306,7 @@ def text_lines(ratios: pd.DataFrame, size: pd.DataFrame, points: pd.DataFrame,
                + ").")  # fmt: skip
     pools = sorted({int(n) for n in size["pool_pages"].dropna()})
     out.append(
-        f"- **`pool`** of N pages (N = {', '.join(map(str, pools))}): N ceil(T/(N F)) "
+        f"- **`pool`** of N pages (N = `pool_pages` = {', '.join(map(str, pools))}): N ceil(T/(N F)) "
         "pages, at most N - 1 pages more than the sharing per mm: N times the sharing "
         "for a process of up to F tables, and at worst 1 + (N - 1) / ceil(T/F) beyond."
     )

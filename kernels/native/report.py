@@ -40,7 +40,7 @@ TOGETHER_US = 1000  # two halves whose frees are this close died together
 
 
 def _label(name: str, extra: dict[str, int]) -> str:
-    return f"pool (N={extra['pool_pages']})" if "pool_pages" in extra else name
+    return f"pool (pool_pages={extra['pool_pages']})" if "pool_pages" in extra else name
 
 
 def traces(path: Path) -> list[Path]:

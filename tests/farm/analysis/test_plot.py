@@ -93,8 +93,8 @@ def test_prepare__labels_pool_per_size_in_strategy_order_and_drops_errors(tmp_pa
         "s390-v6.6",
         "ppc-frag",
         "pairs",
-        "pool (N=2)",
-        "pool (N=4)",
+        "pool (pool_pages=2)",
+        "pool (pool_pages=4)",
         "ptdesc-dyn",
     ]
     assert prep.cases == ["stride", "churn"]  # FARM.md workload order

@@ -98,7 +98,7 @@ def test_report__numbers_equal_independent_aggregation(tmp_path):
     ok = df[df["_status"] == "ok"].copy()
     ok["series"] = np.where(
         ok["strategy"] == "pool",
-        "pool (N=" + ok["pool_pages"].astype("Int64").astype(str) + ")",
+        "pool (pool_pages=" + ok["pool_pages"].astype("Int64").astype(str) + ")",
         ok["strategy"],
     )
     assert len(tables) == 2 * 4
@@ -112,8 +112,8 @@ def test_report__numbers_equal_independent_aggregation(tmp_path):
             "s390-v6.6",
             "ppc-frag",
             "pairs",
-            "pool (N=2)",
-            "pool (N=4)",
+            "pool (pool_pages=2)",
+            "pool (pool_pages=4)",
             "ptdesc-dyn",
         ]
         for series, cells in rows.items():

@@ -194,7 +194,7 @@ def test_size__section_reads_every_number_from_the_results(tmp_path, monkeypatch
     # powerpc radix at T = 17: whole-page costs the table count (a bound); a pool, its N pages
     assert ("| 17 | 64 KiB | 17.000x (17.000) | 1.000x (1.000) | 2.000x (2.000) | 4.000x (4.000) "
             "| 1.017x (1.017) |") in lines  # fmt: skip
-    assert "`whole-page` (bound)" in text and "| `pool (N=4)` | T ≥ 257 (T ≥ 115) |" in text
+    assert "`whole-page` (bound)" in text and "| `pool (pool_pages=4)` | T ≥ 257 (T ≥ 115) |" in text
     assert "of 1 within 256 tables" in text and "of 1 within 16 tables" in text
     fig = figures[size.FIGURE]()
     assert len(fig.axes) == 6  # type: ignore[attr-defined]
