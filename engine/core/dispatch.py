@@ -63,12 +63,13 @@ def _check_layout(module: ModuleType) -> ModuleType:
     return module
 
 
-def source_hash() -> str:
-    """A hash of every C source of ``native/`` by name and content (setup.py's, the same),
-    which the engine's extensions carry: one built from other sources is refused (file times
-    are not trusted: a checkout, a copy to a cluster's workers change them)."""
+def source_hash(folder: Path = NATIVE_DIR) -> str:
+    """A hash of every C source of ``folder`` (``native/``, or the workload generators') by name
+    and content (setup.py's, the same), which the engine's extensions carry: one built from
+    other sources is refused (file times are not trusted: a checkout, a copy to a cluster's
+    workers change them)."""
     h = hashlib.sha256()
-    for path in sorted([*NATIVE_DIR.glob("*.c"), *NATIVE_DIR.glob("*.h")]):
+    for path in sorted([*folder.glob("*.c"), *folder.glob("*.h")]):
         h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()
 

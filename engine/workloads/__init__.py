@@ -148,7 +148,7 @@ def generate(
     ``replicates`` (the replicate index of each lane) is read only by replay workloads: lane i
     replays file ``replicates[i] % n_files`` (``seeds[i] % n_files`` when not given)."""
     w = get_workload(workload)
-    seeds = np.asarray(seeds, dtype=np.uint64)
+    seeds = np.ascontiguousarray(seeds, dtype=np.uint64)  # as the C generators read them
     resolved = resolve(workload, params)
     if w.replay:
         if replicates is not None:

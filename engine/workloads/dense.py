@@ -19,7 +19,6 @@ import numpy as np
 from engine.events import EXIT, FAULT, NO_SLOT, RCU_FREE, LaneEvents
 from engine.workloads import Workload, register
 from engine.workloads._params import EXTENT, TEARDOWN
-from engine.workloads._rng import tiled
 
 
 def round_pattern(faulted: np.ndarray, teardown: str) -> tuple[np.ndarray, np.ndarray]:
@@ -32,6 +31,19 @@ def round_pattern(faulted: np.ndarray, teardown: str) -> tuple[np.ndarray, np.nd
         ops = np.concatenate([np.full(n, FAULT, np.int8), np.full(n, RCU_FREE, np.int8)])
         slots = np.concatenate([faulted, np.sort(faulted)]).astype(np.int32)
     return ops, slots
+
+
+def tiled(
+    pattern_ops: np.ndarray, pattern_slots: np.ndarray, lanes: int, ticks: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A fixed pattern repeated to ``ticks`` events, the same for every lane."""
+    reps = -(-ticks // max(len(pattern_ops), 1))
+    ops = np.tile(pattern_ops, reps)[:ticks]
+    slots = np.tile(pattern_slots, reps)[:ticks]
+    return (
+        np.ascontiguousarray(np.broadcast_to(ops, (lanes, ticks))),
+        np.ascontiguousarray(np.broadcast_to(slots, (lanes, ticks))),
+    )
 
 
 def generate(n_slots: int, ticks: int, params: Mapping[str, Any], seeds: np.ndarray) -> LaneEvents:

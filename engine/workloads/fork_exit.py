@@ -9,6 +9,8 @@ starts, until k distinct slots are chosen. It faults them in ascending address o
 Parameters:
 - ``mm_slots`` (32): mean number of slots faulted by one mm;
 - ``region_slots`` (8): mean length of a run of consecutive slots.
+
+The generator is ``native/fork_exit.c``.
 """
 
 from __future__ import annotations
@@ -18,12 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from engine.events import EXIT, FAULT, NO_SLOT, LaneEvents
+from engine.events import LaneEvents
 from engine.params import ParamSpec
 from engine.workloads import Workload, register
-from engine.workloads._jit import njit
+from engine.workloads._native import generators, new_block
 from engine.workloads._params import REGION_SLOTS
-from engine.workloads._rng import below, geometric, new_block
 
 MM_SLOTS = ParamSpec.of(
     "mm_slots",
@@ -35,51 +36,9 @@ MM_SLOTS = ParamSpec.of(
 )
 
 
-@njit(cache=True)
-def _fork_exit(
-    n_slots: int,
-    mm_mean: float,
-    region_mean: float,
-    seeds: np.ndarray,
-    ops: np.ndarray,
-    slots: np.ndarray,
-) -> None:
-    ticks = ops.shape[1]
-    taken = np.zeros(n_slots, np.bool_)  # (n_slots,) slots chosen by the current mm
-    chosen = np.empty(n_slots, np.int32)
-    rng = np.empty(1, np.uint64)
-    for lane in range(len(seeds)):
-        rng[0] = seeds[lane]
-        t = 0
-        while t < ticks:
-            k = min(geometric(rng, mm_mean), n_slots)
-            count = 0
-            while count < k:
-                s = below(rng, n_slots)
-                run = geometric(rng, region_mean)
-                while run > 0 and s < n_slots and count < k:
-                    if not taken[s]:
-                        taken[s] = True
-                        chosen[count] = s
-                        count += 1
-                    s += 1
-                    run -= 1
-            mm = np.sort(chosen[:count])
-            for i in range(count):
-                taken[mm[i]] = False
-                if t < ticks:
-                    ops[lane, t] = FAULT
-                    slots[lane, t] = mm[i]
-                    t += 1
-            if t < ticks:
-                ops[lane, t] = EXIT
-                slots[lane, t] = NO_SLOT
-                t += 1
-
-
 def generate(n_slots: int, ticks: int, params: Mapping[str, Any], seeds: np.ndarray) -> LaneEvents:
     ops, slots = new_block(len(seeds), ticks)
-    _fork_exit(n_slots, params["mm_slots"], params["region_slots"], seeds, ops, slots)
+    generators().fork_exit(seeds, ops, slots, n_slots, params["mm_slots"], params["region_slots"])
     return LaneEvents(ops, slots, np.full(len(seeds), ticks, dtype=np.int64))
 
 

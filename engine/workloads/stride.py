@@ -20,8 +20,7 @@ from engine.events import LaneEvents
 from engine.params import ParamSpec
 from engine.workloads import Workload, register
 from engine.workloads._params import EXTENT, TEARDOWN
-from engine.workloads._rng import tiled
-from engine.workloads.dense import round_pattern
+from engine.workloads.dense import round_pattern, tiled
 
 STRIDE = ParamSpec.of("stride", 2, int, "distance in slots between faulted slots", 1, 2**31)
 

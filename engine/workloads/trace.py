@@ -16,7 +16,8 @@ one-to-one cover of the files).
 - ``procmaps`` replays a capture of a real process (``farm trace capture``: faults, then exit). The
   slots faulted in the file form one address space, which each lane populates and exits, again and
   again, until ``ticks`` events: in ascending slot (address) order, or with
-  ``fault_order=random`` in a new random order for every mm (drawn from the lane's seed).
+  ``fault_order=random`` in a new random order for every mm (drawn from the lane's seed;
+  ``native/procmaps.c``).
 """
 
 from __future__ import annotations
@@ -33,8 +34,7 @@ from engine.events import EXIT, FAULT, NO_SLOT, LaneEvents
 from engine.params import ParamSpec
 from engine.trace import GROUP, Trace, coarsen, is_timed_file, load_trace
 from engine.workloads import Workload, register
-from engine.workloads._jit import njit
-from engine.workloads._rng import below, new_block
+from engine.workloads._native import generators, new_block
 
 PATH = ParamSpec.of(
     "path", "", str, "trace file, or folder of *.csv / *.csv.gz files (one per replicate)"
@@ -179,34 +179,6 @@ def captured_slots(trace: Trace) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
-def _repeat_mm(
-    mm: np.ndarray, shuffle: bool, seed: np.uint64, ops: np.ndarray, slots: np.ndarray
-) -> None:
-    """Fill one lane's row: fault ``mm`` (shuffled per mm if asked), exit, repeat."""
-    rng = np.empty(1, np.uint64)
-    rng[0] = seed
-    order = mm.copy()
-    ticks = len(ops)
-    n = len(order)
-    t = 0
-    while t < ticks:
-        if shuffle:
-            for i in range(n - 1):
-                j = i + below(rng, n - i)
-                order[i], order[j] = order[j], order[i]
-        for i in range(n):
-            if t == ticks:
-                return
-            ops[t] = FAULT
-            slots[t] = order[i]
-            t += 1
-        if t < ticks:
-            ops[t] = EXIT
-            slots[t] = NO_SLOT
-            t += 1
-
-
 def generate_procmaps(
     n_slots: int,
     ticks: int,
@@ -218,7 +190,7 @@ def generate_procmaps(
     ops, slots = new_block(len(seeds), ticks)
     shuffle = params["fault_order"] == "random"
     for i, tr in enumerate(traces):
-        _repeat_mm(captured_slots(tr), shuffle, np.uint64(seeds[i]), ops[i], slots[i])
+        generators().repeat_mm(int(seeds[i]), ops[i], slots[i], captured_slots(tr), shuffle)
     return LaneEvents(ops, slots, np.full(len(seeds), ticks, dtype=np.int64))
 
 

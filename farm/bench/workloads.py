@@ -2,7 +2,7 @@
 
 Both are lane-events per second on one core: generation through
 :func:`engine.workloads.generate`, simulation through :func:`engine.simulate_lanes` with
-the default baseline strategy on the same streams. Compile time is excluded (a warm-up call).
+the default baseline strategy on the same streams, after a warm-up call of each.
 """
 
 from __future__ import annotations

@@ -71,8 +71,7 @@ class SerialBackend:
 
 
 def _ray_task(task: Task, events: LaneEvents | None) -> TaskResult:
-    """The body of a Ray task: one numba thread per worker (Ray gives each task one CPU)."""
-    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+    """The body of a Ray task (workers running one are titled ``ray::_ray_task``)."""
     return run_task(task, events)
 
 

@@ -9,11 +9,9 @@ seconds (merged into ``results.parquet`` at the end, see :mod:`farm.store`).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -152,32 +150,6 @@ def check_memory(rows: SweepRows, longest: dict[tuple, int], available: int | No
         )
 
 
-def _warm_generators(sweep: Sweep) -> threading.Thread:
-    """A thread that makes the sweep's workload generators ready (numba compiles them into its
-    disk cache once, here, while the backend starts; the workers then load them): one tiny call
-    per distinct generated workload, with the point's own parameters (the same argument types).
-    Any error is left for the tasks to meet and report."""
-    from engine.workloads import generate, get_workload
-
-    calls = {}
-    for p in sweep.points:
-        if not get_workload(p.params["workload"]).replay:
-            key = (p.params["workload"], json.dumps(p.workload_params, sort_keys=True, default=str))
-            calls.setdefault(key, p)
-
-    def warm() -> None:
-        for p in calls.values():
-            try:
-                generate(p.params["workload"], p.workload_params, p.params["n_slots"],
-                         min(100, p.params.get("ticks", 0)), np.ones(1, dtype=np.uint64))  # fmt: skip
-            except Exception:  # noqa: BLE001, S110 - the task will report it
-                pass
-
-    thread = threading.Thread(target=warm, name="ptfarm-warm", daemon=True)
-    thread.start()
-    return thread
-
-
 def run_sweep(
     sweep: Sweep,
     root: str | Path,
@@ -204,11 +176,8 @@ def run_sweep(
     check_memory(rows, longest)
     todo = rows.count_todo(index)
 
-    engine, warming = None, None
     began = time.perf_counter()
-    if todo:
-        warming = _warm_generators(sweep)  # compiles while Ray starts; joined before tasks run
-        engine = backend()
+    engine = backend() if todo else None
     started = time.perf_counter() - began
     try:
         try:
@@ -222,7 +191,7 @@ def run_sweep(
             for line in store.recovered:
                 print(f"farm run: {line}", file=sys.stderr)
             summary = _run_locked(rows, store, blocks, longest, force, engine, argv, progress,
-                                  flush_every, target_events, chunk_rows, warming)  # fmt: skip
+                                  flush_every, target_events, chunk_rows)  # fmt: skip
         finally:
             store.close()
     except OSError as e:
@@ -280,8 +249,7 @@ def _jobs(rows: SweepRows, index: ResumeIndex, blocks: dict[tuple, tuple[Any, li
 def _run_locked(rows: SweepRows, store: ResultsStore, blocks: dict[tuple, tuple[Any, list[int]]],
                 longest: dict[tuple, int], force: bool, engine: Backend | None,
                 argv: Sequence[str], progress: bool | None, flush_every: float,
-                target_events: int | None, chunk_rows: int,
-                warming: threading.Thread | None = None) -> RunSummary:  # fmt: skip
+                target_events: int | None, chunk_rows: int) -> RunSummary:  # fmt: skip
     from tqdm import tqdm
 
     sweep = rows.sweep
@@ -294,8 +262,6 @@ def _run_locked(rows: SweepRows, store: ResultsStore, blocks: dict[tuple, tuple[
         entry["set_aside"] = store.recovered
     store.begin(dump_definition(sweep), entry)
     start = time.perf_counter()
-    if warming is not None:
-        warming.join()
     if todo and engine is not None:
         options = {} if target_events is None else {"target_events": target_events}
         jobs = _jobs(rows, index, blocks, longest, engine.workers, options, chunk_rows)

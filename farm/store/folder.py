@@ -78,7 +78,6 @@ def versions() -> dict[str, str | None]:
         "ptfarm": ver("ptfarm"),
         "engine_model": engine.MODEL_VERSION,
         "numpy": ver("numpy"),
-        "numba": ver("numba"),
         "pandas": ver("pandas"),
         "pyarrow": ver("pyarrow"),
         "ray": ver("ray"),

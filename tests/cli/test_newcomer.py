@@ -44,7 +44,7 @@ def test_newcomer__readme_commands_pass_in_order_in_a_private_fresh_clone(tmp_pa
     clone = home / "ptfarm"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PYTEST", "VIRTUAL_ENV", "PYTHON", "NUMBA", "RAY_"))}  # fmt: skip
+           if not k.startswith(("PYTEST", "VIRTUAL_ENV", "PYTHON", "RAY_"))}  # fmt: skip
     main_job, tests = readme_commands()
     timings = {}
     for name, command in (("main job", main_job), ("tests", tests + ' -m "not slow" --ignore=tests/engine')):

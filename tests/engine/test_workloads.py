@@ -3,6 +3,8 @@ documented way, trace/procmaps replay and `farm trace gen`."""
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -108,6 +110,55 @@ def test_generators__yield_valid_streams_of_exactly_ticks_events(workload, data,
     assert events.lengths.tolist() == [ticks] * len(seeds)
     for i in range(len(seeds)):
         assert check_stream(*events.lane(i), n_slots) is None
+
+
+def test_generators__a_seed_array_of_any_layout_gives_the_same_streams():
+    seeds = np.arange(1, 9, dtype=np.uint64)
+    strided = generate("churn", {}, 64, 200, seeds[::2])  # not contiguous: copied for C
+    assert np.array_equal(strided.slots, generate("churn", {}, 64, 200, seeds_of(1, 3, 5, 7)).slots)
+    assert np.array_equal(generate("sparse", {}, 64, 200, [5]).slots,
+                          generate("sparse", {}, 64, 200, seeds_of(5)).slots)  # fmt: skip
+
+
+def test_generators__the_extension_refuses_arrays_of_another_type_or_shape():
+    from engine.workloads._native import generators
+
+    c, ops, slots = generators(), np.empty((2, 10), np.int8), np.empty((2, 10), np.int32)
+    with pytest.raises(TypeError, match="seeds: expected .* uint64"):
+        c.fork_exit(np.ones(2, np.int64), ops, slots, 64, 4.0, 2.0)
+    with pytest.raises(TypeError, match="slots: expected .* int32"):
+        c.fork_exit(seeds_of(1, 2), ops, slots.astype(np.int64), 64, 4.0, 2.0)
+    with pytest.raises(ValueError, match="one lane per seed"):
+        c.churn(seeds_of(1), ops, slots, 64, 16, 8.0, 0.75, 100.0, 0.0, 0.0, 1.0)
+    with pytest.raises(ValueError, match=r"m 40 is not in \[1, n_slots / 2\]"):
+        c.sparse(seeds_of(1, 2), ops, slots, 64, 40, 0.0)
+
+
+def test_generators__an_extension_that_does_not_import_says_what_to_install(monkeypatch):
+    from engine.workloads._native import GeneratorsUnavailable, generators
+
+    generators.cache_clear()
+    monkeypatch.setitem(sys.modules, "engine.workloads._generators", None)  # import fails
+    try:
+        with pytest.raises(GeneratorsUnavailable, match=r"is not built .*apt-get install gcc "
+                                                        r"python3-dev.*reinstall ptfarm"):  # fmt: skip
+            generate("churn", {}, 64, 10, seeds_of(1))
+    finally:
+        generators.cache_clear()
+
+
+def test_generators__an_extension_built_from_other_sources_is_refused(monkeypatch):
+    import engine.core.dispatch as dispatch
+    from engine.workloads._native import SOURCE_DIR, GeneratorsUnavailable, generators
+
+    assert generators().SOURCE_HASH == dispatch.source_hash(SOURCE_DIR)  # its own sources
+    generators.cache_clear()
+    monkeypatch.setattr(dispatch, "source_hash", lambda folder: "0" * 64)  # a source edited since
+    try:
+        with pytest.raises(GeneratorsUnavailable, match="built from other sources"):
+            generate("fork-exit", {}, 64, 10, seeds_of(1))
+    finally:
+        generators.cache_clear()
 
 
 @pytest.mark.parametrize("workload", GENERATED)

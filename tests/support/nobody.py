@@ -46,8 +46,7 @@ def run_as_nobody(argv: list[str]) -> tuple[subprocess.CompletedProcess, Path]:
         shutil.copytree(ROOT / package, code / package, ignore=shutil.ignore_patterns("__pycache__"))
     for path in [code, *code.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
-    env = {**os.environ, "PYTHONPATH": f"{code}:{_libraries()}",
-           "HOME": str(folder), "NUMBA_CACHE_DIR": str(folder)}  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": f"{code}:{_libraries()}", "HOME": str(folder)}
     done = subprocess.run([str(SYSTEM_PYTHON), "-m", "farm.cli", *argv], capture_output=True,
                           text=True, timeout=120, env=env, cwd=folder,
                           preexec_fn=lambda: (os.setgid(NOBODY), os.setuid(NOBODY)))  # fmt: skip
