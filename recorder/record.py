@@ -17,8 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -155,18 +154,7 @@ def start_gated(command: Sequence[str], **popen: Any) -> tuple[subprocess.Popen,
     return proc, release
 
 
-ENDING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-@contextmanager
-def whole() -> Iterator[None]:
-    """Ctrl-C, SIGTERM or SIGHUP held until the block ends, then taken: an observation read
-    from the kernel's buffers (which consumes them) is never cut halfway and lost."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, ENDING)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, ENDING)
+ENDING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # each ends a recording cleanly
 
 
 def record(source: Source, interval_ms: float, duration_s: float | None = None,
@@ -179,11 +167,15 @@ def record(source: Source, interval_ms: float, duration_s: float | None = None,
     the recording's end time (us)."""
     start = time.monotonic_ns() if start_ns is None else start_ns
     now, last_say, polls = 0, time.monotonic(), 1
-    try:  # Ctrl-C or SIGTERM from here on ends the recording, and what it holds is written
+    # Ctrl-C, SIGTERM or SIGHUP from here on ends the recording, and what it holds is written.
+    # They are held (blocked) and taken only while the loop waits between observations: one
+    # that came mid-observation would cut a read of the kernel's buffers (reading consumes
+    # them) and lose what was read.
+    signal.pthread_sigmask(signal.SIG_BLOCK, ENDING)
+    try:
         if announce and not quiet:
             print(announce, file=sys.stderr)
-        with whole():
-            source.observe((time.monotonic_ns() - start) // 1000)
+        source.observe((time.monotonic_ns() - start) // 1000)
         if not source.spaces and source.method != "events":
             if proc is not None:
                 proc.wait()
@@ -191,22 +183,23 @@ def record(source: Source, interval_ms: float, duration_s: float | None = None,
                                 "nothing recorded")  # fmt: skip
         while True:
             next_at = start + polls * int(interval_ms * 1e6)
-            time.sleep(max(0.0, (next_at - time.monotonic_ns()) / 1e9))
+            if signal.sigtimedwait(ENDING, max(0.0, (next_at - time.monotonic_ns()) / 1e9)):
+                break
             now = (time.monotonic_ns() - start) // 1000
             polls += 1
             if proc is not None:
                 proc.poll()  # reap our command: its exit shows as a process gone
-            with whole():
-                going = source.observe(now)
-            if not going or (duration_s is not None and now >= duration_s * 1e6):
+            if not source.observe(now) or (duration_s is not None and now >= duration_s * 1e6):
                 break
             if not quiet and time.monotonic() - last_say >= 5:
                 last_say = time.monotonic()
                 events = sum(len(s.events) for s in source.spaces)
                 print(f"recording: {now / 1e6:.0f} s, {len(source.live)} process(es), "
                       f"{events} events", file=sys.stderr)  # fmt: skip
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # one that came before the signals were held
         pass
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, ENDING)
     now += 1  # after the last observation (its VmPTE sample saw the process still running)
     source.finish(now)
     if proc is not None and proc.poll() is None:
