@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -168,10 +169,14 @@ def record(source: Source, interval_ms: float, duration_s: float | None = None,
     start = time.monotonic_ns() if start_ns is None else start_ns
     now, last_say, polls = 0, time.monotonic(), 1
     # Ctrl-C, SIGTERM or SIGHUP from here on ends the recording, and what it holds is written.
-    # They are held (blocked) and taken only while the loop waits between observations: one
-    # that came mid-observation would cut a read of the kernel's buffers (reading consumes
-    # them) and lose what was read.
-    signal.pthread_sigmask(signal.SIG_BLOCK, ENDING)
+    # Their handler only sets a flag the loop reads between observations: raising where the
+    # signal lands would cut a read of the kernel's buffers (reading consumes them) and lose
+    # what was read. (Blocking them would not do: another thread, numpy's, may take them.)
+    stop = threading.Event()
+    previous = {s: signal.getsignal(s) for s in ENDING}
+    previous = {s: h for s, h in previous.items() if h not in (signal.SIG_IGN, None)}
+    for s in previous:  # one the shell ignores (a background job's Ctrl-C) stays ignored
+        signal.signal(s, lambda *_: stop.set())
     try:
         if announce and not quiet:
             print(announce, file=sys.stderr)
@@ -183,7 +188,7 @@ def record(source: Source, interval_ms: float, duration_s: float | None = None,
                                 "nothing recorded")  # fmt: skip
         while True:
             next_at = start + polls * int(interval_ms * 1e6)
-            if signal.sigtimedwait(ENDING, max(0.0, (next_at - time.monotonic_ns()) / 1e9)):
+            if stop.wait(max(0.0, (next_at - time.monotonic_ns()) / 1e9)):
                 break
             now = (time.monotonic_ns() - start) // 1000
             polls += 1
@@ -196,10 +201,11 @@ def record(source: Source, interval_ms: float, duration_s: float | None = None,
                 events = sum(len(s.events) for s in source.spaces)
                 print(f"recording: {now / 1e6:.0f} s, {len(source.live)} process(es), "
                       f"{events} events", file=sys.stderr)  # fmt: skip
-    except KeyboardInterrupt:  # one that came before the signals were held
+    except KeyboardInterrupt:  # one that came before the handler was set
         pass
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, ENDING)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
     now += 1  # after the last observation (its VmPTE sample saw the process still running)
     source.finish(now)
     if proc is not None and proc.poll() is None:

@@ -194,3 +194,39 @@ def test_grace__prints_percentiles_and_a_line_to_paste(capsys):
     assert main(["grace", "--samples", "5", "--json"]) == 0
     got = __import__("json").loads(capsys.readouterr().out)
     assert got["samples"] == 5 and 0 < got["min_ms"] <= got["p50_ms"] <= got["max_ms"]
+
+
+def test_record__a_signal_mid_observation_ends_the_recording_after_it_not_inside_it():
+    # The observation that takes the SIGTERM finishes (a drain of the kernel's buffers is never
+    # cut: what it read would be lost); the loop ends before the next one, and the recording
+    # is finished and written. A handler that raised where the signal landed fails this.
+    import signal
+
+    from recorder.record import record
+
+    class Source:
+        method, root, spaces, live = "events", 0, [object()], {}
+        observed, finished, completed = 0, None, 0
+
+        def observe(self, now: int) -> bool:
+            self.observed += 1
+            if self.observed == 2:
+                os.kill(os.getpid(), signal.SIGTERM)
+                sum(range(200_000))  # the signal lands while this runs
+            self.completed += 1
+            return True
+
+        def finish(self, now: int) -> None:
+            self.finished = now
+
+    def leave(signum: int, frame: object) -> None:  # as the recorder's tracefs session does
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, leave)
+    try:
+        source = Source()
+        record(source, 1.0, quiet=True)  # type: ignore[arg-type]
+        assert (source.observed, source.completed) == (2, 2) and source.finished is not None
+        assert signal.getsignal(signal.SIGTERM) is leave  # the caller's handler is back
+    finally:
+        signal.signal(signal.SIGTERM, before)
