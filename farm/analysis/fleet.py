@@ -78,7 +78,7 @@ def fleet_section(root: Path, geos: list[str], series: list[str]) -> tuple[list[
             out.append(f"| {g} | `{s}` | {c['bytes_mean'] / MIB:.2f} / {c['bytes_peak'] / MIB:.2f} "
                        f"| {closed} | {hundred:.1f} / {diff:+.1f} | "
                        f"{100 * c['bytes_peak'] / SHARED_BUFFERS:.3f}% |")  # fmt: skip
-            rows.append({"geometry": g, "_series": s, "pte_mib": hundred, "all_mib": hundred})
+            rows.append({"geometry": g, "_series": s, "pte_mib": hundred})
     out += ["", "Outside this case: hugetlbfs shared buffers (`huge_pages=on`, common on Z and "
             "large powerpc hosts) map them with PMD- or PUD-level entries and no PTE tables at "
             "all; and KVM hosts on s390, whose guests' mms (pgste) took whole 4 KiB pages "
