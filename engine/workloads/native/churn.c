@@ -95,6 +95,14 @@ static inline void enlist(churn_state *c, i64 *mcount, i64 s) {
     *mcount += 1;
 }
 
+/* Fault slot s at the event op/sl points to: mapped, and on the list. */
+static inline void fault(churn_state *c, i64 *mcount, int8_t *op, int32_t *sl, i64 s) {
+    *op = OP_FAULT;
+    *sl = (int32_t)s;
+    c->state[s] = MAPPED;
+    enlist(c, mcount, s);
+}
+
 int ptf_churn(i64 lanes, i64 ticks, const uint64_t *seeds, int8_t *ops, int32_t *slots,
               i64 n_slots, i64 target, double region_mean, double fill, double lifetime,
               double p_free, double defer_rate, double refault_after) {
@@ -152,10 +160,7 @@ int ptf_churn(i64 lanes, i64 ticks, const uint64_t *seeds, int8_t *ops, int32_t 
                 i64 s = c.f_ids[0];
                 f_size = heap_pop(c.f_keys, c.f_ids, f_size);
                 if (c.state[s] == RETRACTED) {
-                    op[t] = OP_FAULT;
-                    sl[t] = (int32_t)s;
-                    c.state[s] = MAPPED;
-                    enlist(&c, &mcount, s);
+                    fault(&c, &mcount, op + t, sl + t, s);
                     t += 1;
                 }
                 continue;
@@ -207,10 +212,7 @@ int ptf_churn(i64 lanes, i64 ticks, const uint64_t *seeds, int8_t *ops, int32_t 
                 if (cur >= 0) {
                     i64 s = c.r_start[cur] + c.order[c.r_start[cur] + c.r_done[cur]];
                     c.r_done[cur] += 1;
-                    op[t] = OP_FAULT;
-                    sl[t] = (int32_t)s;
-                    c.state[s] = MAPPED;
-                    enlist(&c, &mcount, s);
+                    fault(&c, &mcount, op + t, sl + t, s);
                     t += 1;
                     continue;
                 }
