@@ -39,8 +39,18 @@ from engine.workloads import generate, poisson_times
 
 LIMIT_DIR = Path(__file__).resolve().parent / "c_limit"
 FLAGS = ("-O3", "-std=c11", "-fPIC", "-shared")  # the product's (setup.py), no -march=native
-PLAIN_METRICS = ("ticks", "faults", "hits", "mapped_peak", "pages_peak", "page_allocs",
-                 "page_frees", "wasted_allocs", "completions", "leaked_pages")  # fmt: skip
+PLAIN_METRICS = (
+    "ticks",
+    "faults",
+    "hits",
+    "mapped_peak",
+    "pages_peak",
+    "page_allocs",
+    "page_frees",
+    "wasted_allocs",
+    "completions",
+    "leaked_pages",
+)
 COLUMNS = [INT_COLUMNS[m] for m in PLAIN_METRICS]
 # the product's C, then without what it computes beyond the ten metrics: what each part costs
 LADDER: dict[str, tuple[str, ...]] = {
@@ -69,7 +79,7 @@ SHAPES = (
         "sparse-rcu",
         {"occupancy": 0.05, "lifetime": 300.0, "immediate_frees": 0.02, "defer_rate": 0.0},
         (0, 1, 10, 1000),
-    ),  # fmt: skip
+    ),
     Shape(
         "dense-hits",
         {
@@ -80,12 +90,12 @@ SHAPES = (
             "defer_rate": 0.0,
         },
         (100,),
-    ),  # fmt: skip
+    ),
     Shape(
         "half-free",
         {"occupancy": 0.5, "lifetime": 2000.0, "immediate_frees": 0.5, "defer_rate": 0.0},
         (0, 50, 5000),
-    ),  # fmt: skip
+    ),
     Shape(
         "defer-heavy",
         {
@@ -96,17 +106,17 @@ SHAPES = (
             "refault_after": 500.0,
         },
         (10, 10_000),
-    ),  # fmt: skip
+    ),
     Shape(
         "grace-beyond",
         {"occupancy": 0.25, "lifetime": 1000.0, "immediate_frees": 0.02, "defer_rate": 0.01},
         (2**40,),
-    ),  # fmt: skip
+    ),
     Shape(
         "mixed-lanes",
         {"occupancy": 0.6, "lifetime": 8000.0, "immediate_frees": 0.2, "defer_rate": 0.02},
         (0, 1, 7, 300, 20_000, 2**33),
-    ),  # fmt: skip
+    ),
 )
 
 
@@ -129,8 +139,11 @@ def c_loop(directory: Path, rules: str, build: str) -> CLoop:
         source, macros, entry = LIMIT_DIR / f"{rules}.c", (), f"ptf_limit_{rules}"
     else:
         source, macros, entry = NATIVE_DIR / f"{rules}.c", LADDER[build], f"ptf_run_{rules}"
-    subprocess.run([compiler(), *FLAGS, *macros, f"-I{NATIVE_DIR}", "-o", str(out), str(source)],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [compiler(), *FLAGS, *macros, f"-I{NATIVE_DIR}", "-o", str(out), str(source)],
+        check=True,
+        capture_output=True,
+    )
     fn = getattr(ctypes.CDLL(str(out)), entry)
     fn.argtypes = [ctypes.c_int64] * 3 + [ctypes.c_void_p] * 10
     fn.restype = ctypes.c_int
@@ -141,16 +154,25 @@ def c_call(loop: CLoop, params: list[Params], events: LaneEvents) -> Callable[[]
     """A call of a C lane loop on ``events`` packed as the product packs them (once, outside
     the timing); the call returns the ints (lanes, O_COUNT) it filled."""
     lanes, t_max = events.ops.shape
-    arrays = [np.ascontiguousarray(events.ops, dtype=np.int8),
-              np.ascontiguousarray(events.slots, dtype=np.int32)]  # fmt: skip
+    arrays = [
+        np.ascontiguousarray(events.ops, dtype=np.int8),
+        np.ascontiguousarray(events.slots, dtype=np.int32),
+    ]
     if events.times is None or events.timed is None:
         arrays += [np.zeros((lanes, 0), np.int64), np.zeros(lanes, np.int8)]
     else:
-        arrays += [np.ascontiguousarray(events.times, dtype=np.int64),
-                   np.ascontiguousarray(events.timed, dtype=np.int8)]  # fmt: skip
+        arrays += [
+            np.ascontiguousarray(events.times, dtype=np.int64),
+            np.ascontiguousarray(events.timed, dtype=np.int8),
+        ]
     ints = np.zeros((lanes, O_COUNT), np.int64)
-    arrays += [np.ascontiguousarray(events.lengths, dtype=np.int64), lane_params(params), ints,
-               np.zeros((lanes, S_COUNT), np.int64), np.zeros(2, np.int64)]  # fmt: skip
+    arrays += [
+        np.ascontiguousarray(events.lengths, dtype=np.int64),
+        lane_params(params),
+        ints,
+        np.zeros((lanes, S_COUNT), np.int64),
+        np.zeros(2, np.int64),
+    ]
     why = ctypes.c_char_p()
     t_cols = arrays[2].shape[1]
 
@@ -163,12 +185,20 @@ def c_call(loop: CLoop, params: list[Params], events: LaneEvents) -> Callable[[]
     return call
 
 
-def shape_run(shape: Shape, strategy: str, lanes: int, ticks: int, timed: bool
-              ) -> tuple[list[Params], LaneEvents]:  # fmt: skip
+def shape_run(
+    shape: Shape, strategy: str, lanes: int, ticks: int, timed: bool
+) -> tuple[list[Params], LaneEvents]:
     seeds = np.arange(1, lanes + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-    params = {"occupancy": 0.25, "region_slots": 8.0, "fill": 0.75, "lifetime": 4000.0,
-              "immediate_frees": 0.02, "defer_rate": 0.0, "refault_after": 2000.0,
-              **shape.workload}  # fmt: skip
+    params = {
+        "occupancy": 0.25,
+        "region_slots": 8.0,
+        "fill": 0.75,
+        "lifetime": 4000.0,
+        "immediate_frees": 0.02,
+        "defer_rate": 0.0,
+        "refault_after": 2000.0,
+        **shape.workload,
+    }
     events = generate("khugepaged", params, shape.n_slots, ticks, seeds)
     if timed:  # Poisson arrivals at 100,000 events/s: graces in microseconds
         events = poisson_times(events, seeds, 100_000.0)
@@ -199,16 +229,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ladder", action="store_true", help="also time the stripped builds")
     args = ap.parse_args(argv)
     lanes, ticks = (256, 5_000) if args.quick else (1024, 20_000)
-    names = args.strategy or [n for n, s in all_strategies().items()
-                              if (LIMIT_DIR / f"{Path(s.c_rules).stem}.c").is_file()]  # fmt: skip
+    names = args.strategy or [
+        n
+        for n, s in all_strategies().items()
+        if (LIMIT_DIR / f"{Path(s.c_rules).stem}.c").is_file()
+    ]
     builds = ["plain", "product", *(["no_means", "no_peaks", "stripped"] if args.ladder else [])]
     print(
         f"{lanes} lanes x {ticks:,} events per shape; M lane-events/s, best of {args.rounds} "
         f"interleaved rounds; ratio = product / plain (>= 1.00: as fast as the plain C loop)"
     )
-    print(f"{'strategy':<11} {'shape':<13} {'kind':<7} {'plain':>7} {'product':>8} {'ratio':>6} "
-          f"{'simulate_lanes':>14} {'ratio':>6}"
-          + "".join(f" {b:>9}" for b in builds[2:]) + "  shape as measured")  # fmt: skip
+    print(
+        f"{'strategy':<11} {'shape':<13} {'kind':<7} {'plain':>7} {'product':>8} {'ratio':>6} "
+        f"{'simulate_lanes':>14} {'ratio':>6}"
+        + "".join(f" {b:>9}" for b in builds[2:])
+        + "  shape as measured"
+    )
     worst = float("inf")
     with tempfile.TemporaryDirectory(prefix="ptf-plain-c-") as tmp:
         for name in names:
@@ -222,8 +258,10 @@ def main(argv: list[str] | None = None) -> int:
                     want = np.stack([product[m] for m in PLAIN_METRICS], 1)
                     for b, call in calls.items():
                         if not (call()[:, COLUMNS] == want).all():
-                            raise AssertionError(f"{name} {shape.name}: {b} differs from the "
-                                                 "product on the ten metrics")  # fmt: skip
+                            raise AssertionError(
+                                f"{name} {shape.name}: {b} differs from the "
+                                "product on the ten metrics"
+                            )
                     calls["simulate_lanes"] = lambda p=params, e=events: simulate_lanes(p, e)
                     best = dict.fromkeys(calls, float("inf"))
                     for _ in range(args.rounds):
@@ -234,12 +272,15 @@ def main(argv: list[str] | None = None) -> int:
                     rate = {b: lanes * ticks / t / 1e6 for b, t in best.items()}
                     ratio = rate["product"] / rate["plain"]
                     worst = min(worst, ratio)
-                    print(f"{name:<11} {shape.name:<13} {'timed' if timed else 'untimed':<7} "
-                          f"{rate['plain']:7.1f} {rate['product']:8.1f} {ratio:6.2f} "
-                          f"{rate['simulate_lanes']:14.1f} "
-                          f"{rate['simulate_lanes'] / rate['plain']:6.2f}"
-                          + "".join(f" {rate[b]:9.1f}" for b in builds[2:])
-                          + f"  {mix(events, product)}", flush=True)  # fmt: skip
+                    print(
+                        f"{name:<11} {shape.name:<13} {'timed' if timed else 'untimed':<7} "
+                        f"{rate['plain']:7.1f} {rate['product']:8.1f} {ratio:6.2f} "
+                        f"{rate['simulate_lanes']:14.1f} "
+                        f"{rate['simulate_lanes'] / rate['plain']:6.2f}"
+                        + "".join(f" {rate[b]:9.1f}" for b in builds[2:])
+                        + f"  {mix(events, product)}",
+                        flush=True,
+                    )
     print(f"worst product / plain: {worst:.2f}")
     return 0
 

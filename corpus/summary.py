@@ -12,9 +12,17 @@ from engine.events import DEFER, EXIT, FAULT, FREE, RCU_FREE
 from engine.trace import load_trace
 from recorder.check import check_program
 
-PROGRAMS = ["python-data.csv.gz", "gcc-big", "node-objects.csv.gz", "make-j2",
-            "redis-server.csv.gz", "postgres-pgbench", "jvm-churn.csv.gz", "http-curl",
-            "postgres-fleet"]  # fmt: skip
+PROGRAMS = [
+    "python-data.csv.gz",
+    "gcc-big",
+    "node-objects.csv.gz",
+    "make-j2",
+    "redis-server.csv.gz",
+    "postgres-pgbench",
+    "jvm-churn.csv.gz",
+    "http-curl",
+    "postgres-fleet",
+]
 CLASSES_MS = (1, 10, 100)
 
 
@@ -30,8 +38,11 @@ def lives(path: Path) -> list[tuple[int, int, int, int]]:
         t = load_trace(f)
         text = gzip.decompress(f.read_bytes()).decode()
         k = int(re.findall(r"^# pid (\d+)", text, re.M)[-1])
-        address = {int(ln.split()[2]): int(ln.split()[3], 16) for ln in text.splitlines()
-                   if ln.startswith("# slot ")}  # fmt: skip
+        address = {
+            int(ln.split()[2]): int(ln.split()[3], 16)
+            for ln in text.splitlines()
+            if ln.startswith("# slot ")
+        }
         born: dict[int, int] = {}
         for op, s, when in zip(t.ops.tolist(), t.slots.tolist(), t.times.tolist(), strict=True):
             if op == FAULT and s not in born:
@@ -50,8 +61,11 @@ def seen_by_poller(program: list, poll: list) -> float:
     by_span: dict[tuple[int, int], list[tuple[int, int]]] = {}
     for pid, a, b, d in poll:
         by_span.setdefault((pid, a), []).append((b, d))
-    hit = sum(1 for pid, a, b, d in program
-              if any(pb <= d and b <= pd for pb, pd in by_span.get((pid, a), ())))  # fmt: skip
+    hit = sum(
+        1
+        for pid, a, b, d in program
+        if any(pb <= d and b <= pd for pb, pd in by_span.get((pid, a), ()))
+    )
     return hit / len(program) if program else float("nan")
 
 
@@ -67,13 +81,16 @@ def causes(path: Path) -> dict[str, int]:
 
 def companion(path: Path) -> Path:
     name = path.name
-    return path.with_name(name.replace(".csv", ".poll.csv", 1) if name.endswith(".gz")
-                          else f"{name}-poll")  # fmt: skip
+    return path.with_name(
+        name.replace(".csv", ".poll.csv", 1) if name.endswith(".gz") else f"{name}-poll"
+    )
 
 
-print("| program | address spaces | duration (s) | fault | rcu_free (PT_RECLAIM) | free | defer "
-      "| exit | tables < 1 ms | < 10 ms | < 100 ms | seen by a 10 ms poller | VmPTE median / "
-      "largest error |")
+print(
+    "| program | address spaces | duration (s) | fault | rcu_free (PT_RECLAIM) | free | defer "
+    "| exit | tables < 1 ms | < 10 ms | < 100 ms | seen by a 10 ms poller | VmPTE median / "
+    "largest error |"
+)
 print("| --- |" + " ---: |" * 12)
 for name in PROGRAMS:
     path = Path("corpus") / name
@@ -86,7 +103,9 @@ for name in PROGRAMS:
     short = [sum(1 for *_, b, d in mine if d - b < ms * 1000) / len(mine) for ms in CLASSES_MS]
     poll = companion(path)
     seen = f"{seen_by_poller(mine, lives(poll)):.0%}" if poll.exists() else "-"
-    print(f"| {name.split('.')[0]} | {len(files(path))} | {end / 1e6:.1f} | {c['fault']} | "
-          f"{c['rcu_free']} ({c['pt_reclaim']}) | {c['free']} | {c['defer']} | {c['exit']} | "
-          + " | ".join(f"{x:.0%}" for x in short)
-          + f" | {seen} | {whole.median_error:.1%} / {whole.max_error:.1%} |")
+    print(
+        f"| {name.split('.')[0]} | {len(files(path))} | {end / 1e6:.1f} | {c['fault']} | "
+        f"{c['rcu_free']} ({c['pt_reclaim']}) | {c['free']} | {c['defer']} | {c['exit']} | "
+        + " | ".join(f"{x:.0%}" for x in short)
+        + f" | {seen} | {whole.median_error:.1%} / {whole.max_error:.1%} |"
+    )

@@ -91,5 +91,10 @@ class LaneEvents:
         t_max = int(lengths.max()) if len(idx) else 0
         if self.times is None or self.timed is None:
             return LaneEvents(self.ops[idx, :t_max], self.slots[idx, :t_max], lengths)
-        return LaneEvents(self.ops[idx, :t_max], self.slots[idx, :t_max], lengths,
-                          self.times[idx, :t_max], self.timed[idx])  # fmt: skip
+        return LaneEvents(
+            self.ops[idx, :t_max],
+            self.slots[idx, :t_max],
+            lengths,
+            self.times[idx, :t_max],
+            self.timed[idx],
+        )

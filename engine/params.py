@@ -45,8 +45,10 @@ class Alias:
         """``value`` (a number >= 0) in the parameter's unit, rounded to the nearest whole one;
         ValueError naming the alias otherwise."""
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 2**52:
-            raise ValueError(f"{self.name} must be a number of {_UNIT_WORDS.get(self.unit, self.unit)}"
-                             f" >= 0, got {value!r}")  # fmt: skip
+            raise ValueError(
+                f"{self.name} must be a number of {_UNIT_WORDS.get(self.unit, self.unit)}"
+                f" >= 0, got {value!r}"
+            )
         return int(math.floor(value * self.scale + 0.5))
 
 
@@ -80,8 +82,16 @@ class ParamSpec:
     alias: Alias | None = None
 
     @classmethod
-    def of(cls, name: str, default: Any, kind: type, doc: str, low: float | None = None,
-           high: float | None = None, choices: tuple[Any, ...] | None = None) -> ParamSpec:  # fmt: skip
+    def of(
+        cls,
+        name: str,
+        default: Any,
+        kind: type,
+        doc: str,
+        low: float | None = None,
+        high: float | None = None,
+        choices: tuple[Any, ...] | None = None,
+    ) -> ParamSpec:
         """A workload parameter, positionally: name, default, kind, doc, bounds, choices."""
         return cls(name, kind, doc, default, low=low, high=high, choices=choices)
 
@@ -101,8 +111,9 @@ class ParamSpec:
                 raise ParamError(f"{self.name} must be a name, got {value!r}", param=self.name)
         elif self.kind is bool:
             if not isinstance(value, bool):
-                raise ParamError(f"{self.name} must be true or false, got {value!r}",
-                                 param=self.name)  # fmt: skip
+                raise ParamError(
+                    f"{self.name} must be true or false, got {value!r}", param=self.name
+                )
         elif self.kind is float:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ParamError(f"{self.name} must be a number, got {value!r}", param=self.name)
@@ -110,10 +121,12 @@ class ParamSpec:
         elif isinstance(value, bool) or not isinstance(value, int):
             raise ParamError(f"{self.name} must be an integer, got {value!r}", param=self.name)
         if self.choices is not None and value not in self.choices:
-            raise ParamError(f"{self.name} must be one of {list(self.choices)}, got {value!r}",
-                             param=self.name)  # fmt: skip
+            raise ParamError(
+                f"{self.name} must be one of {list(self.choices)}, got {value!r}", param=self.name
+            )
         if self.kind in (int, float) and (
-            (self.low is not None and value < self.low) or (self.high is not None and value > self.high)
+            (self.low is not None and value < self.low)
+            or (self.high is not None and value > self.high)
         ):
             allowed = f">= {self.low}" if self.high is None else f"in [{self.low}, {self.high}]"
             raise ParamError(f"{self.name} must be {allowed}, got {value}", param=self.name)
@@ -131,23 +144,67 @@ class Params:
     """Everything that fixes a lane's behaviour except its events (docs: :data:`PARAM_SPECS`)."""
 
     strategy: str = _p(kind=str, doc="registered strategy name")
-    n_slots: int = _p(kind=int, low=1, high=2**31 - 2, unit="slots",
-                      doc="PMD-level entries of the address space; slots are [0, n_slots)")
-    grace: int = _p(0, kind=int, low=0, high=MAX_GRACE, unit="ticks", timed_unit="us",
-                    alias=Alias("grace_ms", "ms", 1000),
-                    doc="RCU grace period in the stream's unit: a completion queued at t is due "
-                        "at t + grace")
-    page_size: int = _p(4096, kind=int, low=1, high=2**40, unit="bytes",
-                        doc="bytes per page from the page allocator")
-    table_size: int = _p(2048, kind=int, low=1, high=2**40, unit="bytes",
-                         doc="bytes per PTE table; page_size / table_size tables fit in a page")
-    pool_pages: int = _p(1, kind=int, low=1, high=2**20, unit="pages", common=False,
-                         label="pool size (pages per pool)", doc="pages per pool")
-    desc_size: int = _p(64, kind=int, low=0, high=2**20, unit="bytes", common=False,
-                        doc="bytes of a slab-allocated page-table descriptor")
-    ptlock_bytes: int = _p(0, kind=int, low=0, high=2**20, unit="bytes",
-                           doc="bytes of a separately allocated split page-table lock "
-                               "(0: the lock is inside the ptdesc)")  # fmt: skip
+    n_slots: int = _p(
+        kind=int,
+        low=1,
+        high=2**31 - 2,
+        unit="slots",
+        doc="PMD-level entries of the address space; slots are [0, n_slots)",
+    )
+    grace: int = _p(
+        0,
+        kind=int,
+        low=0,
+        high=MAX_GRACE,
+        unit="ticks",
+        timed_unit="us",
+        alias=Alias("grace_ms", "ms", 1000),
+        doc="RCU grace period in the stream's unit: a completion queued at t is due at t + grace",
+    )
+    page_size: int = _p(
+        4096,
+        kind=int,
+        low=1,
+        high=2**40,
+        unit="bytes",
+        doc="bytes per page from the page allocator",
+    )
+    table_size: int = _p(
+        2048,
+        kind=int,
+        low=1,
+        high=2**40,
+        unit="bytes",
+        doc="bytes per PTE table; page_size / table_size tables fit in a page",
+    )
+    pool_pages: int = _p(
+        1,
+        kind=int,
+        low=1,
+        high=2**20,
+        unit="pages",
+        common=False,
+        label="pool size (pages per pool)",
+        doc="pages per pool",
+    )
+    desc_size: int = _p(
+        64,
+        kind=int,
+        low=0,
+        high=2**20,
+        unit="bytes",
+        common=False,
+        doc="bytes of a slab-allocated page-table descriptor",
+    )
+    ptlock_bytes: int = _p(
+        0,
+        kind=int,
+        low=0,
+        high=2**20,
+        unit="bytes",
+        doc="bytes of a separately allocated split page-table lock "
+        "(0: the lock is inside the ptdesc)",
+    )
 
     def __post_init__(self) -> None:
         validate(self)
@@ -170,8 +227,9 @@ DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Params) if f.defau
 # What a stream is, beside its workload's own parameters.
 STREAM_SPECS: dict[str, ParamSpec] = {
     "workload": ParamSpec("workload", str, "fault pattern: a registered workload"),
-    "ticks": ParamSpec("ticks", int, "events per lane of a generated workload", low=1,
-                       high=2**40, unit="events"),
+    "ticks": ParamSpec(
+        "ticks", int, "events per lane of a generated workload", low=1, high=2**40, unit="events"
+    ),
 }
 ALIASES: dict[str, tuple[str, Alias]] = {
     s.alias.name: (name, s.alias) for name, s in PARAM_SPECS.items() if s.alias is not None
@@ -196,8 +254,7 @@ def resolve_aliases(given: dict[str, Any]) -> dict[str, Any]:
             continue
         param = ALIASES[name][0]
         if param in given:
-            raise ParamError(f"give {param} (in the stream's unit) or {name}, not both",
-                             param=name)  # fmt: skip
+            raise ParamError(f"give {param} (in the stream's unit) or {name}, not both", param=name)
         try:
             out[param] = from_alias(name, value)[1]
         except ValueError as e:

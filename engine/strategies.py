@@ -77,8 +77,10 @@ def register(strategy: Strategy) -> Strategy:
     if not strategy.c_rules:
         package, _, module = strategy.reference.__module__.rpartition(".")
         if package != "engine.reference":
-            raise ValueError(f"strategy {strategy.name!r}: a plug-in names its C rules file "
-                             "(Strategy(..., c_rules=...))")  # fmt: skip
+            raise ValueError(
+                f"strategy {strategy.name!r}: a plug-in names its C rules file "
+                "(Strategy(..., c_rules=...))"
+            )
         strategy = replace(strategy, c_rules=str(NATIVE_DIR / f"{module}.c"))
     old = _REGISTRY.get(strategy.name)
     if old is not None and old != strategy:
@@ -102,8 +104,10 @@ def _load_all() -> None:
         try:
             importlib.import_module(plugin.value)
         except ImportError as e:
-            raise ImportError(f"strategy plug-in {plugin.name!r} ({plugin.value}, entry point "
-                              f"group {ENTRY_POINTS}) does not import: {e}") from e
+            raise ImportError(
+                f"strategy plug-in {plugin.name!r} ({plugin.value}, entry point "
+                f"group {ENTRY_POINTS}) does not import: {e}"
+            ) from e
 
 
 def all_strategies() -> dict[str, Strategy]:

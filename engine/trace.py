@@ -102,13 +102,20 @@ def parse_trace(text: str, path: str = "<trace>", n_slots: int | None = None) ->
         fields = [f.strip() for f in line.split(",")]
         if header is None:
             if fields not in (["op", "slot"], ["op", "slot", "time_us"]):
-                raise TraceError(path, number, f"expected the header {HEADER!r} or "
-                                 f"{TIMED_HEADER!r}, got {stripped!r}")  # fmt: skip
+                raise TraceError(
+                    path,
+                    number,
+                    f"expected the header {HEADER!r} or {TIMED_HEADER!r}, got {stripped!r}",
+                )
             header = fields
             continue
         if len(fields) != len(header):
-            raise TraceError(path, number, f"expected {len(header)} comma-separated fields "
-                             f"({','.join(header)}), got {len(fields)}")  # fmt: skip
+            raise TraceError(
+                path,
+                number,
+                f"expected {len(header)} comma-separated fields "
+                f"({','.join(header)}), got {len(fields)}",
+            )
         if len(header) == 3:
             time_text = fields[2]
             if not time_text:
@@ -140,7 +147,9 @@ def parse_trace(text: str, path: str = "<trace>", n_slots: int | None = None) ->
             raise TraceError(path, number, f"slot must be decimal digits, got {slot_text!r}")
         slot = int(slot_text)
         if n_slots is not None and slot >= n_slots:
-            raise TraceError(path, number, f"slot {slot} outside [0, {n_slots}) (n_slots={n_slots})")
+            raise TraceError(
+                path, number, f"slot {slot} outside [0, {n_slots}) (n_slots={n_slots})"
+            )
         if n_slots is None and slot >= 2**31 - 2:
             raise TraceError(path, number, f"slot {slot} is too large (at most {2**31 - 3})")
         if op_name != "fault":
@@ -152,12 +161,19 @@ def parse_trace(text: str, path: str = "<trace>", n_slots: int | None = None) ->
         ops.append(op)
         slots.append(slot)
     if header is None:
-        raise TraceError(path, None, f"no header line {HEADER!r} or {TIMED_HEADER!r} "
-                         "(the file has no content)")  # fmt: skip
+        raise TraceError(
+            path, None, f"no header line {HEADER!r} or {TIMED_HEADER!r} (the file has no content)"
+        )
     timed = np.array(times, dtype=np.int64) if len(header) == 3 else None
     known = span is not None and set(addresses) >= set(slots) - {NO_SLOT}
-    return Trace(path, np.array(ops, dtype=np.int8), np.array(slots, dtype=np.int32), timed,
-                 addresses if known else None, span if known else None)  # fmt: skip
+    return Trace(
+        path,
+        np.array(ops, dtype=np.int8),
+        np.array(slots, dtype=np.int32),
+        timed,
+        addresses if known else None,
+        span if known else None,
+    )
 
 
 def is_timed_file(path: str | Path) -> bool:
@@ -197,21 +213,30 @@ def check_stream(ops: np.ndarray, slots: np.ndarray, n_slots: int) -> str | None
     return None
 
 
-def format_trace(ops: np.ndarray, slots: np.ndarray, comments: Iterable[str] = (),
-                 times: np.ndarray | None = None) -> str:  # fmt: skip
+def format_trace(
+    ops: np.ndarray,
+    slots: np.ndarray,
+    comments: Iterable[str] = (),
+    times: np.ndarray | None = None,
+) -> str:
     """Trace text for a stream (timed when ``times`` is given); each comment becomes a ``# ...``
     line before the header."""
     lines = [f"# {c}".replace("\r", "\\r").replace("\n", "\\n") for c in comments]  # one line each
     lines.append(HEADER if times is None else TIMED_HEADER)
-    body = ["exit," if op == EXIT else f"{OP_NAMES[op]},{slot}"
-            for op, slot in zip(ops.tolist(), slots.tolist(), strict=True)]  # fmt: skip
+    body = [
+        "exit," if op == EXIT else f"{OP_NAMES[op]},{slot}"
+        for op, slot in zip(ops.tolist(), slots.tolist(), strict=True)
+    ]
     if times is not None:
         body = [f"{b},{t}" for b, t in zip(body, np.asarray(times).tolist(), strict=True)]
     return "\n".join(lines + body) + "\n"
 
 
 def write_trace(
-    path: str | Path, ops: np.ndarray, slots: np.ndarray, comments: Iterable[str] = (),
+    path: str | Path,
+    ops: np.ndarray,
+    slots: np.ndarray,
+    comments: Iterable[str] = (),
     times: np.ndarray | None = None,
 ) -> None:
     """Write a trace file atomically (gzip when the name ends in ``.gz``)."""

@@ -13,8 +13,18 @@ from farm.errors import EXIT_ENVIRONMENT, EXIT_USER, EnvironmentFailure, UserErr
 from farm.files import is_disk_full
 from recorder.errors import RecorderError
 
-COMMANDS = ("run", "sweep", "plot", "report", "replay", "trace", "grace", "kernel", "findings",
-            "bench")
+COMMANDS = (
+    "run",
+    "sweep",
+    "plot",
+    "report",
+    "replay",
+    "trace",
+    "grace",
+    "kernel",
+    "findings",
+    "bench",
+)
 
 
 class DefaultsFormatter(argparse.HelpFormatter):
@@ -44,8 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run locally or on a Ray cluster, with tidy results, figures and reports.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {version('ptfarm')}")
-    sub = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND",
-                                parser_class=Parser)  # fmt: skip
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND", parser_class=Parser)
     for name in COMMANDS:
         importlib.import_module(f"farm.commands.{name}").register(sub)
     return parser
@@ -76,8 +85,11 @@ def main(argv: list[str] | None = None) -> int:
         if not is_disk_full(e):
             raise
         where = f" writing {e.filename}" if getattr(e, "filename", None) else ""
-        print(f"farm {args.verb}: error: no space left on the device{where}; free some "
-              "space there and run the same command again", file=sys.stderr)
+        print(
+            f"farm {args.verb}: error: no space left on the device{where}; free some "
+            "space there and run the same command again",
+            file=sys.stderr,
+        )
         return EXIT_ENVIRONMENT
     except KeyboardInterrupt:
         print(f"farm {args.verb}: interrupted", file=sys.stderr)

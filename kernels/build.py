@@ -33,8 +33,10 @@ def cross_compile(kernel: Kernel, source: Path, folder: str) -> Path:
     ``folder/ARCH/`` of the cache by a hash of the source, the compiler's version and the flags."""
     cc = f"{kernel.gnu}-gcc"
     if shutil.which(cc) is None:
-        raise BuildError(f"{cc} is not installed (Debian package gcc-{kernel.gnu} and "
-                         f"libc6-dev-{kernel.arch}-cross)")  # fmt: skip
+        raise BuildError(
+            f"{cc} is not installed (Debian package gcc-{kernel.gnu} and "
+            f"libc6-dev-{kernel.arch}-cross)"
+        )
     version = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout
     key = hashlib.sha256(source.read_bytes() + version.encode() + " ".join(FLAGS).encode())
     out = cache_dir() / folder / kernel.arch / f"{source.stem}-{key.hexdigest()[:16]}"
@@ -42,8 +44,9 @@ def cross_compile(kernel: Kernel, source: Path, folder: str) -> Path:
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:
-        proc = subprocess.run([cc, *FLAGS, "-o", str(tmp), str(source)], capture_output=True,
-                              text=True)  # fmt: skip
+        proc = subprocess.run(
+            [cc, *FLAGS, "-o", str(tmp), str(source)], capture_output=True, text=True
+        )
         if proc.returncode != 0:
             first = (proc.stderr.strip().splitlines() or ["failed"])[0]
             raise BuildError(f"{cc} {source.name}: {first}")

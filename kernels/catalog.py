@@ -88,22 +88,64 @@ class Kernel:
         """Slots one upper-level table covers (the last one anchors the area)."""
         return self.area // self.span
 
-    def qemu_command(self, kernel_image: str, initrd: str, append: str, memory: int | None = None,
-                     drives: tuple[str, ...] = ()) -> list[str]:  # fmt: skip
+    def qemu_command(
+        self,
+        kernel_image: str,
+        initrd: str,
+        append: str,
+        memory: int | None = None,
+        drives: tuple[str, ...] = (),
+    ) -> list[str]:
         """The QEMU command line that boots this kernel with ``initrd`` (no network).
 
         ``memory``: MiB of guest RAM (default 256 on s390x, 512 on ppc64le); ``drives``: ``-drive``
         specifications, attached in order (the first is ``/dev/vda``)."""
         extra = [x for d in drives for x in ("-drive", d)]
-        common = ["-smp", "1", "-nodefaults", "-nographic", "-serial", "mon:stdio", "-no-reboot",
-                  "-kernel", kernel_image, "-initrd", initrd, *extra]  # fmt: skip
+        common = [
+            "-smp",
+            "1",
+            "-nodefaults",
+            "-nographic",
+            "-serial",
+            "mon:stdio",
+            "-no-reboot",
+            "-kernel",
+            kernel_image,
+            "-initrd",
+            initrd,
+            *extra,
+        ]
         if self.arch == "s390x":
-            return ["qemu-system-s390x", "-M", "s390-ccw-virtio", "-cpu", "max", "-m",
-                    str(memory or 256), *common, "-append", append]  # fmt: skip
-        machine = ("pseries,x-vof=on,usb=off,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,"
-                   "cap-ccf-assist=off")  # fmt: skip
-        return ["qemu-system-ppc64", "-M", machine, "-cpu", "power9", "-m", str(memory or 512),
-                "-vga", "none", *common, "-append", f"console=hvc0 {append}"]  # fmt: skip
+            return [
+                "qemu-system-s390x",
+                "-M",
+                "s390-ccw-virtio",
+                "-cpu",
+                "max",
+                "-m",
+                str(memory or 256),
+                *common,
+                "-append",
+                append,
+            ]
+        machine = (
+            "pseries,x-vof=on,usb=off,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,"
+            "cap-ccf-assist=off"
+        )
+        return [
+            "qemu-system-ppc64",
+            "-M",
+            machine,
+            "-cpu",
+            "power9",
+            "-m",
+            str(memory or 512),
+            "-vga",
+            "none",
+            *common,
+            "-append",
+            f"console=hvc0 {append}",
+        ]
 
 
 _S390_61 = r"linux-image-6\.1\.0-[0-9]+-s390x"
@@ -111,35 +153,107 @@ _S390_612 = r"linux-image-6\.12\.[0-9]+\+deb13-s390x"
 _PPC_61 = r"linux-image-6\.1\.0-[0-9]+-powerpc64le"
 _SRC_612 = "6.12.107-1"  # the source of the prebuilt s390x-6.12 (6.12.107+deb13)
 
-KERNELS: dict[str, Kernel] = {k.name: k for k in (
-    Kernel("s390x-6.1", "s390x", "bookworm", _S390_61, "s390-v6.4", 4096, 2048, MIB, 2 * GIB,
-           2048, note="2 KiB halves of a 4 KiB page (PP AA list)"),
-    Kernel("s390x-6.12", "s390x", "trixie", _S390_612, "whole-page", 4096, 2048, MIB, 2 * GIB,
-           2048, note="one 4 KiB page per 2 KiB table (since v6.7)"),
-    Kernel("ppc64le-6.1-radix", "ppc64el", "bookworm", _PPC_61, "ppc-frag", 65536, 256,
-           2 * MIB, GIB, 256, frees=True, note="radix MMU: 256 B fragments of a 64 KiB page"),
-    Kernel("ppc64le-6.1-hash", "ppc64el", "bookworm", _PPC_61, "ppc-frag", 65536, 4096,
-           16 * MIB, 16 * GIB, 2048, append="disable_radix",
-           note="hash MMU: 4 KiB fragments of a 64 KiB page"),
-    Kernel("s390x-6.12-frag", "s390x", "trixie", "linux-source-6.12", "ppc-frag", 4096, 2048,
-           MIB, 2 * GIB, 2048, build=Build("linux-source-6.12", _SRC_612, "s390x-6.12.config",
-                                           "s390x-6.12-frag"),
-           note="6.12 patched: powerpc's fragments, two 2 KiB tables a page"),
-    Kernel("s390x-6.12-v66", "s390x", "trixie", "linux-source-6.12", "s390-v6.6", 4096, 2048,
-           MIB, 2 * GIB, 2048, build=Build("linux-source-6.12", _SRC_612, "s390x-6.12.config",
-                                           "s390x-6.12-v66"),
-           note="6.12 patched: v6.6's 2 KiB halves with PG_active pte_free_defer"),
-)}  # fmt: skip
+KERNELS: dict[str, Kernel] = {
+    k.name: k
+    for k in (
+        Kernel(
+            "s390x-6.1",
+            "s390x",
+            "bookworm",
+            _S390_61,
+            "s390-v6.4",
+            4096,
+            2048,
+            MIB,
+            2 * GIB,
+            2048,
+            note="2 KiB halves of a 4 KiB page (PP AA list)",
+        ),
+        Kernel(
+            "s390x-6.12",
+            "s390x",
+            "trixie",
+            _S390_612,
+            "whole-page",
+            4096,
+            2048,
+            MIB,
+            2 * GIB,
+            2048,
+            note="one 4 KiB page per 2 KiB table (since v6.7)",
+        ),
+        Kernel(
+            "ppc64le-6.1-radix",
+            "ppc64el",
+            "bookworm",
+            _PPC_61,
+            "ppc-frag",
+            65536,
+            256,
+            2 * MIB,
+            GIB,
+            256,
+            frees=True,
+            note="radix MMU: 256 B fragments of a 64 KiB page",
+        ),
+        Kernel(
+            "ppc64le-6.1-hash",
+            "ppc64el",
+            "bookworm",
+            _PPC_61,
+            "ppc-frag",
+            65536,
+            4096,
+            16 * MIB,
+            16 * GIB,
+            2048,
+            append="disable_radix",
+            note="hash MMU: 4 KiB fragments of a 64 KiB page",
+        ),
+        Kernel(
+            "s390x-6.12-frag",
+            "s390x",
+            "trixie",
+            "linux-source-6.12",
+            "ppc-frag",
+            4096,
+            2048,
+            MIB,
+            2 * GIB,
+            2048,
+            build=Build("linux-source-6.12", _SRC_612, "s390x-6.12.config", "s390x-6.12-frag"),
+            note="6.12 patched: powerpc's fragments, two 2 KiB tables a page",
+        ),
+        Kernel(
+            "s390x-6.12-v66",
+            "s390x",
+            "trixie",
+            "linux-source-6.12",
+            "s390-v6.6",
+            4096,
+            2048,
+            MIB,
+            2 * GIB,
+            2048,
+            build=Build("linux-source-6.12", _SRC_612, "s390x-6.12.config", "s390x-6.12-v66"),
+            note="6.12 patched: v6.6's 2 KiB halves with PG_active pte_free_defer",
+        ),
+    )
+}
 
 # Why the driver cannot make a kernel free a table at once (``free``: a transparent huge page's
 # deposited table) or defer it (``defer``: a table retracted under a huge page), as measured
 # under QEMU 7.2 TCG.
-NO_THP = ("QEMU's TCG s390x CPU has no EDAT-1, so the kernel offers no transparent huge pages "
-          "(no config option changes that)")  # fmt: skip
+NO_THP = (
+    "QEMU's TCG s390x CPU has no EDAT-1, so the kernel offers no transparent huge pages "
+    "(no config option changes that)"
+)
 NO_THP_HASH = "the hash MMU under QEMU TCG offers no 16 MiB pages, so no transparent huge pages"
-NO_DEFER = ("the driver does not make a kernel retract a table (pte_free_defer); Debian's 6.1 "
-            "has no pte_free_defer (added in 6.5) and frees a retracted table with pte_free(), "
-            "which a trace writes as `free`")  # fmt: skip
+NO_DEFER = (
+    "the driver does not make a kernel retract a table (pte_free_defer); Debian's 6.1 "
+    "has no pte_free_defer (added in 6.5) and frees a retracted table with pte_free(), "
+    "which a trace writes as `free`"
+)
 
 ARCHES = ("s390x", "ppc64el")
 SUITES = ("bookworm", "trixie")
@@ -153,8 +267,13 @@ def busybox_package(arch: str) -> tuple[str, str]:
 ARCH_NAMES = {"s390x": "s390x", "ppc64el": "ppc64el", "ppc64le": "ppc64el"}
 
 
-def own(image: str, arch: str, strategy: str, page_size: int | None = None,
-        table_size: int | None = None) -> Kernel:  # fmt: skip
+def own(
+    image: str,
+    arch: str,
+    strategy: str,
+    page_size: int | None = None,
+    table_size: int | None = None,
+) -> Kernel:
     """A user's own kernel image, with the geometry of the catalog kernel of the same MMU.
 
     ``page_size`` and ``table_size`` default to the architecture's first catalog kernel (s390x:
@@ -170,7 +289,8 @@ def own(image: str, arch: str, strategy: str, page_size: int | None = None,
     for k in same:
         if (k.page_size, k.table_size) == (page_size, table_size):
             name = f"{Path(image).name} ({arch}, {strategy})"
-            return replace(k, name=name, strategy=strategy, build=None, image=image,
-                           note=f"own image {image}")
+            return replace(
+                k, name=name, strategy=strategy, build=None, image=image, note=f"own image {image}"
+            )
     known = ", ".join(sorted({f"{k.page_size}/{k.table_size}" for k in same}))
     raise ValueError(f"no {arch} MMU with page/table size {page_size}/{table_size}; known: {known}")

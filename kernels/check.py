@@ -30,8 +30,10 @@ class Difference:
         op = OP_NAMES[int(job.ops[self.event])]
         slot = "" if op == "exit" else f" {int(job.slots[self.event])}"
         source = "PTE-table pages" if self.what == "pages" else "PTE tables (VmPTE)"
-        return (f"{job.name}:{self.line}: reading {self.index} (event {self.event}, {op}{slot}): "
-                f"{source}: kernel {_num(self.kernel)}, engine {_num(self.engine)}")
+        return (
+            f"{job.name}:{self.line}: reading {self.index} (event {self.event}, {op}{slot}): "
+            f"{source}: kernel {_num(self.kernel)}, engine {_num(self.engine)}"
+        )
 
 
 def _num(x: float) -> str:
@@ -53,8 +55,9 @@ class Outcome:
         return self.first is None
 
 
-def compare(run: KernelRun, strategy: str, page_size: int, table_size: int,
-            vmpte_table: int) -> Outcome:  # fmt: skip
+def compare(
+    run: KernelRun, strategy: str, page_size: int, table_size: int, vmpte_table: int
+) -> Outcome:
     """Replay the job through ``strategy`` and compare every settled reading.
 
     Pages must be equal. VmPTE is printed in whole kB, so when a table is smaller than 1 kB
@@ -70,8 +73,9 @@ def compare(run: KernelRun, strategy: str, page_size: int, table_size: int,
         for what in ("tables", "pages"):
             off = abs(getattr(k, what) - getattr(e, what))
             if (what == "pages" and off != 0) or (what == "tables" and off >= slack):
-                first = Difference(index, k.event, run.job.lines[k.event], what,
-                                   getattr(k, what), getattr(e, what))  # fmt: skip
+                first = Difference(
+                    index, k.event, run.job.lines[k.event], what, getattr(k, what), getattr(e, what)
+                )
                 break
         if first is not None:
             break

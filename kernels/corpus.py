@@ -22,16 +22,21 @@ MAX_SLOTS = 250  # under one upper-level table on every kernel (radix: 511)
 
 # Hand-checked: small traces whose readings are worked out by hand in docs/kernels.md.
 HAND: dict[str, tuple[str, str]] = {
-    "hand-pair": ("two tables share a page; the freed half is reused (s390 6.1)",
-                  "f 0\nf 1\nr 0\nf 2\nr 1\nr 2\n"),
-    "hand-head": ("the head page's free half is pending: a new page, not the older one",
-                  "f 0\nf 1\nf 2\nf 3\nr 1\nr 3\nf 4\nf 5\nf 6\n"),
+    "hand-pair": (
+        "two tables share a page; the freed half is reused (s390 6.1)",
+        "f 0\nf 1\nr 0\nf 2\nr 1\nr 2\n",
+    ),
+    "hand-head": (
+        "the head page's free half is pending: a new page, not the older one",
+        "f 0\nf 1\nf 2\nf 3\nr 1\nr 3\nf 4\nf 5\nf 6\n",
+    ),
     "hand-hits": ("a fault on a mapped slot changes nothing", "f 0\nf 0\nr 0\nf 0\nf 0\n"),
-    "hand-exit": ("exit frees everything; the next address space starts empty",
-                  "f 0\nf 1\nf 2\nx\nf 0\nf 3\nx\nf 1\n"),
-    "hand-reuse": ("a freed half is reused (s390 halves) or not (fragments)",
-                   "f 0\nr 0\nf 1\n"),
-}  # fmt: skip
+    "hand-exit": (
+        "exit frees everything; the next address space starts empty",
+        "f 0\nf 1\nf 2\nx\nf 0\nf 3\nx\nf 1\n",
+    ),
+    "hand-reuse": ("a freed half is reused (s390 halves) or not (fragments)", "f 0\nr 0\nf 1\n"),
+}
 
 GENERATED: list[tuple[str, str, dict[str, object], int]] = [
     ("churn", "churn", {"immediate_frees": 0.0, "lifetime": 400.0}, 3000),
@@ -93,19 +98,28 @@ def _generated(name: str, workload: str, params: dict[str, object], ticks: int) 
 
     resolved = resolve(workload, params)
     seed = lane_seed(workload, resolved, GEN_SLOTS, ticks, 17, 0)
-    events = generate(workload, resolved, GEN_SLOTS, ticks, np.array([seed], dtype=np.uint64),
-                      replicates=np.array([0]))  # fmt: skip
+    events = generate(
+        workload,
+        resolved,
+        GEN_SLOTS,
+        ticks,
+        np.array([seed], dtype=np.uint64),
+        replicates=np.array([0]),
+    )
     ops, slots = events.lane(0)
     setting = " ".join(f"{k}={v}" for k, v in params.items())
-    origin = (f"farm trace gen {workload} {setting} --n-slots {GEN_SLOTS} --ticks {ticks} "
-              "--seed 17 --replicate 0")  # fmt: skip
+    origin = (
+        f"farm trace gen {workload} {setting} --n-slots {GEN_SLOTS} --ticks {ticks} "
+        "--seed 17 --replicate 0"
+    )
     path = _dir() / f"{name}.csv"
     write_trace(path, ops, slots, [origin])
     return Item(name, "generated", origin, path)
 
 
-def slice_events(ops: np.ndarray, slots: np.ndarray, start: int, count: int,
-                 max_slots: int) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def slice_events(
+    ops: np.ndarray, slots: np.ndarray, start: int, count: int, max_slots: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Events ``start ..`` (at most ``count``) as a trace of their own: frees of slots mapped
     before the slice are dropped, ``free`` and ``defer`` (which most kernels here cannot take, and
     every kernel boots the same corpus) become ``rcu_free`` (its munmap), and the slice stops before its distinct slots pass
@@ -146,10 +160,13 @@ def _program(name: str, rel: str, start: int) -> Item:
         if not len(t.ops) or t.ops[-1] != EXIT:
             ops_parts.append(np.array([EXIT], dtype=np.int8))
             slot_parts.append(np.array([NO_SLOT], dtype=np.int32))
-    ops, slots = slice_events(np.concatenate(ops_parts), np.concatenate(slot_parts), start,
-                              SLICE_EVENTS, MAX_SLOTS)  # fmt: skip
-    origin = (f"corpus/{rel}: events {start}.. ({len(ops)} kept, at most {MAX_SLOTS} slots; "
-              "times ignored)")  # fmt: skip
+    ops, slots = slice_events(
+        np.concatenate(ops_parts), np.concatenate(slot_parts), start, SLICE_EVENTS, MAX_SLOTS
+    )
+    origin = (
+        f"corpus/{rel}: events {start}.. ({len(ops)} kept, at most {MAX_SLOTS} slots; "
+        "times ignored)"
+    )
     path = _dir() / f"{name}.csv"
     write_trace(path, ops, slots, [origin])
     return Item(name, "recorded program (slice)", origin, path)

@@ -76,8 +76,11 @@ def _parse(kernel: Kernel, job: Job, lines: list[list[str]]) -> KernelRun:
     readings = []
     for event in sorted(points):
         pt, vm, _ = points[event]
-        readings.append(Reading(event, (pt - base[0]) * kb / kernel.page_size,
-                                (vm - base[1]) * kb / table_bytes))  # fmt: skip
+        readings.append(
+            Reading(
+                event, (pt - base[0]) * kb / kernel.page_size, (vm - base[1]) * kb / table_bytes
+            )
+        )
     return KernelRun(job, readings, raw, primes)
 
 
@@ -90,20 +93,28 @@ def boot_files(kernel: Kernel, *, log: list[str] | None = None) -> fetch.Fetched
         return fetch.Fetched(Path(kernel.image), fetch.fetch_busybox(kernel.arch), kernel.note)
     if kernel.build is not None:
         made = kbuild.build(kernel)
-        return fetch.Fetched(made.image, fetch.fetch_busybox(kernel.arch),
-                             f"built {kernel.build.source}={kernel.build.version} {made.key}")  # fmt: skip
+        return fetch.Fetched(
+            made.image,
+            fetch.fetch_busybox(kernel.arch),
+            f"built {kernel.build.source}={kernel.build.version} {made.key}",
+        )
     return fetch.fetch(kernel, log=log)
 
 
-def enact(kernel: Kernel, jobs: list[Job], *, timeout: float | None = None,
-          log: list[str] | None = None) -> Session:  # fmt: skip
+def enact(
+    kernel: Kernel, jobs: list[Job], *, timeout: float | None = None, log: list[str] | None = None
+) -> Session:
     """Boot ``kernel`` once and enact every job; readings per job, in order."""
     fetched = boot_files(kernel, log=log)
     driver = build.driver(kernel)
     texts = {f"{i:04d}": job.text(i, kernel) for i, job in enumerate(jobs)}
     initrd = qemu.initramfs_bytes(fetched.busybox, driver, texts)  # in memory: nothing left on disk
-    result = qemu.boot(kernel, fetched.kernel_image, initrd,
-                       timeout if timeout is not None else default_timeout(jobs))  # fmt: skip
+    result = qemu.boot(
+        kernel,
+        fetched.kernel_image,
+        initrd,
+        timeout if timeout is not None else default_timeout(jobs),
+    )
     per_job: dict[int, list[list[str]]] = {i: [] for i in range(len(jobs))}
     for line in result.lines:
         if not line.startswith("@@ "):
@@ -117,6 +128,8 @@ def enact(kernel: Kernel, jobs: list[Job], *, timeout: float | None = None,
     for run in runs:
         expected = len(run.job.ops) - sum(b - a for a, b in run.job.bursts)
         if len(run.readings) != expected:
-            raise EnactError(f"{kernel.name}: {run.job.name}: {len(run.readings)} readings for "
-                             f"{expected} settled points (the driver stopped early?)")  # fmt: skip
+            raise EnactError(
+                f"{kernel.name}: {run.job.name}: {len(run.readings)} readings for "
+                f"{expected} settled points (the driver stopped early?)"
+            )
     return Session(kernel, fetched.package, runs, result.seconds, result.first_line_seconds)

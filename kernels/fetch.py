@@ -69,11 +69,23 @@ class Apt:
 
     def options(self) -> list[str]:
         r = self.root
-        return ["-o", f"Dir::Etc::sourcelist={r / 'sources.list'}", "-o", "Dir::Etc::sourceparts=-",
-                "-o", f"Dir::State::Lists={r / 'lists'}", "-o", f"Dir::Cache={r / 'cache'}",
-                "-o", f"Dir::State::status={r / 'status'}", "-o", "Dir::Etc::preferencesparts=-",
-                "-o", "APT::Architectures::=amd64",
-                *[x for a in ARCHES for x in ("-o", f"APT::Architectures::={a}")]]  # fmt: skip
+        return [
+            "-o",
+            f"Dir::Etc::sourcelist={r / 'sources.list'}",
+            "-o",
+            "Dir::Etc::sourceparts=-",
+            "-o",
+            f"Dir::State::Lists={r / 'lists'}",
+            "-o",
+            f"Dir::Cache={r / 'cache'}",
+            "-o",
+            f"Dir::State::status={r / 'status'}",
+            "-o",
+            "Dir::Etc::preferencesparts=-",
+            "-o",
+            "APT::Architectures::=amd64",
+            *[x for a in ARCHES for x in ("-o", f"APT::Architectures::={a}")],
+        ]
 
     def prepare(self, mirror: Mirror) -> None:
         """Write the private sources list (the system's archive, our suites and architectures)."""
@@ -81,16 +93,24 @@ class Apt:
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         (self.root / "status").touch()
         arches = ",".join(ARCHES)
-        lines = [f"deb [arch={arches} signed-by={mirror.keyring}] {mirror.uri} {s} main"
-                 for s in SUITES]  # fmt: skip
+        lines = [
+            f"deb [arch={arches} signed-by={mirror.keyring}] {mirror.uri} {s} main" for s in SUITES
+        ]
         (self.root / "sources.list").write_text("\n".join(lines) + "\n")
 
     def run(self, tool: str, *args: str, cwd: Path | None = None) -> str:
         """Run ``tool`` (apt-get or apt-cache); FetchError with apt's last error line."""
         if shutil.which(tool) is None:
-            raise FetchError(f"{tool} is not installed (kernel packages come from Debian's archive)")
-        proc = subprocess.run([tool, "-q", *self.options(), *args], cwd=cwd, text=True,
-                              capture_output=True, timeout=900)  # fmt: skip
+            raise FetchError(
+                f"{tool} is not installed (kernel packages come from Debian's archive)"
+            )
+        proc = subprocess.run(
+            [tool, "-q", *self.options(), *args],
+            cwd=cwd,
+            text=True,
+            capture_output=True,
+            timeout=900,
+        )
         if proc.returncode != 0:
             lines = [x for x in (proc.stderr + proc.stdout).splitlines() if x.strip()]
             errs = [x for x in lines if x.startswith(("E:", "W:", "Err"))] or lines or ["failed"]
@@ -102,8 +122,9 @@ class Apt:
         self.run("apt-get", "update")
         missing = [s for s in SUITES if not list((self.root / "lists").glob(f"*_{s}_InRelease"))]
         if missing:
-            raise FetchError(f"the archive could not be reached for {', '.join(missing)} "
-                             "(no verified index)")  # fmt: skip
+            raise FetchError(
+                f"the archive could not be reached for {', '.join(missing)} (no verified index)"
+            )
 
     def candidates(self, pattern: str, arch: str) -> list[str]:
         """Package names matching ``pattern`` in full for ``arch``, newest version first."""
@@ -121,9 +142,11 @@ class Apt:
         dest.mkdir(parents=True, exist_ok=True)
         before = set(dest.glob("*.deb"))
         self.run("apt-get", "download", f"{package}:{arch}", cwd=dest)
-        new = sorted(set(dest.glob("*.deb")) - before) or sorted(
-            dest.glob(f"{package.replace('+', '%2b')}_*_{arch}.deb")) or sorted(
-            dest.glob(f"{package}_*_{arch}.deb"))  # fmt: skip
+        new = (
+            sorted(set(dest.glob("*.deb")) - before)
+            or sorted(dest.glob(f"{package.replace('+', '%2b')}_*_{arch}.deb"))
+            or sorted(dest.glob(f"{package}_*_{arch}.deb"))
+        )
         if not new:
             raise FetchError(f"apt-get download {package}:{arch} left no .deb in {dest}")
         return new[-1]
@@ -184,8 +207,10 @@ def fetch(kernel: Kernel, *, log: list[str] | None = None, refresh: bool = False
         apt = _apt(log)
         names = apt.candidates(kernel.package, kernel.arch)
         if not names:
-            raise FetchError(f"no package matching {kernel.package} in the archive's "
-                             f"{kernel.suite} index for {kernel.arch}")  # fmt: skip
+            raise FetchError(
+                f"no package matching {kernel.package} in the archive's "
+                f"{kernel.suite} index for {kernel.arch}"
+            )
         errors = []
         for name in names:
             try:

@@ -55,8 +55,10 @@ class Job:
 
     def text(self, job_id: int, kernel: Kernel) -> str:
         """The driver's job file."""
-        out = [f"job {job_id} {BASE:x} {kernel.span} {kernel.area} {BASE + kernel.area:x} "
-               f"{SETTLE_MIN_MS} {SETTLE_STEP_MS}"]  # fmt: skip
+        out = [
+            f"job {job_id} {BASE:x} {kernel.span} {kernel.area} {BASE + kernel.area:x} "
+            f"{SETTLE_MIN_MS} {SETTLE_STEP_MS}"
+        ]
         starts = {a for a, _ in self.bursts}
         ends = {b for _, b in self.bursts}
         for i, (op, slot) in enumerate(zip(self.ops.tolist(), self.slots.tolist(), strict=True)):
@@ -87,19 +89,24 @@ def event_lines(path: str | Path) -> list[int]:
     return out
 
 
-def from_arrays(name: str, ops: np.ndarray, slots: np.ndarray, lines: list[int],
-                kernel: Kernel, burst: int = 0) -> Job:  # fmt: skip
+def from_arrays(
+    name: str, ops: np.ndarray, slots: np.ndarray, lines: list[int], kernel: Kernel, burst: int = 0
+) -> Job:
     """A job from an event stream: renumber slots, refuse what the kernel cannot take (naming
     the line and why), mark the faults that map a huge page, check the slot count."""
     for i, op in enumerate(ops.tolist()):
         if op == DEFER or (op == FREE and not kernel.frees):
-            raise PlanError(f"{name}:{lines[i]}: {OP_NAMES[op]} cannot be enacted on "
-                            f"{kernel.name}: {_why_not(kernel, op)}")  # fmt: skip
+            raise PlanError(
+                f"{name}:{lines[i]}: {OP_NAMES[op]} cannot be enacted on "
+                f"{kernel.name}: {_why_not(kernel, op)}"
+            )
     used = np.unique(slots[slots >= 0])
     limit = kernel.area_slots - 1
     if len(used) > limit:
-        raise PlanError(f"{name}: {len(used)} distinct slots; {kernel.name} can keep at most "
-                        f"{limit} under one upper-level table (take a slice of the trace)")  # fmt: skip
+        raise PlanError(
+            f"{name}: {len(used)} distinct slots; {kernel.name} can keep at most "
+            f"{limit} under one upper-level table (take a slice of the trace)"
+        )
     compact = slots.copy()
     mask = slots >= 0
     compact[mask] = np.searchsorted(used, slots[mask])
@@ -113,8 +120,15 @@ def from_arrays(name: str, ops: np.ndarray, slots: np.ndarray, lines: list[int],
             if j > i:
                 bursts.append((i, j))
             i = j + 1
-    return Job(name, ops.copy(), compact.astype(np.int32), lines, max(1, len(used)), bursts,
-               huge=_huge_faults(ops, slots))
+    return Job(
+        name,
+        ops.copy(),
+        compact.astype(np.int32),
+        lines,
+        max(1, len(used)),
+        bursts,
+        huge=_huge_faults(ops, slots),
+    )
 
 
 def _why_not(kernel: Kernel, op: int) -> str:

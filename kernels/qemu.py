@@ -70,7 +70,8 @@ def initramfs_bytes(busybox: Path, driver: Path, jobs: dict[str, str]) -> bytes:
     """The gzipped initramfs: /init, busybox and its applets, /enact, /plan/*.job."""
     d, f, c, ln = 0o040755, 0o100755, 0o020600, 0o120777
     entries: list[tuple[str, int, bytes, int]] = [
-        (x, d, b"", 0) for x in ("bin", "dev", "proc", "sys", "plan", "tmp")]  # fmt: skip
+        (x, d, b"", 0) for x in ("bin", "dev", "proc", "sys", "plan", "tmp")
+    ]
     entries += [("dev/console", c, b"", (5 << 8) | 1), ("dev/null", 0o020666, b"", (1 << 8) | 3)]
     entries.append(("bin/busybox", f, busybox.read_bytes(), 0))
     for applet in ("sh", "mount", "echo", "cat", "uname", "poweroff", "sleep"):
@@ -133,21 +134,34 @@ def _memory_file(data: Path | bytes) -> Iterator[tuple[Path, tuple[int, ...]]]:
         os.close(fd)
 
 
-def run_console(kernel: Kernel, cmd: list[str], timeout: float, *, pass_fds: tuple[int, ...] = (),
-                first_marker: str = "@@") -> tuple[list[str], float, float]:  # fmt: skip
+def run_console(
+    kernel: Kernel,
+    cmd: list[str],
+    timeout: float,
+    *,
+    pass_fds: tuple[int, ...] = (),
+    first_marker: str = "@@",
+) -> tuple[list[str], float, float]:
     """Run QEMU (``cmd``) to its exit and collect its console: (lines, seconds, seconds to the
     first line that starts with ``first_marker``). A marker after other output on the same line (hvc0) starts its own
     line. QEMU runs in its own session, dies with this process whatever kills it, and is ended
     by its pid on a timeout (BootError), Ctrl-C or SIGTERM."""
     start = time.monotonic()
     try:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True,
-                                pass_fds=pass_fds, preexec_fn=child_dies_with_parent)  # fmt: skip
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            pass_fds=pass_fds,
+            preexec_fn=child_dies_with_parent,
+        )
     except FileNotFoundError:
-        raise BootError(f"{cmd[0]} is not installed (Debian package "
-                        f"{'qemu-system-misc' if kernel.arch == 's390x' else 'qemu-system-ppc'})"
-                        ) from None  # fmt: skip
+        raise BootError(
+            f"{cmd[0]} is not installed (Debian package "
+            f"{'qemu-system-misc' if kernel.arch == 's390x' else 'qemu-system-ppc'})"
+        ) from None
     lines: list[str] = []
     first = [0.0]
 
@@ -168,8 +182,10 @@ def run_console(kernel: Kernel, cmd: list[str], timeout: float, *, pass_fds: tup
             try:
                 proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                raise BootError(f"{kernel.name}: QEMU did not finish within {timeout:.0f} s "
-                                f"(last line: {lines[-1] if lines else 'none'!r})") from None  # fmt: skip
+                raise BootError(
+                    f"{kernel.name}: QEMU did not finish within {timeout:.0f} s "
+                    f"(last line: {lines[-1] if lines else 'none'!r})"
+                ) from None
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)

@@ -39,8 +39,9 @@ def engine_readings(job: Job, strategy: str, page_size: int, table_size: int) ->
     """The engine's reading at every point the driver reads (see the module docstring)."""
     extra = job.n_slots  # a slot the trace never uses
     fresh = {i: job.n_slots + 1 + k for k, i in enumerate(sorted(job.absolute))}
-    params = Params(strategy, job.n_slots + 1 + len(fresh), grace=1, page_size=page_size,
-                    table_size=table_size)  # fmt: skip
+    params = Params(
+        strategy, job.n_slots + 1 + len(fresh), grace=1, page_size=page_size, table_size=table_size
+    )
     lane = get_strategy(strategy).reference(params)
     in_burst = {i for a, b in job.bursts for i in range(a, b)}  # no reading, no settling
 

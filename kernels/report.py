@@ -29,8 +29,9 @@ def _values(session: Session) -> list[list[tuple[int, int, int]]]:
     return [[(e, pt, vm) for e, pt, vm, _ in r.raw] for r in session.runs]
 
 
-def run_kernel(kernel: Kernel, items: list[corpus.Item], repeat: int = 1,
-               log: list[str] | None = None) -> KernelResult:  # fmt: skip
+def run_kernel(
+    kernel: Kernel, items: list[corpus.Item], repeat: int = 1, log: list[str] | None = None
+) -> KernelResult:
     """One boot per repeat for the whole corpus and the upper-level probe on ``kernel``."""
     start = time.monotonic()
     jobs = [plan.from_trace(item.path, kernel) for item in items] + [upper.probe_job(kernel)]
@@ -50,8 +51,15 @@ def run_kernel(kernel: Kernel, items: list[corpus.Item], repeat: int = 1,
                 wrong[model].append(check.compare(r, model, *geometry))
             except ParamError:
                 wrong[model].append(None)
-    return KernelResult(kernel, session, outcomes, wrong, upper.costs(kernel, probe), identical,
-                        time.monotonic() - start)  # fmt: skip
+    return KernelResult(
+        kernel,
+        session,
+        outcomes,
+        wrong,
+        upper.costs(kernel, probe),
+        identical,
+        time.monotonic() - start,
+    )
 
 
 def _kib(n: int) -> str:
@@ -78,30 +86,49 @@ def markdown(results: list[KernelResult], items: list[corpus.Item], command: str
     for r in results:
         k = r.kernel
         same = ("yes" if all(r.repeats_identical) else "NO") if r.repeats_identical else "not run"
-        out.append(f"| {k.name} | `{r.session.package}` | `{k.strategy}` | {k.page_size} / "
-                   f"{k.table_size} | {k.span >> 20} MiB | {r.session.boot_seconds:.1f} | "
-                   f"{r.session.first_line_seconds:.1f} | {same} |")  # fmt: skip
-    out += ["", "## Agreement", "",
-            "Readings compared, and whether every one agrees (else the first difference).", "",
-            "| trace | kind | events | " + " | ".join(r.kernel.name for r in results) + " |",
-            "| --- | --- | ---: |" + " --- |" * len(results)]  # fmt: skip
+        out.append(
+            f"| {k.name} | `{r.session.package}` | `{k.strategy}` | {k.page_size} / "
+            f"{k.table_size} | {k.span >> 20} MiB | {r.session.boot_seconds:.1f} | "
+            f"{r.session.first_line_seconds:.1f} | {same} |"
+        )
+    out += [
+        "",
+        "## Agreement",
+        "",
+        "Readings compared, and whether every one agrees (else the first difference).",
+        "",
+        "| trace | kind | events | " + " | ".join(r.kernel.name for r in results) + " |",
+        "| --- | --- | ---: |" + " --- |" * len(results),
+    ]
     for i, item in enumerate(items):
         cells = []
         for r in results:
             o = r.outcomes[i]
-            cells.append(f"{o.compared} agree" if o.agrees else
-                         f"**{o.first.describe(o.run).split(': ', 1)[1]}**")  # fmt: skip
+            cells.append(
+                f"{o.compared} agree"
+                if o.agrees
+                else f"**{o.first.describe(o.run).split(': ', 1)[1]}**"
+            )
         events = len(results[0].outcomes[i].run.job.ops) if results else 0
         out.append(f"| {item.name} | {item.kind} | {events} | " + " | ".join(cells) + " |")
-    total = [(sum(o.compared for o in r.outcomes), sum(o.agrees for o in r.outcomes))
-             for r in results]  # fmt: skip
-    out.append("| **all** | | | " + " | ".join(
-        f"{c} readings, {a}/{len(items)} traces agree" for c, a in total) + " |")  # fmt: skip
-    out += ["", "## Wrong models must fail", "",
-            "The same readings against models that are not the kernel's. A trace on which a wrong "
-            "model agrees is too simple to tell them apart (e.g. no table page is ever shared).",
-            "", "| kernel | model | traces where it fails | earliest first difference |",
-            "| --- | --- | ---: | --- |"]  # fmt: skip
+    total = [
+        (sum(o.compared for o in r.outcomes), sum(o.agrees for o in r.outcomes)) for r in results
+    ]
+    out.append(
+        "| **all** | | | "
+        + " | ".join(f"{c} readings, {a}/{len(items)} traces agree" for c, a in total)
+        + " |"
+    )
+    out += [
+        "",
+        "## Wrong models must fail",
+        "",
+        "The same readings against models that are not the kernel's. A trace on which a wrong "
+        "model agrees is too simple to tell them apart (e.g. no table page is ever shared).",
+        "",
+        "| kernel | model | traces where it fails | earliest first difference |",
+        "| --- | --- | ---: | --- |",
+    ]
     for r in results:
         for model, outs in r.wrong.items():
             valid = [o for o in outs if o is not None]
@@ -110,21 +137,37 @@ def markdown(results: list[KernelResult], items: list[corpus.Item], command: str
                 continue
             failing = [o for o in valid if not o.agrees]
             first = min(failing, key=lambda o: o.first.index) if failing else None
-            where = (f"{first.run.job.name.rsplit('/', 1)[-1]}: reading {first.first.index} "
-                     f"(kernel {first.first.kernel:g}, engine {first.first.engine:g} "
-                     f"{first.first.what})") if first else "-"  # fmt: skip
+            where = (
+                (
+                    f"{first.run.job.name.rsplit('/', 1)[-1]}: reading {first.first.index} "
+                    f"(kernel {first.first.kernel:g}, engine {first.first.engine:g} "
+                    f"{first.first.what})"
+                )
+                if first
+                else "-"
+            )
             out.append(f"| {r.kernel.name} | `{model}` | {len(failing)} / {len(valid)} | {where} |")
-    out += ["", "## Upper levels", "",
-            "PageTables growth for one more PTE table under fresh upper-level tables, less the "
-            "PTE level's share (what the engine predicts for that table from the known state).",
-            "VmPTE is the kernel's logical count of table bytes (all levels).", ""]  # fmt: skip
+    out += [
+        "",
+        "## Upper levels",
+        "",
+        "PageTables growth for one more PTE table under fresh upper-level tables, less the "
+        "PTE level's share (what the engine predicts for that table from the known state).",
+        "VmPTE is the kernel's logical count of table bytes (all levels).",
+        "",
+    ]
     for r in results:
-        out += [f"**{r.kernel.name}**", "",
-                "| probe | address | PageTables | PTE level | upper levels | VmPTE |",
-                "| --- | --- | ---: | ---: | ---: | ---: |"]  # fmt: skip
+        out += [
+            f"**{r.kernel.name}**",
+            "",
+            "| probe | address | PageTables | PTE level | upper levels | VmPTE |",
+            "| --- | --- | ---: | ---: | ---: | ---: |",
+        ]
         for c in r.costs:
-            out.append(f"| {c.what} | `{c.address:#x}` | {_kib(c.page_tables)} | "
-                       f"{_kib(c.pte_level)} | {_kib(c.upper)} | {_kib(c.vmpte)} |")  # fmt: skip
+            out.append(
+                f"| {c.what} | `{c.address:#x}` | {_kib(c.page_tables)} | "
+                f"{_kib(c.pte_level)} | {_kib(c.upper)} | {_kib(c.vmpte)} |"
+            )
         out.append("")
     out += ["## Traces", "", "| trace | kind | origin |", "| --- | --- | --- |"]
     out += [f"| {i.name} | {i.kind} | {i.origin} |" for i in items]

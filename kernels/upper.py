@@ -40,8 +40,15 @@ def probe_job(kernel: Kernel) -> Job:
     spots = probes(kernel)
     n = len(spots)
     absolute = {i: addr for i, (_, addr) in enumerate(spots) if addr != BASE}
-    return Job(f"upper-levels ({kernel.name})", np.full(n, FAULT, dtype=np.int8),
-               np.zeros(n, dtype=np.int32), list(range(1, n + 1)), 1, [], absolute)  # fmt: skip
+    return Job(
+        f"upper-levels ({kernel.name})",
+        np.full(n, FAULT, dtype=np.int8),
+        np.zeros(n, dtype=np.int32),
+        list(range(1, n + 1)),
+        1,
+        [],
+        absolute,
+    )
 
 
 @dataclass(frozen=True)
@@ -68,7 +75,14 @@ def costs(kernel: Kernel, run: KernelRun) -> list[Cost]:
     base_vm = run.raw[0][2]
     for (what, addr), k, e, raw in zip(probes(kernel), run.readings, engine, raws, strict=True):
         vm = (raw[2] - base_vm) * 1024
-        out.append(Cost(what, addr, round((k.pages - before_k) * kernel.page_size),
-                        round((e.pages - before_e) * kernel.page_size), round(vm - before_v)))
+        out.append(
+            Cost(
+                what,
+                addr,
+                round((k.pages - before_k) * kernel.page_size),
+                round((e.pages - before_e) * kernel.page_size),
+                round(vm - before_v),
+            )
+        )
         before_k, before_e, before_v = k.pages, e.pages, vm
     return out

@@ -81,8 +81,10 @@ def occupied_spans(pid: int, span: int, addr_range: tuple[int, int] | None = Non
     mappings = procfs.parse_maps(procfs.read_required(pid, "maps"))
     fd = procfs.open_pagemap(pid)
     if fd is None:
-        raise RecorderError(f"cannot read /proc/{pid}/pagemap: pid {pid} has no user address "
-                            "space (a kernel thread) or has exited")  # fmt: skip
+        raise RecorderError(
+            f"cannot read /proc/{pid}/pagemap: pid {pid} has no user address "
+            "space (a kernel thread) or has exited"
+        )
     ranges = []
     for start, end, _, name in mappings:
         if name == "[vsyscall]":
@@ -117,14 +119,18 @@ def capture(
     """The occupied spans of process ``pid`` and their compacted slots."""
     page = os.sysconf("SC_PAGE_SIZE")
     if span < page or span & (span - 1):
-        raise RecorderError(f"span must be a power of two of at least the page size {page}, got {span}")
+        raise RecorderError(
+            f"span must be a power of two of at least the page size {page}, got {span}"
+        )
     if align < 1:
         raise RecorderError(f"align must be at least 1, got {align}")
     comm = procfs.read_required(pid, "comm").strip()
     spans = occupied_spans(pid, span, addr_range)
     if len(spans) == 0:
         where = "" if addr_range is None else f" in {addr_range[0]:#x}-{addr_range[1]:#x}"
-        raise RecorderError(f"process {pid} ({comm}) has no present page{where}: nothing to capture")
+        raise RecorderError(
+            f"process {pid} ({comm}) has no present page{where}: nothing to capture"
+        )
     return Capture(pid, comm, span, align, spans, compact_slots(spans, span, align))
 
 

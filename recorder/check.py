@@ -42,10 +42,14 @@ def check_program(path: str | Path) -> tuple[CheckResult, list[CheckResult]]:
         raise RecorderError(f"{path}: no recordings")
     parts = [check(f, allow_unsampled=p.is_dir()) for f in files]
     errors = [e for r in parts for e in r.errors]
-    whole = CheckResult(str(path), sum(r.samples for r in parts),
-                        float(np.median(errors)) if errors else math.nan,
-                        max(errors) if errors else math.nan, max(r.peak_tables for r in parts),
-                        max(r.peak_vmpte_kb for r in parts))  # fmt: skip
+    whole = CheckResult(
+        str(path),
+        sum(r.samples for r in parts),
+        float(np.median(errors)) if errors else math.nan,
+        max(errors) if errors else math.nan,
+        max(r.peak_tables for r in parts),
+        max(r.peak_vmpte_kb for r in parts),
+    )
     return whole, parts
 
 
@@ -70,8 +74,10 @@ def check(path: str | Path, allow_unsampled: bool = False) -> CheckResult:
     if not samples:
         if allow_unsampled:  # a process shorter than one observation, in a tree
             return CheckResult(str(path), 0, math.nan, math.nan, 0, 0)
-        raise RecorderError(f"{path}: no '# vmpte TIME KB' samples: the process lived shorter "
-                            "than one observation, or the file was not made by farm trace record")
+        raise RecorderError(
+            f"{path}: no '# vmpte TIME KB' samples: the process lived shorter "
+            "than one observation, or the file was not made by farm trace record"
+        )
     mapped: set[int] = set()
     errors: list[float] = []
     peak = 0
@@ -94,8 +100,12 @@ def check(path: str | Path, allow_unsampled: bool = False) -> CheckResult:
         predicted = tables * X86_TABLE // 1024
         if kb > 0:
             errors.append(abs(predicted - kb) / kb)
-    return CheckResult(str(path), len(samples), float(np.median(errors)) if errors else math.nan,
-                       max(errors) if errors else math.nan, peak,
-                       max(kb for _, kb in samples), tuple(errors))  # fmt: skip
-
-
+    return CheckResult(
+        str(path),
+        len(samples),
+        float(np.median(errors)) if errors else math.nan,
+        max(errors) if errors else math.nan,
+        peak,
+        max(kb for _, kb in samples),
+        tuple(errors),
+    )

@@ -27,22 +27,45 @@ from recorder.errors import RecorderError
 from recorder.reconstruct import SPAN, Event, Reconstruction
 from recorder.record import Space
 
-_LINE = re.compile(r"^\s*(?P<comm>.*?)-(?P<pid>\d+)\s+\(\s*(?P<tgid>[\d-]+)\)\s+\[\d+\]\s+"
-                   r"(?P<flags>\S+)\s+(?P<ts>\d+\.\d+):\s+(?P<rest>.*)$")  # fmt: skip
+_LINE = re.compile(
+    r"^\s*(?P<comm>.*?)-(?P<pid>\d+)\s+\(\s*(?P<tgid>[\d-]+)\)\s+\[\d+\]\s+"
+    r"(?P<flags>\S+)\s+(?P<ts>\d+\.\d+):\s+(?P<rest>.*)$"
+)
 _ARG = re.compile(r"(\w+): (0x[0-9a-f]+|-?\d+)")
 _KV = re.compile(r"(\w+)=(\S+)")
-SYSCALLS = ("munmap", "mremap", "brk", "madvise", "mmap", "mlock", "mlock2", "clone", "clone3",
-            "fork", "vfork", "execve")  # fmt: skip
+SYSCALLS = (
+    "munmap",
+    "mremap",
+    "brk",
+    "madvise",
+    "mmap",
+    "mlock",
+    "mlock2",
+    "clone",
+    "clone3",
+    "fork",
+    "vfork",
+    "execve",
+)
 
 
 def pagetable_gfp() -> int:
     """The gfp flags of a page-table page (``GFP_PGTABLE_USER | __GFP_COMP``), from the bit
     numbers this kernel prints in the mm_page_alloc format."""
     text = (tracefs.ROOT / "events/kmem/mm_page_alloc/format").read_text()
-    bits = dict((name, int(shift)) for shift, name in re.findall(
-        r"<< \((\d+)\)\)\), \"(__GFP_[A-Z_]+)\"", text))  # fmt: skip
-    names = ("__GFP_IO", "__GFP_FS", "__GFP_DIRECT_RECLAIM", "__GFP_KSWAPD_RECLAIM",
-             "__GFP_ZERO", "__GFP_COMP", "__GFP_ACCOUNT")  # fmt: skip
+    bits = dict(
+        (name, int(shift))
+        for shift, name in re.findall(r"<< \((\d+)\)\)\), \"(__GFP_[A-Z_]+)\"", text)
+    )
+    names = (
+        "__GFP_IO",
+        "__GFP_FS",
+        "__GFP_DIRECT_RECLAIM",
+        "__GFP_KSWAPD_RECLAIM",
+        "__GFP_ZERO",
+        "__GFP_COMP",
+        "__GFP_ACCOUNT",
+    )
     missing = [n for n in names if n not in bits]
     if missing:
         raise RecorderError(f"this kernel's mm_page_alloc format lacks {', '.join(missing)}")
@@ -51,10 +74,14 @@ def pagetable_gfp() -> int:
 
 def traced_events(gfp: int) -> list[tuple[str, str]]:
     """(event, filter) of the instance that follows the recorded tree."""
-    out = [("kmem/mm_page_alloc", f"order == 0 && gfp_flags == {gfp:#x}"),
-           ("exceptions/page_fault_user", ""), ("exceptions/page_fault_kernel", ""),
-           ("sched/sched_process_fork", ""), ("sched/sched_process_exec", ""),
-           ("sched/sched_process_exit", "")]  # fmt: skip
+    out = [
+        ("kmem/mm_page_alloc", f"order == 0 && gfp_flags == {gfp:#x}"),
+        ("exceptions/page_fault_user", ""),
+        ("exceptions/page_fault_kernel", ""),
+        ("sched/sched_process_fork", ""),
+        ("sched/sched_process_exec", ""),
+        ("sched/sched_process_exit", ""),
+    ]
     for name in SYSCALLS:
         for side in ("enter", "exit"):
             if (tracefs.ROOT / f"events/syscalls/sys_{side}_{name}").is_dir():
@@ -81,8 +108,14 @@ def parse(line: str, start_ns: int) -> Event | None:
         return Event(t, pid, tgid, kind, int(kv["pfn"], 16), irq=m["flags"][2:3] in ("s", "h", "H"))
     if head in ("page_fault_user", "page_fault_kernel"):
         kv = dict(_KV.findall(body))
-        return Event(t, pid, tgid, "fault", int(kv["address"], 16),
-                     args={"error": int(kv.get("error_code", "0"), 16)})  # fmt: skip
+        return Event(
+            t,
+            pid,
+            tgid,
+            "fault",
+            int(kv["address"], 16),
+            args={"error": int(kv.get("error_code", "0"), 16)},
+        )
     if head == "sched_process_fork":
         kv = dict(_KV.findall(body))
         return Event(t, pid, tgid, "fork", int(kv["child_pid"]))
@@ -110,11 +143,20 @@ class EventSource:
     method = "events"
     HOLD_US = 200_000
 
-    def __init__(self, root: int, follow_forks: bool, prefix: str, start_ns: int,
-                 running: bool, span: int = SPAN) -> None:  # fmt: skip
+    def __init__(
+        self,
+        root: int,
+        follow_forks: bool,
+        prefix: str,
+        start_ns: int,
+        running: bool,
+        span: int = SPAN,
+    ) -> None:
         if span not in (SPAN, SPAN // 2):
-            raise RecorderError("the events source records the kernel's 2 MiB tables, or their "
-                                "1 MiB halves (the s390 span)")  # fmt: skip
+            raise RecorderError(
+                "the events source records the kernel's 2 MiB tables, or their "
+                "1 MiB halves (the s390 span)"
+            )
         self.root = root
         self.follow_forks = follow_forks
         self.span = span
@@ -122,8 +164,9 @@ class EventSource:
         self.rec = Reconstruction(root, follow_forks, half=span == SPAN // 2)
         if running:  # an existing process: its tables now, from its pages
             if not _running(root):
-                raise RecorderError(f"process {root} ended before the first observation: "
-                                    "nothing recorded")  # fmt: skip
+                raise RecorderError(
+                    f"process {root} ended before the first observation: nothing recorded"
+                )
             seen = observe_tables(root)
             self.rec.seed(root, seen, 0)
             self.seeded = len(seen)
@@ -179,8 +222,10 @@ class EventSource:
         lost = self.task.lost() + self.frees.lost()
         self.close()
         if lost:
-            raise RecorderError(f"{lost} trace events were lost (the buffers overflowed): the "
-                                "recording would be wrong; record again, or with --method poll")
+            raise RecorderError(
+                f"{lost} trace events were lost (the buffers overflowed): the "
+                "recording would be wrong; record again, or with --method poll"
+            )
         last = max((e[2] for sp in self.spaces for e in sp.events), default=now)
         self.rec.finish(max(now, last + 1))  # after every event the buffers held
         self.live.clear()
@@ -195,19 +240,33 @@ class EventSource:
 
     def describe(self) -> str:
         d = sorted(self.rec.delays_us)
-        delay = (f"; unmap -> table free: median {d[len(d) // 2] / 1000:.1f} ms over {len(d)} "
-                 "frees") if d else ""  # fmt: skip
-        seeded = (f"; {self.seeded} tables held at the start (their deaths: the unmapping "
-                  "calls that cover them)") if self.seeded else ""  # fmt: skip
-        view = ("; 1 MiB spans: halves of the kernel's 2 MiB tables, born at their first touch, "
-                "freed with their table or by a call that unmaps them whole"
-                if self.span != SPAN else "")  # fmt: skip
+        delay = (
+            (f"; unmap -> table free: median {d[len(d) // 2] / 1000:.1f} ms over {len(d)} frees")
+            if d
+            else ""
+        )
+        seeded = (
+            (
+                f"; {self.seeded} tables held at the start (their deaths: the unmapping "
+                "calls that cover them)"
+            )
+            if self.seeded
+            else ""
+        )
+        view = (
+            "; 1 MiB spans: halves of the kernel's 2 MiB tables, born at their first touch, "
+            "freed with their table or by a call that unmaps them whole"
+            if self.span != SPAN
+            else ""
+        )
         off = self.rec.counts.get("inconsistent", 0)
         dropped = f"; {off} inconsistent events dropped" if off else ""
-        return (f"method: events (tracefs: page-table page allocations and frees, faults, "
-                f"unmapping calls; {self.count} events, none lost from buffers of "
-                f"{tracefs.BUFFER_KB} KiB per CPU){delay}{seeded}{view}{dropped}; "
-                f"time 0 is CLOCK_MONOTONIC {self.start_ns} ns")
+        return (
+            f"method: events (tracefs: page-table page allocations and frees, faults, "
+            f"unmapping calls; {self.count} events, none lost from buffers of "
+            f"{tracefs.BUFFER_KB} KiB per CPU){delay}{seeded}{view}{dropped}; "
+            f"time 0 is CLOCK_MONOTONIC {self.start_ns} ns"
+        )
 
     def resolution_us(self) -> tuple[float, float, float]:
         """Event times are exact: the observations only drain the buffers."""
@@ -229,8 +288,13 @@ def merge(task: list[Event], frees: list[Event], until: int | None) -> list[Even
         b = frees[j] if j < len(frees) and frees[j].t <= limit else None
         if a is None and b is None:
             break
-        if b is None or a is not None and (a.t < b.t or a.t == b.t and not (
-                a.kind == "exit" and a.pid == b.pid and not b.irq)):  # fmt: skip
+        if (
+            b is None
+            or a is not None
+            and (
+                a.t < b.t or a.t == b.t and not (a.kind == "exit" and a.pid == b.pid and not b.irq)
+            )
+        ):
             out.append(a)
             i += 1
         else:

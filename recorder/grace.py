@@ -17,13 +17,17 @@ def measure_grace(samples: int = 100) -> list[float]:
 
     number = {"x86_64": 324, "aarch64": 283, "s390x": 356, "ppc64le": 365}.get(platform.machine())
     if number is None:
-        raise RecorderError(f"farm grace: no membarrier syscall number known for {platform.machine()}")
+        raise RecorderError(
+            f"farm grace: no membarrier syscall number known for {platform.machine()}"
+        )
     libc = ctypes.CDLL(None, use_errno=True)
     query, global_cmd = 0, 1
     supported = libc.syscall(number, query, 0, 0)
     if supported < 0 or not supported & global_cmd:
-        raise RecorderError("this kernel does not offer membarrier(MEMBARRIER_CMD_GLOBAL) "
-                        "(CONFIG_MEMBARRIER, or nohz_full CPUs): cannot time a grace period")  # fmt: skip
+        raise RecorderError(
+            "this kernel does not offer membarrier(MEMBARRIER_CMD_GLOBAL) "
+            "(CONFIG_MEMBARRIER, or nohz_full CPUs): cannot time a grace period"
+        )
     out = []
     for _ in range(samples):
         start = time.perf_counter_ns()
@@ -57,8 +61,9 @@ def measure_table_frees(spans: int = 50, gap_ms: float = 30.0) -> list[float]:
 
     with tracefs.session() as prefix:
         start = time.monotonic_ns()
-        proc, release = start_gated([sys.executable, "-c", _TOUCHER, str(spans),
-                                     str(gap_ms / 1000)])  # fmt: skip
+        proc, release = start_gated(
+            [sys.executable, "-c", _TOUCHER, str(spans), str(gap_ms / 1000)]
+        )
         source = EventSource(proc.pid, False, prefix, start, running=False)
         try:
             source.start()

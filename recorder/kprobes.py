@@ -92,8 +92,10 @@ def symbols(arch: str) -> set[str]:
     return {symbol for _, _, symbol, _ in [*_COMMON, *_PROBES[arch]]}
 
 
-_LINE = re.compile(r"^\s*(?P<comm>.*?)-(?P<pid>\d+)\s+(?:\(\s*[-\d]+\)\s+)?\[(?P<cpu>\d+)\]\s+"
-                   r"(?:\S+\s+)?(?P<sec>\d+)\.(?P<usec>\d+):\s+(?P<event>[\w.]+):\s*(?P<rest>.*)$")  # fmt: skip
+_LINE = re.compile(
+    r"^\s*(?P<comm>.*?)-(?P<pid>\d+)\s+(?:\(\s*[-\d]+\)\s+)?\[(?P<cpu>\d+)\]\s+"
+    r"(?:\S+\s+)?(?P<sec>\d+)\.(?P<usec>\d+):\s+(?P<event>[\w.]+):\s*(?P<rest>.*)$"
+)
 _ARG = re.compile(r"(\w+)=(0x[0-9a-fA-F]+|-?\d+)")
 _COMM = re.compile(r'comm="([^"]*)"')
 
@@ -122,8 +124,16 @@ def parse(lines: Iterable[str]) -> list[Event]:
         usec = m["usec"][:6].ljust(6, "0")
         args = {k: int(v, 0) for k, v in _ARG.findall(m["rest"])}
         comm = _COMM.search(m["rest"])  # the task's name then (the line's is the pid's latest)
-        out.append(Event(comm[1] if comm else m["comm"], int(m["pid"]), int(m["sec"]) * 1_000_000 + int(usec),
-                         m["event"], args, m["rest"]))  # fmt: skip
+        out.append(
+            Event(
+                comm[1] if comm else m["comm"],
+                int(m["pid"]),
+                int(m["sec"]) * 1_000_000 + int(usec),
+                m["event"],
+                args,
+                m["rest"],
+            )
+        )
     return out
 
 

@@ -45,7 +45,9 @@ def observe_spans(pid: int, span: int) -> tuple[set[int], set[int], int | None] 
     covered: set[int] = set()
     for start, end, _ in vmas:
         covered.update(range(start // span, (end - 1) // span + 1))
-    accessible = [(a, b) for a, b, perms in vmas if perms[:3] != "---"]  # nothing faults in the rest
+    accessible = [
+        (a, b) for a, b, perms in vmas if perms[:3] != "---"
+    ]  # nothing faults in the rest
     try:
         occupied = procfs.spans_with_pages(pid, fd, accessible, span, procfs.PRESENT_OR_SWAPPED)
     finally:
@@ -68,12 +70,12 @@ def pt_reclaim_active() -> bool:
         "print(before - pte())\n"
     )
     try:
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             timeout=30, check=True).stdout  # fmt: skip
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
+        ).stdout
         return int(out.strip()) >= 8  # at least two of the four 4 KiB PTE tables went
     except (OSError, ValueError, subprocess.SubprocessError):
         return False
-
 
 
 @dataclass
@@ -159,6 +161,8 @@ class Poller:
 
     def describe(self) -> str:
         """The method line of the trace header."""
-        return ("method: polling /proc/PID/maps, pagemap (present or swapped), status (VmPTE)"
-                + ("; PT_RECLAIM: empty tables of live VMAs are freed" if self.reclaim else
-                   "; this kernel keeps empty tables of live VMAs (no PT_RECLAIM)"))  # fmt: skip
+        return "method: polling /proc/PID/maps, pagemap (present or swapped), status (VmPTE)" + (
+            "; PT_RECLAIM: empty tables of live VMAs are freed"
+            if self.reclaim
+            else "; this kernel keeps empty tables of live VMAs (no PT_RECLAIM)"
+        )

@@ -84,8 +84,9 @@ def open_pagemap(pid: int) -> int | None:
         raise RecorderError(f"cannot read {path}: {e.strerror}") from None
 
 
-def spans_with_pages(pid: int, fd: int, ranges: list[tuple[int, int]], span: int,
-                     mask: np.uint64) -> np.ndarray:  # fmt: skip
+def spans_with_pages(
+    pid: int, fd: int, ranges: list[tuple[int, int]], span: int, mask: np.uint64
+) -> np.ndarray:
     """Indices (address // span, ascending int64) of the spans of ``ranges`` holding a page
     whose pagemap entry has a bit of ``mask`` set (PRESENT, or PRESENT_OR_SWAPPED)."""
     page = os.sysconf("SC_PAGE_SIZE")

@@ -190,8 +190,9 @@ class Reconstruction:
         return self.mm_of.get(tgid)
 
     # -- tables
-    def _born(self, mm: Mm, span: int, pfn: int, t: int, at: int | None = None,
-              address: int | None = None) -> None:  # fmt: skip
+    def _born(
+        self, mm: Mm, span: int, pfn: int, t: int, at: int | None = None, address: int | None = None
+    ) -> None:
         if span in mm.pte:  # a second table for a known span: the old one went unseen
             self.counts["replaced"] += 1
             self.owner.pop(mm.pte[span], None)
@@ -203,7 +204,9 @@ class Reconstruction:
             self._touch(mm, address, when)
 
     def _walk(self, mm: Mm, address: int) -> list[tuple[int, int]]:
-        need = [(s, address >> s) for s in (_PUD_SHIFT, _PMD_SHIFT) if (s, address >> s) not in mm.upper]
+        need = [
+            (s, address >> s) for s in (_PUD_SHIFT, _PMD_SHIFT) if (s, address >> s) not in mm.upper
+        ]
         if (address >> 21) not in mm.pte:
             need.append((21, address >> 21))
         return need
@@ -225,8 +228,8 @@ class Reconstruction:
         if expect and len(mm.unplaced) >= len(expect):
             # the latest ones: a walk's table comes last, and execve moves its stack's
             # tables (shift_arg_pages) after making them
-            taken = mm.unplaced[-len(expect):]
-            del mm.unplaced[-len(expect):]
+            taken = mm.unplaced[-len(expect) :]
+            del mm.unplaced[-len(expect) :]
             for when, pfn in taken:
                 self.loose.pop(pfn, None)
                 self._take(mm, expect, pfn, when)
@@ -297,8 +300,9 @@ class Reconstruction:
             levels = [(s, c.address >> s) for s in (_PUD_SHIFT, _PMD_SHIFT)]
             above = c.allocs[:-1]
             self._loose(mm, above[: max(0, len(above) - len(levels))])
-            for (shift, region), (_, upper) in zip(levels[-len(above):] if above else [],
-                                                   above[-len(levels):], strict=True):  # fmt: skip
+            for (shift, region), (_, upper) in zip(
+                levels[-len(above) :] if above else [], above[-len(levels) :], strict=True
+            ):
                 mm.upper.add((shift, region))
                 self.upper_owner[upper] = (mm, (shift, region))
             self._born(mm, span, pfn, when)
@@ -592,5 +596,3 @@ class Reconstruction:
                 mapped.discard(span)
             kept.append(e)
         space.events = kept
-
-

@@ -54,8 +54,15 @@ def without_reclaim(space: Space) -> Space:
     PT_RECLAIM's frees dropped (a later fault on that span is then a hit), and a table they
     freed that nothing faulted again goes at the next unmapping call that covers its span, or
     at exit."""
-    out = Space(space.pid, space.comm, space.argv, space.exe, vmpte=space.vmpte,
-                seen=set(space.seen), ended=space.ended)  # fmt: skip
+    out = Space(
+        space.pid,
+        space.comm,
+        space.argv,
+        space.exe,
+        vmpte=space.vmpte,
+        seen=set(space.seen),
+        ended=space.ended,
+    )
     waiting: dict[int, int] = {}  # span -> time its table was reclaimed, not touched since
     calls = sorted(space.unlinks)
     for op, s, t in space.events:
@@ -121,7 +128,6 @@ def _await_exec(pid: int, seconds: float = 5.0) -> None:
         os.sched_yield()
 
 
-
 def start_command(command: Sequence[str]) -> subprocess.Popen:
     """Start ``command`` and wait until it has replaced our program (its exec done)."""
     try:
@@ -132,19 +138,24 @@ def start_command(command: Sequence[str]) -> subprocess.Popen:
     return proc
 
 
-_GATE = ("import os, sys; fd = int(sys.argv[1]); os.read(fd, 1); os.close(fd); "
-         "os.execvp(sys.argv[2], sys.argv[2:])")
+_GATE = (
+    "import os, sys; fd = int(sys.argv[1]); os.read(fd, 1); os.close(fd); "
+    "os.execvp(sys.argv[2], sys.argv[2:])"
+)
 
 
-def start_gated(command: Sequence[str], **popen: Any) -> tuple[subprocess.Popen, Callable[[], None]]:
+def start_gated(
+    command: Sequence[str], **popen: Any
+) -> tuple[subprocess.Popen, Callable[[], None]]:
     """Start ``command`` stopped before its exec, so that a tracer can attach to its pid first;
     the function returned lets it exec. ``popen``: more arguments of ``subprocess.Popen``."""
     if shutil.which(command[0]) is None:
         raise RecorderError(f"cannot start {command[0]}: no such program")
     r, w = os.pipe()
     try:
-        proc = subprocess.Popen([sys.executable, "-c", _GATE, str(r), *command], pass_fds=(r,),
-                                **popen)  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _GATE, str(r), *command], pass_fds=(r,), **popen
+        )
     finally:
         os.close(r)
 
@@ -158,9 +169,15 @@ def start_gated(command: Sequence[str], **popen: Any) -> tuple[subprocess.Popen,
 ENDING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # each ends a recording cleanly
 
 
-def record(source: Source, interval_ms: float, duration_s: float | None = None,
-           proc: subprocess.Popen | None = None, quiet: bool = False,
-           start_ns: int | None = None, announce: str = "") -> int:  # fmt: skip
+def record(
+    source: Source,
+    interval_ms: float,
+    duration_s: float | None = None,
+    proc: subprocess.Popen | None = None,
+    quiet: bool = False,
+    start_ns: int | None = None,
+    announce: str = "",
+) -> int:
     """Observe every ``interval_ms`` until no process is left, ``duration_s`` has passed or
     Ctrl-C; end the recording and stop ``proc`` (the started command) if it still runs.
     Times count from ``start_ns`` (``time.monotonic_ns()``; default now). ``announce`` is
@@ -184,8 +201,9 @@ def record(source: Source, interval_ms: float, duration_s: float | None = None,
         if not source.spaces and source.method != "events":
             if proc is not None:
                 proc.wait()
-            raise RecorderError(f"process {source.root} ended before the first observation: "
-                                "nothing recorded")  # fmt: skip
+            raise RecorderError(
+                f"process {source.root} ended before the first observation: nothing recorded"
+            )
         while True:
             next_at = start + polls * int(interval_ms * 1e6)
             if stop.wait(max(0.0, (next_at - time.monotonic_ns()) / 1e9)):
@@ -199,8 +217,11 @@ def record(source: Source, interval_ms: float, duration_s: float | None = None,
             if not quiet and time.monotonic() - last_say >= 5:
                 last_say = time.monotonic()
                 events = sum(len(s.events) for s in source.spaces)
-                print(f"recording: {now / 1e6:.0f} s, {len(source.live)} process(es), "
-                      f"{events} events", file=sys.stderr)  # fmt: skip
+                print(
+                    f"recording: {now / 1e6:.0f} s, {len(source.live)} process(es), "
+                    f"{events} events",
+                    file=sys.stderr,
+                )
     except KeyboardInterrupt:  # one that came before the handler was set
         pass
     finally:
@@ -218,24 +239,29 @@ def header(source: Source, align: int) -> list[str]:
     """The comment lines that open every file of a recording."""
     mean, worst, scan = source.resolution_us()
     if not source.spaces:
-        raise RecorderError(f"process {source.root}: no page-table event was seen before the "
-                            "recording ended: nothing recorded")  # fmt: skip
+        raise RecorderError(
+            f"process {source.root}: no page-table event was seen before the "
+            "recording ended: nothing recorded"
+        )
     root = source.spaces[0]
     return [
         f"farm trace record: program {' '.join(root.argv)}",
         f"pid {root.pid}, kernel {platform.release()}, span {source.span}, align {align}",
         source.describe(),
-        ("time resolution: exact (kernel event timestamps, CLOCK_MONOTONIC)"
-         if source.method == "events" else
-         f"time resolution: observations every {mean / 1000:.2f} ms on average, "
-         f"{worst / 1000:.2f} ms at most; a scan took {scan / 1000:.2f} ms on average"),
+        (
+            "time resolution: exact (kernel event timestamps, CLOCK_MONOTONIC)"
+            if source.method == "events"
+            else f"time resolution: observations every {mean / 1000:.2f} ms on average, "
+            f"{worst / 1000:.2f} ms at most; a scan took {scan / 1000:.2f} ms on average"
+        ),
         "compaction: slot = k * align + (address // span) % align, k = rank of the address's "
         "block among blocks with a table",
     ]
 
 
-def space_trace(space: Space, span: int, align: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                               list[str]]:  # fmt: skip
+def space_trace(
+    space: Space, span: int, align: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """(ops, slots, times, comments) of one space: slots compacted over every span it held."""
     spans = np.array(sorted(space.seen), dtype=np.uint64) * np.uint64(span)
     slots = compact_slots(spans, span, align) if len(spans) else np.zeros(0, np.int32)
@@ -243,9 +269,13 @@ def space_trace(space: Space, span: int, align: int) -> tuple[np.ndarray, np.nda
     ops = np.array([op for op, _, _ in space.events], dtype=np.int8)
     slot = np.array([NO_SLOT if op == EXIT else slot_of[s] for op, s, _ in space.events], np.int32)
     times = np.array([t for _, _, t in space.events], dtype=np.int64)
-    comments = [f"slot {s} {int(a):#x}" for s, a in zip(slots.tolist(), spans.tolist(), strict=True)]
+    comments = [
+        f"slot {s} {int(a):#x}" for s, a in zip(slots.tolist(), spans.tolist(), strict=True)
+    ]
     comments += [f"vmpte {t} {kb}" for t, kb in space.vmpte]
-    comments += [f"cause {i} pt_reclaim" for i, e in enumerate(space.events) if e in space.reclaimed]
+    comments += [
+        f"cause {i} pt_reclaim" for i, e in enumerate(space.events) if e in space.reclaimed
+    ]
     return ops, slot, times, comments
 
 
@@ -257,16 +287,21 @@ def write_recording(rec: Source, out: Path, align: int, header: list[str]) -> li
     written = _write_spaces(rec, rec.spaces, out, align, header)
     if any(s.reclaimed for s in rec.spaces):
         name = out.name
-        other = out.with_name(name.replace(".csv", ".no-reclaim.csv", 1) if not rec.follow_forks
-                              else f"{name}-no-reclaim")  # fmt: skip
+        other = out.with_name(
+            name.replace(".csv", ".no-reclaim.csv", 1)
+            if not rec.follow_forks
+            else f"{name}-no-reclaim"
+        )
         note = "derived: as a kernel without PT_RECLAIM (its frees dropped; see record.py)"
-        written += _write_spaces(rec, [without_reclaim(s) for s in rec.spaces], other, align,
-                                 [*header, note])  # fmt: skip
+        written += _write_spaces(
+            rec, [without_reclaim(s) for s in rec.spaces], other, align, [*header, note]
+        )
     return written
 
 
-def _write_spaces(rec: Source, spaces: list[Space], out: Path, align: int,
-                  header: list[str]) -> list[Path]:  # fmt: skip
+def _write_spaces(
+    rec: Source, spaces: list[Space], out: Path, align: int, header: list[str]
+) -> list[Path]:
     if not rec.follow_forks:
         mine = [s for s in spaces if s.pid == rec.root]
         ops, slots, times, comments = _merge(mine, rec.span, align)
@@ -280,14 +315,20 @@ def _write_spaces(rec: Source, spaces: list[Space], out: Path, align: int,
             name += f"-{k}"
         path = out / f"{name}.csv.gz"
         ops, slots, times, comments = space_trace(space, rec.span, align)
-        write_trace(path, ops, slots, [*header, f"program {' '.join(space.argv)}",
-                                       f"pid {space.pid}", *comments], times=times)  # fmt: skip
+        write_trace(
+            path,
+            ops,
+            slots,
+            [*header, f"program {' '.join(space.argv)}", f"pid {space.pid}", *comments],
+            times=times,
+        )
         written.append(path)
     return written
 
 
-def _merge(spaces: Sequence[Space], span: int, align: int
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:  # fmt: skip
+def _merge(
+    spaces: Sequence[Space], span: int, align: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """One trace of the successive address spaces of one pid (an exec ends one, starts the
     next), with slots compacted over all of them."""
     merged = Space(spaces[0].pid, spaces[0].comm, spaces[0].argv, spaces[0].exe)
@@ -297,8 +338,6 @@ def _merge(spaces: Sequence[Space], span: int, align: int
         merged.seen |= space.seen
         merged.reclaimed |= space.reclaimed
     return space_trace(merged, span, align)
-
-
 
 
 class Both:

@@ -47,7 +47,7 @@ CLEANUP = "run `farm trace cleanup` as root to remove what killed recorders left
 
 
 def _owner(d: Path) -> str:
-    return d.name[len(PREFIX):].split("-")[0]
+    return d.name[len(PREFIX) :].split("-")[0]
 
 
 def _stale(d: Path) -> bool:
@@ -72,8 +72,10 @@ def remove_stale() -> list[str]:
             d.rmdir()
             removed.append(d.name)
         except OSError as e:
-            raise RecorderError(f"a killed recorder's tracefs instance {d} cannot be removed "
-                                f"({e.strerror}: a reader of its trace_pipe?); {CLEANUP}") from None  # fmt: skip
+            raise RecorderError(
+                f"a killed recorder's tracefs instance {d} cannot be removed "
+                f"({e.strerror}: a reader of its trace_pipe?); {CLEANUP}"
+            ) from None
     return removed
 
 
@@ -110,14 +112,17 @@ class Instance:
     """One tracefs instance: its events (``system/name`` with an optional filter), an optional
     pid filter that follows forks, and a non-blocking reader of its ``trace_pipe``."""
 
-    def __init__(self, name: str, events: Iterable[tuple[str, str]],
-                 pids: Iterable[int] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, name: str, events: Iterable[tuple[str, str]], pids: Iterable[int] | None = None
+    ) -> None:
         self.dir = ROOT / "instances" / name
         try:
             self.dir.mkdir()
         except OSError as e:
             hint = f"; {CLEANUP}" if self.dir.exists() else ""
-            raise RecorderError(f"cannot create tracefs instance {self.dir}: {e.strerror}{hint}") from None
+            raise RecorderError(
+                f"cannot create tracefs instance {self.dir}: {e.strerror}{hint}"
+            ) from None
         self._pending = b""
         self._fd: int | None = None
         try:
@@ -142,7 +147,9 @@ class Instance:
         try:
             (self.dir / name).write_text(value)
         except OSError as e:
-            raise RecorderError(f"cannot set {self.dir / name} to {value!r}: {e.strerror}") from None
+            raise RecorderError(
+                f"cannot set {self.dir / name} to {value!r}: {e.strerror}"
+            ) from None
 
     def start(self) -> None:
         self._write("tracing_on", "1")
@@ -200,8 +207,9 @@ def session() -> Iterator[str]:
         raise RecorderError(why)
     mounted_here = _adopt_mount()  # a killed recorder's mount is ours to undo
     if not _mounted():
-        done = subprocess.run(["mount", "-t", "tracefs", "nodev", str(ROOT)], capture_output=True,
-                              text=True)  # fmt: skip
+        done = subprocess.run(
+            ["mount", "-t", "tracefs", "nodev", str(ROOT)], capture_output=True, text=True
+        )
         if done.returncode != 0 or not _mounted():
             raise RecorderError(f"cannot mount tracefs at {ROOT}: {done.stderr.strip()}")
         mounted_here = True

@@ -29,9 +29,14 @@ def ray_local() -> Iterator[object]:
     import ray
 
     if not ray.is_initialized():
-        ray.init(address="local", num_cpus=2, include_dashboard=False,
-                 object_store_memory=128 * 1024 * 1024, logging_level=logging.ERROR,
-                 log_to_driver=False)
+        ray.init(
+            address="local",
+            num_cpus=2,
+            include_dashboard=False,
+            object_store_memory=128 * 1024 * 1024,
+            logging_level=logging.ERROR,
+            log_to_driver=False,
+        )
     yield ray
     ray.shutdown()
 

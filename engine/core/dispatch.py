@@ -34,8 +34,10 @@ from engine.strategies import NATIVE_DIR, get_strategy
 
 LaneLoop = Callable[..., tuple[int, int, str] | None]
 FLAGS = ("-O3", "-fPIC", "-shared", "-fvisibility=hidden")  # as setup.py's (and -std=c11)
-INSTALL = ("install a C compiler and the Python headers (Debian/Ubuntu: apt-get install gcc "
-           "python3-dev; Fedora: dnf install gcc python3-devel)")  # fmt: skip
+INSTALL = (
+    "install a C compiler and the Python headers (Debian/Ubuntu: apt-get install gcc "
+    "python3-dev; Fedora: dnf install gcc python3-devel)"
+)
 
 
 class LaneLoopUnavailable(RuntimeError):
@@ -58,8 +60,10 @@ def _check_layout(module: ModuleType) -> ModuleType:
         O_COUNT,
         S_COUNT,
     ):
-        raise LaneLoopUnavailable(f"{module.__name__} was built for another layout: rebuild it "
-                                  "(pip install -e . in a checkout)")  # fmt: skip
+        raise LaneLoopUnavailable(
+            f"{module.__name__} was built for another layout: rebuild it "
+            "(pip install -e . in a checkout)"
+        )
     return module
 
 
@@ -81,11 +85,15 @@ def shipped_module(checked: bool) -> ModuleType:
     try:
         module = importlib.import_module(name)
     except ImportError as e:
-        raise LaneLoopUnavailable(f"{name}, the C lane loop, is not built ({e}): {INSTALL}, then "
-                                  "reinstall ptfarm (pip install -e . in a checkout)") from e  # fmt: skip
+        raise LaneLoopUnavailable(
+            f"{name}, the C lane loop, is not built ({e}): {INSTALL}, then "
+            "reinstall ptfarm (pip install -e . in a checkout)"
+        ) from e
     if module.SOURCE_HASH != source_hash():
-        raise LaneLoopUnavailable(f"{name} was built from other sources than "
-                                  f"{NATIVE_DIR}: rebuild it (pip install -e . in a checkout)")  # fmt: skip
+        raise LaneLoopUnavailable(
+            f"{name} was built from other sources than "
+            f"{NATIVE_DIR}: rebuild it (pip install -e . in a checkout)"
+        )
     return _check_layout(module)
 
 
@@ -118,9 +126,14 @@ def build(rules: Path, checked: bool, out_dir: Path | None = None) -> Path:
     flags = [*FLAGS, "-std=c11", *(["-DPTFARM_CHECKS"] if checked else [])]
     include = sysconfig.get_paths()["include"]
     h = hashlib.sha256()
-    for part in (rules.read_bytes(), *(p.read_bytes() for p in sorted(NATIVE_DIR.glob("*.[ch]"))),
-                 _compiler_id(cc).encode(), " ".join(flags).encode(), sys.version.encode(),
-                 include.encode()):  # fmt: skip
+    for part in (
+        rules.read_bytes(),
+        *(p.read_bytes() for p in sorted(NATIVE_DIR.glob("*.[ch]"))),
+        _compiler_id(cc).encode(),
+        " ".join(flags).encode(),
+        sys.version.encode(),
+        include.encode(),
+    ):
         h.update(hashlib.sha256(part).digest())
     module = f"_ptf_{rules.stem}_{h.hexdigest()[:16]}"
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
@@ -128,14 +141,24 @@ def build(rules: Path, checked: bool, out_dir: Path | None = None) -> Path:
     if target.is_file():
         return target
     if not Path(include, "Python.h").is_file():
-        raise LaneLoopUnavailable(f"building the lane loop of {rules}: no Python.h in {include}: "
-                                  f"{INSTALL}")  # fmt: skip
+        raise LaneLoopUnavailable(
+            f"building the lane loop of {rules}: no Python.h in {include}: {INSTALL}"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=suffix, dir=target.parent)
     os.close(fd)
-    command = [*cc, *flags, f"-I{NATIVE_DIR}", f"-I{include}", f"-DPTF_MODULE={module}",
-               f"-DPTF_STRATEGIES={strategies_macro([rules.stem])}",
-               str(NATIVE_DIR / "module.c"), str(rules), "-o", tmp]  # fmt: skip
+    command = [
+        *cc,
+        *flags,
+        f"-I{NATIVE_DIR}",
+        f"-I{include}",
+        f"-DPTF_MODULE={module}",
+        f"-DPTF_STRATEGIES={strategies_macro([rules.stem])}",
+        str(NATIVE_DIR / "module.c"),
+        str(rules),
+        "-o",
+        tmp,
+    ]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     except OSError as e:
@@ -173,8 +196,10 @@ def lane_loop(name: str, checked: bool = False) -> LaneLoop:
     if rules.parent == NATIVE_DIR:
         module = shipped_module(checked)
         if rules.stem not in module.STRATEGIES:
-            raise LaneLoopUnavailable(f"{module.__name__} has no lane loop for {rules.name}: "
-                                      "rebuild it (pip install -e . in a checkout)")  # fmt: skip
+            raise LaneLoopUnavailable(
+                f"{module.__name__} has no lane loop for {rules.name}: "
+                "rebuild it (pip install -e . in a checkout)"
+            )
     else:
         if not rules.is_file():
             raise LaneLoopUnavailable(f"strategy {name!r}: its C rules file {rules} is missing")

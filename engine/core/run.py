@@ -33,9 +33,17 @@ _DESC_BYTES = LaneParams._fields.index("desc_bytes")
 def lane_constants(p: Params) -> LaneParams:
     """The lane loop's constants of one lane: one unit is one page of F fragments, bytes are
     pages with their lock, unless the strategy's declaration says otherwise."""
-    values = dict(grace=p.grace, f=p.fragments, n=1, k=p.fragments, ks=0,
-                  page_bytes=p.page_size + p.ptlock_bytes, desc_bytes=0, n_aux=0,
-                  n_slots=p.n_slots)  # fmt: skip
+    values = dict(
+        grace=p.grace,
+        f=p.fragments,
+        n=1,
+        k=p.fragments,
+        ks=0,
+        page_bytes=p.page_size + p.ptlock_bytes,
+        desc_bytes=0,
+        n_aux=0,
+        n_slots=p.n_slots,
+    )
     hook = get_strategy(p.strategy).lane_constants
     own = hook(p) if hook is not None else {}
     unknown = set(own) - set(values)
@@ -98,8 +106,10 @@ def _means(sums: np.ndarray, lp: np.ndarray) -> dict[str, np.ndarray]:
     lanes = len(sums)
     lo, hi, end = sums[:, :H_COUNT], sums[:, H_COUNT:S_END], sums[:, S_END]
     # the bytes integral, estimated in float64: below 2^52 it is below 2^53 exactly
-    held = (lo[:, H_PAGES].astype(np.float64) * lp[:, _PAGE_BYTES]
-            + lo[:, H_DESCS].astype(np.float64) * lp[:, _DESC_BYTES])  # fmt: skip
+    held = (
+        lo[:, H_PAGES].astype(np.float64) * lp[:, _PAGE_BYTES]
+        + lo[:, H_DESCS].astype(np.float64) * lp[:, _DESC_BYTES]
+    )
     fits = (hi == 0).all(1) & (lo < 2**53).all(1) & (end < 2**53) & (held < 2.0**52)
     out: dict[str, np.ndarray] = {m: np.zeros(lanes) for m in MEAN_METRICS}
     at = np.flatnonzero(fits & (end > 0))
@@ -113,7 +123,9 @@ def _means(sums: np.ndarray, lp: np.ndarray) -> dict[str, np.ndarray]:
         integral = [row[k] + (row[H_COUNT + k] << 31) for k in range(H_COUNT)]
         for m, k in MEAN_COLUMNS.items():
             out[m][i] = time_mean(integral[k], row[S_END])
-        exact = (int(lp[i, _PAGE_BYTES]) * integral[H_PAGES]
-                 + int(lp[i, _DESC_BYTES]) * integral[H_DESCS])  # fmt: skip
+        exact = (
+            int(lp[i, _PAGE_BYTES]) * integral[H_PAGES]
+            + int(lp[i, _DESC_BYTES]) * integral[H_DESCS]
+        )
         out["bytes_mean"][i] = time_mean(exact, row[S_END])
     return out

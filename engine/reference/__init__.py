@@ -18,7 +18,10 @@ if TYPE_CHECKING:  # the registry imports this package: it must not import param
 
 
 def run(
-    params: Params, ops: np.ndarray, slots: np.ndarray, debug: bool = False,
+    params: Params,
+    ops: np.ndarray,
+    slots: np.ndarray,
+    debug: bool = False,
     times: np.ndarray | None = None,
 ) -> dict[str, int | float]:
     """Metrics of one lane (ENGINE.md section 5); ``debug`` checks invariants every event;

@@ -64,8 +64,9 @@ class Lane(ABC):
         self.pages_held = 0
         self.idle_pages = 0
         self.units_with_room = 0
-        self.counts = dict(faults=0, hits=0, page_allocs=0, page_frees=0, wasted_allocs=0,
-                           completions=0)  # fmt: skip
+        self.counts = dict(
+            faults=0, hits=0, page_allocs=0, page_frees=0, wasted_allocs=0, completions=0
+        )
         self.new_mm()
 
     # --- rules a strategy provides -------------------------------------------------------
@@ -178,8 +179,13 @@ class Lane(ABC):
     def bytes_now(self) -> int:
         return self.pages_held * self.p.page_size + self.extra_bytes()
 
-    def run(self, ops: np.ndarray, slots: np.ndarray, debug: bool = False,
-            times: np.ndarray | None = None) -> dict[str, int | float]:  # fmt: skip
+    def run(
+        self,
+        ops: np.ndarray,
+        slots: np.ndarray,
+        debug: bool = False,
+        times: np.ndarray | None = None,
+    ) -> dict[str, int | float]:
         """ENGINE.md sections 2 and 5. ``times``: the event times of a timed stream (None:
         event t at time t)."""
         T = len(ops)
@@ -191,8 +197,12 @@ class Lane(ABC):
 
         def sample(at: int) -> None:
             nonlocal last
-            values = dict(mapped=len(self.mapped), pages=self.pages_held,
-                          idle_pages=self.idle_pages, bytes=self.bytes_now())  # fmt: skip
+            values = dict(
+                mapped=len(self.mapped),
+                pages=self.pages_held,
+                idle_pages=self.idle_pages,
+                bytes=self.bytes_now(),
+            )
             if last is not None:  # before the first sample the lane holds nothing
                 for k, v in last[1].items():
                     integral[k] += v * (at - last[0])
@@ -225,8 +235,11 @@ class Lane(ABC):
             self.run_due(draining=True)
         if debug:
             self.check_invariants(T)
-        out: dict[str, int | float] = {"ticks": T, "faults": self.counts["faults"],
-                                       "hits": self.counts["hits"]}  # fmt: skip
+        out: dict[str, int | float] = {
+            "ticks": T,
+            "faults": self.counts["faults"],
+            "hits": self.counts["hits"],
+        }
         for k in ("mapped", "pages", "idle_pages", "bytes"):
             out[f"{k}_peak"] = peaks[k]
             out[f"{k}_mean"] = time_mean(integral[k], end)

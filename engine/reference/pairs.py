@@ -62,8 +62,13 @@ class Pairs(Lane):
         return {slot: (self.groups[slot // self.F], slot % self.F) for slot in self.mapped}
 
 
-STRATEGY = register(Strategy(
-    "pairs", "option 1: all F tables of a page installed together", Pairs,
-    style=Style("#D55E00", "v", (3.0, 1.0, 1.0, 1.0, 1.0, 1.0), ".."), order=4,
-    lane_constants=lambda p: {"n_aux": -(-p.n_slots // p.fragments)},  # the group table
-))  # fmt: skip
+STRATEGY = register(
+    Strategy(
+        "pairs",
+        "option 1: all F tables of a page installed together",
+        Pairs,
+        style=Style("#D55E00", "v", (3.0, 1.0, 1.0, 1.0, 1.0, 1.0), ".."),
+        order=4,
+        lane_constants=lambda p: {"n_aux": -(-p.n_slots // p.fragments)},  # the group table
+    )
+)

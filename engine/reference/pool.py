@@ -146,12 +146,22 @@ class PoolLane(Lane):
             raise InvariantError(f"{self.p.strategy}: the pool list is inconsistent")
 
 
-STRATEGY = register(Strategy(
-    "pool", "option 2: tables carved from pools of pool_pages pages", PoolLane,
-    uses=frozenset({"pool_pages"}), series_param="pool_pages", series_label="pool_pages={}",
-    series_always=True,
-    style=Style("#0072B2", "P", (8.0, 2.0), "--"), order=5,
-    # a unit is a pool of N pages: N*F fragments, each with its state
-    lane_constants=lambda p: {"n": p.pool_pages, "k": p.pool_pages * p.fragments,
-                              "ks": p.pool_pages * p.fragments},
-))  # fmt: skip
+STRATEGY = register(
+    Strategy(
+        "pool",
+        "option 2: tables carved from pools of pool_pages pages",
+        PoolLane,
+        uses=frozenset({"pool_pages"}),
+        series_param="pool_pages",
+        series_label="pool_pages={}",
+        series_always=True,
+        style=Style("#0072B2", "P", (8.0, 2.0), "--"),
+        order=5,
+        # a unit is a pool of N pages: N*F fragments, each with its state
+        lane_constants=lambda p: {
+            "n": p.pool_pages,
+            "k": p.pool_pages * p.fragments,
+            "ks": p.pool_pages * p.fragments,
+        },
+    )
+)

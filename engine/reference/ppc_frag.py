@@ -84,7 +84,12 @@ class PpcFrag(Lane):
                 raise InvariantError(f"ppc-frag: refcount {page.refcount} < {page.allocated}")
 
 
-STRATEGY = register(Strategy(
-    "ppc-frag", "powerpc pte_fragment_alloc: a cursor, fragments never reused", PpcFrag,
-    style=Style("#009E73", "D", (6.0, 2.0, 1.5, 2.0), "xx"), order=3,
-))  # fmt: skip
+STRATEGY = register(
+    Strategy(
+        "ppc-frag",
+        "powerpc pte_fragment_alloc: a cursor, fragments never reused",
+        PpcFrag,
+        style=Style("#009E73", "D", (6.0, 2.0, 1.5, 2.0), "xx"),
+        order=3,
+    )
+)

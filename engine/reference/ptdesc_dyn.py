@@ -32,11 +32,21 @@ class PtdescDyn(PoolLane):
         return self.live_descriptors * (self.p.desc_size + self.p.ptlock_bytes)
 
 
-STRATEGY = register(Strategy(
-    "ptdesc-dyn", "option 3: a slab-allocated descriptor per table", PtdescDyn,
-    uses=frozenset({"desc_size"}), series_param="desc_size", series_label="desc_size={} B",
-    style=Style("#CC79A7", "X", (2.0, 3.0), "oo"), order=6,
-    # per-fragment state; bytes count live descriptors (each with its lock), pages bare
-    lane_constants=lambda p: {"ks": p.fragments, "page_bytes": p.page_size,
-                              "desc_bytes": p.desc_size + p.ptlock_bytes},
-))  # fmt: skip
+STRATEGY = register(
+    Strategy(
+        "ptdesc-dyn",
+        "option 3: a slab-allocated descriptor per table",
+        PtdescDyn,
+        uses=frozenset({"desc_size"}),
+        series_param="desc_size",
+        series_label="desc_size={} B",
+        style=Style("#CC79A7", "X", (2.0, 3.0), "oo"),
+        order=6,
+        # per-fragment state; bytes count live descriptors (each with its lock), pages bare
+        lane_constants=lambda p: {
+            "ks": p.fragments,
+            "page_bytes": p.page_size,
+            "desc_bytes": p.desc_size + p.ptlock_bytes,
+        },
+    )
+)

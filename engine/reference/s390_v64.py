@@ -128,7 +128,14 @@ class S390V64(Lane):
                 raise InvariantError(f"{self.p.strategy}: a half is both allocated and pending")
 
 
-STRATEGY = register(Strategy(
-    "s390-v6.4", "s390 2 KiB halves, the PP AA scheme (v5.17 to v6.5)", S390V64, fragments=2,
-    style=Style("#E69F00", "s", (5.0, 1.5), "//"), order=1, baseline=True,
-))  # fmt: skip
+STRATEGY = register(
+    Strategy(
+        "s390-v6.4",
+        "s390 2 KiB halves, the PP AA scheme (v5.17 to v6.5)",
+        S390V64,
+        fragments=2,
+        style=Style("#E69F00", "s", (5.0, 1.5), "//"),
+        order=1,
+        baseline=True,
+    )
+)

@@ -41,7 +41,13 @@ class S390V66(S390V64):
         self.free(slot)
 
 
-STRATEGY = register(Strategy(
-    "s390-v6.6", "s390 halves plus pte_free_defer with PG_active (v6.6)", S390V66, fragments=2,
-    style=Style("#56B4E9", "^", (1.5, 1.5), "\\\\"), order=2,
-))  # fmt: skip
+STRATEGY = register(
+    Strategy(
+        "s390-v6.6",
+        "s390 halves plus pte_free_defer with PG_active (v6.6)",
+        S390V66,
+        fragments=2,
+        style=Style("#56B4E9", "^", (1.5, 1.5), "\\\\"),
+        order=2,
+    )
+)

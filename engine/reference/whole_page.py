@@ -27,8 +27,13 @@ class WholePage(Lane):
     defer = rcu_free
 
 
-STRATEGY = register(Strategy(
-    "whole-page", "one page per table (x86; s390 since v6.7)", WholePage,
-    style=Style("#000000", "o", (), ""), order=0,
-    lane_constants=lambda p: {"k": 1},  # a unit holds one table: a fragment is its page
-))  # fmt: skip
+STRATEGY = register(
+    Strategy(
+        "whole-page",
+        "one page per table (x86; s390 since v6.7)",
+        WholePage,
+        style=Style("#000000", "o", (), ""),
+        order=0,
+        lane_constants=lambda p: {"k": 1},  # a unit holds one table: a fragment is its page
+    )
+)

@@ -52,10 +52,14 @@ class Workload:
 
 
 EVENT_RATE = ParamSpec.of(
-    "event_rate", None, float,
+    "event_rate",
+    None,
+    float,
     "events per second: the stream becomes timed, with Poisson arrivals drawn from the lane's "
-    "seed (absent: untimed, event t at time t)", 1e-6, 1e12,
-)  # fmt: skip
+    "seed (absent: untimed, event t at time t)",
+    1e-6,
+    1e12,
+)
 NOT_SEEDED = ("event_rate",)  # parameters the lane seed leaves out: the same events at any rate
 
 WORKLOADS: dict[str, Workload] = {}
@@ -100,7 +104,7 @@ def resolve(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
             raise ParamError(
                 param=key,
                 message=f"workload {name} has no parameter {key!r}{closest(key, tuple(spec))}; "
-                f"its parameters: {', '.join(spec) or '(none)'}"
+                f"its parameters: {', '.join(spec) or '(none)'}",
             )
     return {
         p.name: p.check(params.get(p.name, p.default))
@@ -121,8 +125,9 @@ def lane_seed(
     canonical = json.dumps(
         {
             "workload": workload,
-            "params": {k: v for k, v in sorted(resolve(workload, params).items())
-                       if k not in NOT_SEEDED},  # fmt: skip
+            "params": {
+                k: v for k, v in sorted(resolve(workload, params).items()) if k not in NOT_SEEDED
+            },
             "n_slots": n_slots,
             "ticks": ticks,
             "seed": base_seed,
@@ -171,8 +176,9 @@ def poisson_times(events: LaneEvents, seeds: np.ndarray, rate: float) -> LaneEve
         gaps = np.random.default_rng([seed, 0x7E1E]).exponential(1.0, n)
         times[i, :n] = np.floor(np.cumsum(gaps) * (1e6 / rate)).astype(np.int64)
         times[i, n:] = times[i, n - 1] if n else 0
-    return LaneEvents(events.ops, events.slots, events.lengths, times,
-                      np.ones(events.lanes, dtype=bool))  # fmt: skip
+    return LaneEvents(
+        events.ops, events.slots, events.lengths, times, np.ones(events.lanes, dtype=bool)
+    )
 
 
 _LOADED = False

@@ -15,8 +15,10 @@ from types import ModuleType
 import numpy as np
 
 SOURCE_DIR = Path(__file__).resolve().parent / "native"
-INSTALL = ("install a C compiler and the Python headers (Debian/Ubuntu: apt-get install gcc "
-           "python3-dev), then reinstall ptfarm (pip install -e . in a checkout)")  # fmt: skip
+INSTALL = (
+    "install a C compiler and the Python headers (Debian/Ubuntu: apt-get install gcc "
+    "python3-dev), then reinstall ptfarm (pip install -e . in a checkout)"
+)
 
 
 class GeneratorsUnavailable(RuntimeError):
@@ -32,11 +34,14 @@ def generators() -> ModuleType:
     try:
         module = importlib.import_module(name)
     except ImportError as e:
-        raise GeneratorsUnavailable(f"{name}, the workload generators, is not built ({e}): "
-                                    f"{INSTALL}") from e  # fmt: skip
+        raise GeneratorsUnavailable(
+            f"{name}, the workload generators, is not built ({e}): {INSTALL}"
+        ) from e
     if module.SOURCE_HASH != source_hash(SOURCE_DIR):
-        raise GeneratorsUnavailable(f"{name} was built from other sources than {SOURCE_DIR}: "
-                                    "rebuild it (pip install -e . in a checkout)")  # fmt: skip
+        raise GeneratorsUnavailable(
+            f"{name} was built from other sources than {SOURCE_DIR}: "
+            "rebuild it (pip install -e . in a checkout)"
+        )
     return module
 
 

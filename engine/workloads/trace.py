@@ -68,7 +68,9 @@ FAULT_ORDER = ParamSpec.of(
 def trace_files(path: str) -> list[Path]:
     """The files a ``path`` parameter names, in replay order; ParamError when there are none."""
     if not path:
-        raise ParamError("this workload needs path=FILE (a trace file) or path=FOLDER", param="path")
+        raise ParamError(
+            "this workload needs path=FILE (a trace file) or path=FOLDER", param="path"
+        )
     p = Path(path)
     if p.is_dir():
         files = sorted(
@@ -76,7 +78,9 @@ def trace_files(path: str) -> list[Path]:
             key=lambda f: f.name,
         )
         if not files:
-            raise ParamError(f"path {path}: the folder holds no *.csv or *.csv.gz trace file", param="path")
+            raise ParamError(
+                f"path {path}: the folder holds no *.csv or *.csv.gz trace file", param="path"
+            )
         return files
     if not p.exists():
         raise ParamError(f"path {path}: no such file or folder", param="path")
@@ -106,9 +110,13 @@ def _lane_traces(
 def _coarse(path: str, mtime_ns: int, size: int, n_slots: int, factor: int) -> Trace:
     coarse = coarsen(_load(path, mtime_ns, size, n_slots), factor)
     if coarse.min_slots > n_slots:
-        raise TraceError(path, None, f"at coarsen={factor} its tables are numbered by address in "
-                         f"blocks of {GROUP} and need n_slots >= {coarse.min_slots} (n_slots="
-                         f"{n_slots})")  # fmt: skip
+        raise TraceError(
+            path,
+            None,
+            f"at coarsen={factor} its tables are numbered by address in "
+            f"blocks of {GROUP} and need n_slots >= {coarse.min_slots} (n_slots="
+            f"{n_slots})",
+        )
     return coarse
 
 
@@ -121,10 +129,13 @@ def generate_trace(
 ) -> LaneEvents:
     if params.get("folder") == "sequence":
         tree = _sequence(params["path"], n_slots, params.get("coarsen", 1))
-        return LaneEvents.from_streams([(tree.ops, tree.slots)] * len(seeds), [tree.times] * len(seeds))
+        return LaneEvents.from_streams(
+            [(tree.ops, tree.slots)] * len(seeds), [tree.times] * len(seeds)
+        )
     traces = _lane_traces(params["path"], n_slots, seeds, replicates, params.get("coarsen", 1))
-    return LaneEvents.from_streams([(tr.ops, tr.slots) for tr in traces],
-                                   [tr.times for tr in traces])  # fmt: skip
+    return LaneEvents.from_streams(
+        [(tr.ops, tr.slots) for tr in traces], [tr.times for tr in traces]
+    )
 
 
 def _sequence(path: str, n_slots: int, factor: int = 1) -> Trace:
@@ -150,16 +161,21 @@ def _sequence(path: str, n_slots: int, factor: int = 1) -> Trace:
         slots.append(s)
         times.append(t - start + offset)
         offset = int(times[-1][-1]) + 1 if len(t) else offset
-    return Trace(path, np.concatenate(ops).astype(np.int8), np.concatenate(slots).astype(np.int32),
-                 np.concatenate(times) if timed == {True} else None)  # fmt: skip
+    return Trace(
+        path,
+        np.concatenate(ops).astype(np.int8),
+        np.concatenate(slots).astype(np.int32),
+        np.concatenate(times) if timed == {True} else None,
+    )
 
 
 def traces_timed(params: Mapping[str, Any]) -> bool:
     """Whether the trace files of ``path`` are timed (their headers say; all must agree)."""
     kinds = {is_timed_file(f) for f in trace_files(params["path"])}
     if len(kinds) > 1:
-        raise ParamError(f"path {params['path']}: the folder mixes timed and untimed traces",
-                         param="path")  # fmt: skip
+        raise ParamError(
+            f"path {params['path']}: the folder mixes timed and untimed traces", param="path"
+        )
     return kinds.pop()
 
 

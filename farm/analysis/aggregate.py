@@ -38,6 +38,7 @@ def series_params() -> dict[str, str]:
 def _not_case() -> set[str]:
     return {"strategy", "grace", "replicate", "seed", *series_params().values()}
 
+
 # Derived columns: name -> (numerator, denominator, scale).
 DERIVED: dict[str, tuple[str, str, float]] = {
     "allocs_per_kfault": ("page_allocs", "faults", 1000.0),
@@ -149,8 +150,11 @@ def prepare(raw: pd.DataFrame) -> Prepared:
         raise UserError("the results table has no rows with status ok: nothing to draw")
     df = df.reset_index(drop=True)
     df["grace"] = df["grace"].astype("int64")
-    timed = (df["_timed"].fillna(False).astype(bool) if "_timed" in df.columns
-             else pd.Series(False, index=df.index))  # fmt: skip
+    timed = (
+        df["_timed"].fillna(False).astype(bool)
+        if "_timed" in df.columns
+        else pd.Series(False, index=df.index)
+    )
     mixed = set(df.loc[timed, "workload"]) & set(df.loc[~timed, "workload"])
     for name, (num, den, scale) in DERIVED.items():
         if {num, den} <= set(df.columns):
@@ -200,8 +204,10 @@ def prepare(raw: pd.DataFrame) -> Prepared:
             parts += [_case_part(c, values[c]) for c in shown]
         case_labels.append(", ".join(parts))
     # a workload run both timed and untimed: apart, each with its own grace unit
-    df["_case"] = [c + (", timed" if t else ", untimed") if w in mixed else c
-                   for c, t, w in zip(case_labels, timed, df["workload"], strict=True)]  # fmt: skip
+    df["_case"] = [
+        c + (", timed" if t else ", untimed") if w in mixed else c
+        for c, t, w in zip(case_labels, timed, df["workload"], strict=True)
+    ]
     case_rows = df.assign(_w_order=df["workload"].map(_workload_rank)).drop_duplicates("_case")
     case_rows = case_rows.sort_values(
         ["_w_order", *geometry, *others, "_case"], na_position="first"

@@ -22,9 +22,21 @@ from farm.errors import UserError
 NORMAL_US = 8000  # the normal grace period (8 ms: measured here)
 GRACES_US = (150, 8000, 1_000_000)  # expedited, normal, lazy
 SHARED = {"s390": "s390-v6.6", "ppc-radix": "ppc-frag", "ppc-hash": "ppc-frag"}  # sharing shipped
-CANDIDATES = ("ppc-frag", "pool (pool_pages=2)", "pool (pool_pages=4)", "ptdesc-dyn", "pairs", "s390-v6.6",
-              "whole-page")  # fmt: skip
-OPTIONS = ("pairs", "pool (pool_pages=2)", "pool (pool_pages=4)", "ptdesc-dyn")  # the June 2023 options
+CANDIDATES = (
+    "ppc-frag",
+    "pool (pool_pages=2)",
+    "pool (pool_pages=4)",
+    "ptdesc-dyn",
+    "pairs",
+    "s390-v6.6",
+    "whole-page",
+)
+OPTIONS = (
+    "pairs",
+    "pool (pool_pages=2)",
+    "pool (pool_pages=4)",
+    "ptdesc-dyn",
+)  # the June 2023 options
 BOOTSTRAP = 2000
 
 
@@ -35,8 +47,10 @@ def load(root: Path, name: str) -> pd.DataFrame:
         raise UserError(f"{folder}: no results; run `farm run sweeps/{name}.yaml` first")
     frame = agg.prepare(agg.load_results(folder)).frame
     by_shape = {(g.page_size, g.table_size): g.name for g in GEOMETRIES.values()}
-    frame["geometry"] = [by_shape.get((int(p), int(t)), f"{p}/{t}")
-                         for p, t in zip(frame["page_size"], frame["table_size"], strict=True)]  # fmt: skip
+    frame["geometry"] = [
+        by_shape.get((int(p), int(t)), f"{p}/{t}")
+        for p, t in zip(frame["page_size"], frame["table_size"], strict=True)
+    ]
     if "path" in frame.columns:
         frame["program"] = [Path(str(p)).name.split(".")[0] for p in frame["path"]]
     return frame
@@ -50,7 +64,11 @@ def median_interval(values: np.ndarray) -> tuple[float, float, float]:
         return (np.nan, np.nan, np.nan)
     rng = np.random.default_rng(0)
     meds = np.median(rng.choice(values, size=(BOOTSTRAP, len(values))), axis=1)
-    return float(np.median(values)), float(np.quantile(meds, 0.025)), float(np.quantile(meds, 0.975))
+    return (
+        float(np.median(values)),
+        float(np.quantile(meds, 0.025)),
+        float(np.quantile(meds, 0.975)),
+    )
 
 
 @dataclass
@@ -63,29 +81,48 @@ class Levels:
 
     @classmethod
     def of(cls, frame: pd.DataFrame, kernel_check: Path) -> Levels:
-        table = {g: upper_table_bytes(GEOMETRIES[g].kernel, kernel_check)
-                 for g in frame["geometry"].unique() if g in GEOMETRIES}  # fmt: skip
+        table = {
+            g: upper_table_bytes(GEOMETRIES[g].kernel, kernel_check)
+            for g in frame["geometry"].unique()
+            if g in GEOMETRIES
+        }
         upper = {}
         for (g, program), rows in frame.groupby(["geometry", "program"]):
             if g in table:
-                upper[(g, program)] = upper_bytes_mean(rows["path"].iloc[0], GEOMETRIES[g], table[g])
+                upper[(g, program)] = upper_bytes_mean(
+                    rows["path"].iloc[0], GEOMETRIES[g], table[g]
+                )
         return cls(table, upper)
 
 
-def ratios(frame: pd.DataFrame, base: dict[str, str], levels: Levels | None = None,
-           metric: str = "bytes_mean") -> pd.DataFrame:  # fmt: skip
+def ratios(
+    frame: pd.DataFrame,
+    base: dict[str, str],
+    levels: Levels | None = None,
+    metric: str = "bytes_mean",
+) -> pd.DataFrame:
     """Per geometry, program, grace and series: ``metric`` over the base's at the same point
     (``base``: geometry -> series), and with the upper levels added to both (``ratio_all``)."""
-    keys = ["geometry", "program", "grace", "replicate",
-            *(["ptlock_bytes"] if "ptlock_bytes" in frame else [])]
+    keys = [
+        "geometry",
+        "program",
+        "grace",
+        "replicate",
+        *(["ptlock_bytes"] if "ptlock_bytes" in frame else []),
+    ]
     rows = frame[[*keys, "_series", metric]].copy()
     rows["_base"] = rows["geometry"].map(base)
     b = rows[rows["_series"] == rows["_base"]][[*keys, metric]].rename(columns={metric: "_b"})
     out = rows.merge(b, on=keys, how="inner")
     out["ratio"] = out[metric] / out["_b"]
     if levels is not None:
-        up = pd.Series([levels.upper.get((g, p), np.nan) for g, p in
-                        zip(out["geometry"], out["program"], strict=True)], index=out.index)  # fmt: skip
+        up = pd.Series(
+            [
+                levels.upper.get((g, p), np.nan)
+                for g, p in zip(out["geometry"], out["program"], strict=True)
+            ],
+            index=out.index,
+        )
         out["upper"] = up
         out["ratio_all"] = (out[metric] + up) / (out["_b"] + up)
     return out
@@ -96,8 +133,17 @@ def summary(table: pd.DataFrame, column: str = "ratio") -> pd.DataFrame:
     out = []
     for (g, grace, s), rows in table.groupby(["geometry", "grace", "_series"], sort=False):
         med, lo, hi = median_interval(rows[column].to_numpy())
-        out.append({"geometry": g, "grace": grace, "_series": s, "median": med, "lo": lo, "hi": hi,
-                    "n": int(rows[column].notna().sum())})  # fmt: skip
+        out.append(
+            {
+                "geometry": g,
+                "grace": grace,
+                "_series": s,
+                "median": med,
+                "lo": lo,
+                "hi": hi,
+                "n": int(rows[column].notna().sum()),
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -108,8 +154,9 @@ def cell(table: pd.DataFrame, **where: object) -> pd.Series | None:
     return None if hit.empty else hit.iloc[0]
 
 
-def common_ranking(shared: pd.DataFrame, candidates: tuple[str, ...],
-                   geometries: list[str]) -> list[str]:  # fmt: skip
+def common_ranking(
+    shared: pd.DataFrame, candidates: tuple[str, ...], geometries: list[str]
+) -> list[str]:
     """The candidates that run at every geometry, by their worst median ratio to the sharing
     each architecture shipped (s390-v6.6, ppc-frag) at the normal grace period, least first."""
     worst = {}

@@ -16,7 +16,9 @@ from farm.analysis.style import apply_theme, strategy_style
 from farm.files import atomic_write
 
 
-def _style(series: str, strategy_of: dict[str, str], variants: dict[str, tuple[int, int]]) -> object:
+def _style(
+    series: str, strategy_of: dict[str, str], variants: dict[str, tuple[int, int]]
+) -> object:
     return strategy_style(strategy_of.get(series, series), *variants.get(series, (0, 1)))
 
 
@@ -33,8 +35,9 @@ def _plain_log(ax: object) -> None:
     ax.xaxis.set_minor_formatter(NullFormatter())  # type: ignore[attr-defined]
 
 
-def same_scheme(shared: pd.DataFrame, geometries: list[str], candidates: list[str],
-                programs: int) -> object:  # fmt: skip
+def same_scheme(
+    shared: pd.DataFrame, geometries: list[str], candidates: list[str], programs: int
+) -> object:
     """Each candidate's median ratio to the sharing each architecture shipped, per geometry."""
     import matplotlib.pyplot as plt
 
@@ -45,7 +48,11 @@ def same_scheme(shared: pd.DataFrame, geometries: list[str], candidates: list[st
     for k, g in enumerate(geometries):
         xs, ys, lo, hi = [], [], [], []
         for i, s in enumerate(candidates):
-            hit = shared[(shared["geometry"] == g) & (shared["grace"] == NORMAL_US) & (shared["_series"] == s)]
+            hit = shared[
+                (shared["geometry"] == g)
+                & (shared["grace"] == NORMAL_US)
+                & (shared["_series"] == s)
+            ]
             if hit.empty:
                 continue
             r = hit.iloc[0]
@@ -53,23 +60,38 @@ def same_scheme(shared: pd.DataFrame, geometries: list[str], candidates: list[st
             ys.append(r["median"])
             lo.append(r["median"] - r["lo"])
             hi.append(r["hi"] - r["median"])
-        ax.errorbar(xs, ys, yerr=[lo, hi], fmt=markers.get(g, "o"), color=shades.get(g, "k"),
-                    markeredgecolor="black", markersize=7, capsize=3, linestyle="none",
-                    label=f"{_title(g)} (vs {SHARED[g]})")  # fmt: skip
+        ax.errorbar(
+            xs,
+            ys,
+            yerr=[lo, hi],
+            fmt=markers.get(g, "o"),
+            color=shades.get(g, "k"),
+            markeredgecolor="black",
+            markersize=7,
+            capsize=3,
+            linestyle="none",
+            label=f"{_title(g)} (vs {SHARED[g]})",
+        )
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_xticks(range(len(candidates)), candidates, rotation=15)
     ax.set_yscale("log")
     ax.set_ylabel("PTE-table memory\n/ the sharing shipped (x)")
-    ax.set_title(f"One scheme for both? Median over {programs} recorded programs at 8 ms, "
-                 "95% interval")
+    ax.set_title(
+        f"One scheme for both? Median over {programs} recorded programs at 8 ms, 95% interval"
+    )
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     return fig
 
 
-def grace_lines(shared_by_grace: pd.DataFrame, geometries: list[str], series: list[str],
-                strategy_of: dict[str, str], variants: dict[str, tuple[int, int]],
-                programs: int) -> object:  # fmt: skip
+def grace_lines(
+    shared_by_grace: pd.DataFrame,
+    geometries: list[str],
+    series: list[str],
+    strategy_of: dict[str, str],
+    variants: dict[str, tuple[int, int]],
+    programs: int,
+) -> object:
     """Median ratio to the sharing shipped against grace period, a panel per geometry."""
     import matplotlib.pyplot as plt
 
@@ -81,8 +103,12 @@ def grace_lines(shared_by_grace: pd.DataFrame, geometries: list[str], series: li
             line = rows[rows["_series"] == s].sort_values("grace")
             if line.empty:
                 continue
-            ax.plot(line["grace"] / 1000, line["median"], label=s,
-                    **_style(s, strategy_of, variants).line_kwargs())  # type: ignore[attr-defined]
+            ax.plot(
+                line["grace"] / 1000,
+                line["median"],
+                label=s,
+                **_style(s, strategy_of, variants).line_kwargs(),
+            )  # type: ignore[attr-defined]
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(_title(g))
@@ -105,12 +131,16 @@ def levels(table: pd.DataFrame, geometries: list[str]) -> object:
     fig, axes = plt.subplots(1, len(geometries), figsize=(4.2 * len(geometries), 3.8), sharey=True)
     axes = np.atleast_1d(axes)
     for ax, g in zip(axes, geometries, strict=True):
-        rows = table[(table["geometry"] == g) & (table["grace"] == NORMAL_US)
-                     & (table["_series"] == "whole-page")].sort_values("program")  # fmt: skip
+        rows = table[
+            (table["geometry"] == g)
+            & (table["grace"] == NORMAL_US)
+            & (table["_series"] == "whole-page")
+        ].sort_values("program")
         y = np.arange(len(rows))
         ax.plot(rows["ratio"], y, "o", color="black", label="PTE tables")
-        ax.plot(rows["ratio_all"], y, "s", color="white", markeredgecolor="black",
-                label="all levels")  # fmt: skip
+        ax.plot(
+            rows["ratio_all"], y, "s", color="white", markeredgecolor="black", label="all levels"
+        )
         for yy, a, b in zip(y, rows["ratio"], rows["ratio_all"], strict=True):
             ax.plot([a, b], [yy, yy], color="grey", linewidth=0.8)
         ax.set_yticks(y, rows["program"])
@@ -124,8 +154,13 @@ def levels(table: pd.DataFrame, geometries: list[str]) -> object:
     return fig
 
 
-def fleet(table: pd.DataFrame, geometries: list[str], series: list[str],
-          strategy_of: dict[str, str], variants: dict[str, tuple[int, int]]) -> object:  # fmt: skip
+def fleet(
+    table: pd.DataFrame,
+    geometries: list[str],
+    series: list[str],
+    strategy_of: dict[str, str],
+    variants: dict[str, tuple[int, int]],
+) -> object:
     """MiB per 100 backends of the fleet case, per scheme and geometry (hatched bars)."""
     import matplotlib.pyplot as plt
 
@@ -136,8 +171,13 @@ def fleet(table: pd.DataFrame, geometries: list[str], series: list[str],
         shown = [s for s in series if s in rows.index]
         for i, s in enumerate(shown):
             st = _style(s, strategy_of, variants)
-            ax.barh(i, rows.loc[s, "pte_mib"], color=st.color, hatch=st.hatch,  # type: ignore[attr-defined]
-                    edgecolor="black")  # fmt: skip
+            ax.barh(
+                i,
+                rows.loc[s, "pte_mib"],
+                color=st.color,
+                hatch=st.hatch,  # type: ignore[attr-defined]
+                edgecolor="black",
+            )
         ax.set_yticks(range(len(shown)), shown)
         ax.invert_yaxis()
         ax.set_title(_title(g))

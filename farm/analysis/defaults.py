@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 DEFAULT_METRIC = "overhead"  # the heatmap's metric
-BASELINE_HELP = ("strategy (or series such as 'pool (pool_pages=2)') ratios are taken to (default: the "
-                 "strategy the registry declares as baseline)")  # fmt: skip
+BASELINE_HELP = (
+    "strategy (or series such as 'pool (pool_pages=2)') ratios are taken to (default: the "
+    "strategy the registry declares as baseline)"
+)
 
 
 def baseline_or_default(baseline: str | None) -> str:

@@ -50,20 +50,24 @@ def fleet_section(root: Path, geos: list[str], series: list[str]) -> tuple[list[
     frame = ans.load(root, NAME)
     table, n = per_backend(frame)
     gib = SHARED_BUFFERS / 2**30
-    out = ["## The fleet case", "",
-           f"PostgreSQL with {gib:g} GiB of `shared_buffers` (huge pages off), prewarmed, and "
-           "32 select-only clients (`corpus/postgres-fleet-4g`, `sweeps/fleet.yaml`): every "
-           "backend maps the shared buffers with page tables of its own, so the PTE level "
-           "grows with backends x mapped GiB. Per backend (the "
-           f"{n} processes that map the buffers, averaged): time-weighted mean and peak MiB, "
-           "per 100 backends (x100, mean), and the peak as a share of the "
-           f"{gib:g} GiB it maps; the closed form for a backend that maps all of it, "
-           "GiB x (2^30 / span) tables x bytes per table (a table's own bytes when shared, a "
-           "page for `whole-page`: 2 MiB a GiB for v6.6's halves, 4 MiB for v6.7's pages on "
-           "s390). At 8 ms; the difference is to the sharing each architecture shipped.", "",
-           "| geometry | scheme | per backend: mean / peak MiB | closed form MiB | per 100 "
-           "backends: mean MiB / vs shipped | peak share of the mapped RAM |",
-           "| --- | --- | ---: | ---: | ---: | ---: |"]  # fmt: skip
+    out = [
+        "## The fleet case",
+        "",
+        f"PostgreSQL with {gib:g} GiB of `shared_buffers` (huge pages off), prewarmed, and "
+        "32 select-only clients (`corpus/postgres-fleet-4g`, `sweeps/fleet.yaml`): every "
+        "backend maps the shared buffers with page tables of its own, so the PTE level "
+        "grows with backends x mapped GiB. Per backend (the "
+        f"{n} processes that map the buffers, averaged): time-weighted mean and peak MiB, "
+        "per 100 backends (x100, mean), and the peak as a share of the "
+        f"{gib:g} GiB it maps; the closed form for a backend that maps all of it, "
+        "GiB x (2^30 / span) tables x bytes per table (a table's own bytes when shared, a "
+        "page for `whole-page`: 2 MiB a GiB for v6.6's halves, 4 MiB for v6.7's pages on "
+        "s390). At 8 ms; the difference is to the sharing each architecture shipped.",
+        "",
+        "| geometry | scheme | per backend: mean / peak MiB | closed form MiB | per 100 "
+        "backends: mean MiB / vs shipped | peak share of the mapped RAM |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
     rows = []
     for g in geos:
         base = ans.cell(table, geometry=g, _series=ans.SHARED[g])
@@ -75,12 +79,18 @@ def fleet_section(root: Path, geos: list[str], series: list[str]) -> tuple[list[
             closed = f"{per_gib * gib / MIB:.2f}" if per_gib is not None else "-"
             hundred = c["bytes_mean"] * 100 / MIB
             diff = (c["bytes_mean"] - base["bytes_mean"]) * 100 / MIB
-            out.append(f"| {g} | `{s}` | {c['bytes_mean'] / MIB:.2f} / {c['bytes_peak'] / MIB:.2f} "
-                       f"| {closed} | {hundred:.1f} / {diff:+.1f} | "
-                       f"{100 * c['bytes_peak'] / SHARED_BUFFERS:.3f}% |")  # fmt: skip
+            out.append(
+                f"| {g} | `{s}` | {c['bytes_mean'] / MIB:.2f} / {c['bytes_peak'] / MIB:.2f} "
+                f"| {closed} | {hundred:.1f} / {diff:+.1f} | "
+                f"{100 * c['bytes_peak'] / SHARED_BUFFERS:.3f}% |"
+            )
             rows.append({"geometry": g, "_series": s, "pte_mib": hundred})
-    out += ["", "Outside this case: hugetlbfs shared buffers (`huge_pages=on`, common on Z and "
-            "large powerpc hosts) map them with PMD- or PUD-level entries and no PTE tables at "
-            "all; and KVM hosts on s390, whose guests' mms (pgste) took whole 4 KiB pages "
-            "before 7.0 whatever the scheme.", ""]  # fmt: skip
+    out += [
+        "",
+        "Outside this case: hugetlbfs shared buffers (`huge_pages=on`, common on Z and "
+        "large powerpc hosts) map them with PMD- or PUD-level entries and no PTE tables at "
+        "all; and KVM hosts on s390, whose guests' mms (pgste) took whole 4 KiB pages "
+        "before 7.0 whatever the scheme.",
+        "",
+    ]
     return out, pd.DataFrame(rows)

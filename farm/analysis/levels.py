@@ -46,22 +46,50 @@ class Geometry:
         return self.page_size // self.table_size
 
 
-GEOMETRIES: dict[str, Geometry] = {g.name: g for g in (
-    # s390: 256 x 4 KiB pages per 2 KiB table; segment tables cover 2 GiB, region-3 4 TiB
-    Geometry("s390", "s390 (4 KiB pages, 2 KiB tables, 1 MiB spans)", 4096, 2048, 1,
-             (2**31, 2**42), "s390x-6.12", "whole-page"),
-    # powerpc radix, 64 KiB pages: 32-entry tables (256 B) over 2 MiB; PMD 1 GiB, PUD 512 GiB
-    Geometry("ppc-radix", "powerpc radix (64 KiB pages, 256 B tables, 2 MiB spans)", 65536, 256, 2,
-             (2**30, 2**39), "ppc64le-6.1-radix", "ppc-frag"),
-    # powerpc hash, 64 KiB pages: 4 KiB tables (PTEs and hash slots) over 16 MiB; PMD 16 GiB,
-    # PUD 16 TiB
-    Geometry("ppc-hash", "powerpc hash (64 KiB pages, 4 KiB tables, 16 MiB spans)", 65536, 4096, 16,
-             (2**34, 2**44), "ppc64le-6.1-hash", "ppc-frag", 16384,
-             "`arch/powerpc/include/asm/book3s/64/hash-64k.h`: `H_PMD_FRAG_SIZE_SHIFT` is "
-             "`H_PMD_INDEX_SIZE + 3 + 1` with THP or hugetlb (Debian's config), so a PMD "
-             "fragment takes 16 KiB (the second half holds the deposited tables' pointers); "
-             "VmPTE counts `PTRS_PER_PMD` x 8 B = 8 KiB"),
-)}  # fmt: skip
+GEOMETRIES: dict[str, Geometry] = {
+    g.name: g
+    for g in (
+        # s390: 256 x 4 KiB pages per 2 KiB table; segment tables cover 2 GiB, region-3 4 TiB
+        Geometry(
+            "s390",
+            "s390 (4 KiB pages, 2 KiB tables, 1 MiB spans)",
+            4096,
+            2048,
+            1,
+            (2**31, 2**42),
+            "s390x-6.12",
+            "whole-page",
+        ),
+        # powerpc radix, 64 KiB pages: 32-entry tables (256 B) over 2 MiB; PMD 1 GiB, PUD 512 GiB
+        Geometry(
+            "ppc-radix",
+            "powerpc radix (64 KiB pages, 256 B tables, 2 MiB spans)",
+            65536,
+            256,
+            2,
+            (2**30, 2**39),
+            "ppc64le-6.1-radix",
+            "ppc-frag",
+        ),
+        # powerpc hash, 64 KiB pages: 4 KiB tables (PTEs and hash slots) over 16 MiB; PMD 16 GiB,
+        # PUD 16 TiB
+        Geometry(
+            "ppc-hash",
+            "powerpc hash (64 KiB pages, 4 KiB tables, 16 MiB spans)",
+            65536,
+            4096,
+            16,
+            (2**34, 2**44),
+            "ppc64le-6.1-hash",
+            "ppc-frag",
+            16384,
+            "`arch/powerpc/include/asm/book3s/64/hash-64k.h`: `H_PMD_FRAG_SIZE_SHIFT` is "
+            "`H_PMD_INDEX_SIZE + 3 + 1` with THP or hugetlb (Debian's config), so a PMD "
+            "fragment takes 16 KiB (the second half holds the deposited tables' pointers); "
+            "VmPTE counts `PTRS_PER_PMD` x 8 B = 8 KiB",
+        ),
+    )
+}
 
 
 def upper_table_bytes(kernel: str, path: Path = KERNEL_CHECK) -> int:
@@ -71,7 +99,9 @@ def upper_table_bytes(kernel: str, path: Path = KERNEL_CHECK) -> int:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
-        raise UserError(f"{path}: cannot be read ({e}); run `farm kernel corpus --write {path}`") from None
+        raise UserError(
+            f"{path}: cannot be read ({e}); run `farm kernel corpus --write {path}`"
+        ) from None
     block = text.split(f"**{kernel}**", 1)
     if len(block) < 2:
         raise UserError(f"{path}: no upper-level table for {kernel}")
@@ -109,8 +139,10 @@ def _header_and_span(path: Path) -> tuple[list[int], int]:
 def level_bytes(geometry: Geometry, measured: int) -> tuple[int, ...]:
     """Bytes of one table at each upper level of ``geometry`` (``upper_spans``' order): what
     the kernel measured (VmPTE), the PMD level's physical size where it differs."""
-    return tuple(geometry.pmd_bytes if k == 0 and geometry.pmd_bytes else measured
-                 for k in range(len(geometry.upper_spans)))  # fmt: skip
+    return tuple(
+        geometry.pmd_bytes if k == 0 and geometry.pmd_bytes else measured
+        for k in range(len(geometry.upper_spans))
+    )
 
 
 def upper_bytes_mean(recording: str | Path, geometry: Geometry, table_bytes: int) -> float:
@@ -118,13 +150,18 @@ def upper_bytes_mean(recording: str | Path, geometry: Geometry, table_bytes: int
     processes replayed one after another) at ``geometry``; ``table_bytes`` is the measured size
     of one (:func:`level_bytes`)."""
     p = Path(recording)
-    files = sorted(f for f in p.iterdir() if f.name.endswith((".csv", ".csv.gz"))) \
-        if p.is_dir() else [p]  # fmt: skip
+    files = (
+        sorted(f for f in p.iterdir() if f.name.endswith((".csv", ".csv.gz")))
+        if p.is_dir()
+        else [p]
+    )
     held = weight = 0.0
     for f in files:
         addresses, duration = _header_and_span(f)
         sizes = level_bytes(geometry, table_bytes)
-        held += duration * sum(len({a // span for a in addresses}) * size
-                               for span, size in zip(geometry.upper_spans, sizes, strict=True))
+        held += duration * sum(
+            len({a // span for a in addresses}) * size
+            for span, size in zip(geometry.upper_spans, sizes, strict=True)
+        )
         weight += duration
     return held / weight if weight else 0.0

@@ -25,8 +25,12 @@ from kernels.native.report import GRACE_US, traces
 
 NATIVE = Path("corpus/native")
 # the s390 kernels side by side, the sharing v6.6 shipped first: (kernel, how it was made)
-S390 = (("s390x-6.12-v66", "built"), ("s390x-6.12-frag", "built"), ("s390x-6.1", "Debian"),
-        ("s390x-6.12", "Debian"))  # fmt: skip
+S390 = (
+    ("s390x-6.12-v66", "built"),
+    ("s390x-6.12-frag", "built"),
+    ("s390x-6.1", "Debian"),
+    ("s390x-6.12", "Debian"),
+)
 BASE = "s390x-6.12-v66"
 POWERPC = ("ppc64le-6.1-radix", "ppc64le-6.1-hash")
 
@@ -64,8 +68,16 @@ def runs(native: Path = NATIVE) -> dict[tuple[str, str], Run]:
         except (OSError, ValueError, IndexError, EOFError) as e:
             raise UserError(f"{path}: not a `farm kernel measure --json` file ({e})") from None
         out[(m["kernel"], m["program"])] = Run(
-            m["kernel"], m["program"], m["strategy"], m["kernel_mean_kb"], m["model_mean_kb"],
-            m["upper_mean_kb"], m["settled"], m["settled_exact"], m["tables"])  # fmt: skip
+            m["kernel"],
+            m["program"],
+            m["strategy"],
+            m["kernel_mean_kb"],
+            m["model_mean_kb"],
+            m["upper_mean_kb"],
+            m["settled"],
+            m["settled_exact"],
+            m["tables"],
+        )
     return out
 
 
@@ -75,10 +87,21 @@ def replayed(folder: Path, strategies: set[str]) -> dict[str, float]:
     from engine import Params, load_trace, simulate
 
     loaded = [t for t in (load_trace(f) for f in traces(folder)) if len(t.ops)]
-    return {s: sum(float(simulate(Params(s, t.min_slots, grace=GRACE_US, page_size=4096,
-                                         table_size=2048), t.ops, t.slots,
-                                  times=t.times)["bytes_mean"]) * (int(t.times[-1]) + 1)
-                   for t in loaded) for s in strategies}  # fmt: skip
+    return {
+        s: sum(
+            float(
+                simulate(
+                    Params(s, t.min_slots, grace=GRACE_US, page_size=4096, table_size=2048),
+                    t.ops,
+                    t.slots,
+                    times=t.times,
+                )["bytes_mean"]
+            )
+            * (int(t.times[-1]) + 1)
+            for t in loaded
+        )
+        for s in strategies
+    }
 
 
 def _range(values: list[float]) -> str:
@@ -105,22 +128,32 @@ def measured_section(native: Path = NATIVE) -> tuple[list[str], Measured | None]
     if not programs:
         return [], None
     strategy = {k: got[(k, programs[0])].strategy for k, _ in S390}
-    out = ["## Measured on kernels", "",
-           f"`farm kernel measure` ran {len(programs)} programs natively (" +
-           ", ".join(f"`{p}`" for p in programs) + ", Debian user spaces; "
-           "`corpus/native/make_native.sh`) on every s390x kernel under QEMU (TCG, one vCPU), "
-           "each its own run, and read the kernel's own `PageTables` about every 10 ms (less "
-           "its reading before the program started). Mean kB over each run, all levels, then "
-           "the PTE level (`PageTables` less the segment and region tables, which the engine "
-           "counts by the kernel's charging rule from the run's own addresses). Two of these "
-           "kernels are this project's patches on Debian's 6.12 source (`farm kernel build`): "
-           "`s390x-6.12-v66` puts back v6.6's shared halves, `s390x-6.12-frag` ports powerpc's "
-           "fragments to s390's 2 KiB tables.", "",
-           "| program | " + " | ".join(f"{k} (`{strategy[k]}`, {how}) kB: all / PTE"
-                                      for k, how in S390)
-           + " | " + " | ".join(f"`{strategy[k]}` / `{strategy[BASE]}`, PTE: kernels "
-                                f"(model on the {BASE} run)" for k, _ in S390 if k != BASE) + " |",
-           "| --- |" + " ---: |" * (2 * len(S390) - 1)]  # fmt: skip
+    out = [
+        "## Measured on kernels",
+        "",
+        f"`farm kernel measure` ran {len(programs)} programs natively ("
+        + ", ".join(f"`{p}`" for p in programs)
+        + ", Debian user spaces; "
+        "`corpus/native/make_native.sh`) on every s390x kernel under QEMU (TCG, one vCPU), "
+        "each its own run, and read the kernel's own `PageTables` about every 10 ms (less "
+        "its reading before the program started). Mean kB over each run, all levels, then "
+        "the PTE level (`PageTables` less the segment and region tables, which the engine "
+        "counts by the kernel's charging rule from the run's own addresses). Two of these "
+        "kernels are this project's patches on Debian's 6.12 source (`farm kernel build`): "
+        "`s390x-6.12-v66` puts back v6.6's shared halves, `s390x-6.12-frag` ports powerpc's "
+        "fragments to s390's 2 KiB tables.",
+        "",
+        "| program | "
+        + " | ".join(f"{k} (`{strategy[k]}`, {how}) kB: all / PTE" for k, how in S390)
+        + " | "
+        + " | ".join(
+            f"`{strategy[k]}` / `{strategy[BASE]}`, PTE: kernels (model on the {BASE} run)"
+            for k, _ in S390
+            if k != BASE
+        )
+        + " |",
+        "| --- |" + " ---: |" * (2 * len(S390) - 1),
+    ]
     pte: dict[str, list[float]] = {k: [] for k, _ in S390}
     model: dict[str, list[float]] = {k: [] for k, _ in S390}
     for p in programs:
@@ -148,18 +181,25 @@ def measured_section(native: Path = NATIVE) -> tuple[list[str], Measured | None]
         f"replaying the very same run (the {BASE} one) with each scheme.",
         "",
     ]
-    out += ["The engine replays each run's own recording (the kernel's table functions, "
-            "recorded by kprobes) with the kernel's scheme: over all "
-            f"{len(every)} runs on {len({r.kernel for r in every})} kernels, its mean is within "
-            f"{abs(worst.diff_pct):.2f}% of the kernel's (the farthest: {worst.kernel} "
-            f"{worst.program}), and {exact:,} of {settled:,} settled readings (nothing in "
-            "flight) are equal ([native.md](native.md#each-kernels-pagetables-against-the-engine)"
-            "). "
-            + (f"The powerpc kernels ({', '.join(ppc)}) ship `ppc-frag`: they measure the "
-               "baseline there; no other scheme was built for powerpc, so every powerpc ratio "
-               "below is the model's. " if ppc else "")
-            + "What follows is the model: the June 2023 options no kernel implements, other "
-            "grace periods, the x86-recorded programs and the fleet.", ""]  # fmt: skip
+    out += [
+        "The engine replays each run's own recording (the kernel's table functions, "
+        "recorded by kprobes) with the kernel's scheme: over all "
+        f"{len(every)} runs on {len({r.kernel for r in every})} kernels, its mean is within "
+        f"{abs(worst.diff_pct):.2f}% of the kernel's (the farthest: {worst.kernel} "
+        f"{worst.program}), and {exact:,} of {settled:,} settled readings (nothing in "
+        "flight) are equal ([native.md](native.md#each-kernels-pagetables-against-the-engine)"
+        "). "
+        + (
+            f"The powerpc kernels ({', '.join(ppc)}) ship `ppc-frag`: they measure the "
+            "baseline there; no other scheme was built for powerpc, so every powerpc ratio "
+            "below is the model's. "
+            if ppc
+            else ""
+        )
+        + "What follows is the model: the June 2023 options no kernel implements, other "
+        "grace periods, the x86-recorded programs and the fleet.",
+        "",
+    ]
     return out, Measured(
         programs,
         {k: _range(v) for k, v in pte.items() if v},
@@ -190,18 +230,25 @@ def kernels_section(path: Path) -> list[str]:
     kernels, agreement = _kernel_rows(path)
     built = [k for k, package, _, _ in kernels if package.startswith("built ")]
     checked = sorted({s for *_, s, _ in kernels})
-    out = ["## What rests on real kernels, and what on the model alone", "",
-           "`farm kernel` boots real kernels under QEMU: Debian's s390x and ppc64le builds, and "
-           "kernels built from Debian's 6.12 source with a patch series of this project "
-           "(`farm kernel build`; " + ", ".join(f"`{k}`" for k in built) + "). A driver replays "
-           "traces in a process, mapping and unmapping on cue; the kernel's own page-table count "
-           "is read after every event and compared with the engine's prediction for the "
-           "kernel's scheme and geometry ([kernel-check.md](kernel-check.md), "
-           "[kernels.md](kernels.md)):", "",
-           "| kernel | kernel source | scheme | page / table | agreement |",
-           "| --- | --- | --- | --- | --- |"]  # fmt: skip
-    out += [f"| {k} | {'built: ' + k.split('-', 2)[-1] + ' patch' if k in built else 'Debian'} "
-            f"| `{s}` | {pt} | {agreement.get(k, '')} |" for k, _, s, pt in kernels]  # fmt: skip
+    out = [
+        "## What rests on real kernels, and what on the model alone",
+        "",
+        "`farm kernel` boots real kernels under QEMU: Debian's s390x and ppc64le builds, and "
+        "kernels built from Debian's 6.12 source with a patch series of this project "
+        "(`farm kernel build`; " + ", ".join(f"`{k}`" for k in built) + "). A driver replays "
+        "traces in a process, mapping and unmapping on cue; the kernel's own page-table count "
+        "is read after every event and compared with the engine's prediction for the "
+        "kernel's scheme and geometry ([kernel-check.md](kernel-check.md), "
+        "[kernels.md](kernels.md)):",
+        "",
+        "| kernel | kernel source | scheme | page / table | agreement |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    out += [
+        f"| {k} | {'built: ' + k.split('-', 2)[-1] + ' patch' if k in built else 'Debian'} "
+        f"| `{s}` | {pt} | {agreement.get(k, '')} |"
+        for k, _, s, pt in kernels
+    ]
     options = sorted({o.split(" ")[0] for o in ans.OPTIONS if o.split(" ")[0] not in checked})
     others = [s for s in ans.CANDIDATES if s not in checked and s not in ans.OPTIONS]
     model_only = [f"`{s}`" for s in others]
@@ -212,18 +259,26 @@ def kernels_section(path: Path) -> list[str]:
             + "), for which no patch series exists yet"
         )
     frag_on_s390 = any(s == "ppc-frag" and pt.startswith("4096") for _, _, s, pt in kernels)
-    out += ["", f"So {', '.join(f'`{s}`' for s in checked)} are held to real kernels, event by "
-            "event, at grace 0"
-            + (" (`ppc-frag` on s390 too: powerpc's fragment scheme ported to s390's 2 KiB "
-               "tables, the patch the June 2023 thread asked for, agrees with the engine at "
-               "4096 / 2048 reading for reading)" if frag_on_s390 else "")
-            + ". Resting on the model alone: "
-            + "".join(f"{x}; " for x in model_only)
-            + "the `PG_active` path of `pte_free_defer` (`defer` in s390-v6.6 and in the "
-            "fragment scheme), which no kernel here can be made to take (under QEMU TCG the "
-            "s390x CPU has no EDAT-1, so no transparent huge pages; the hash MMU has no 16 MiB "
-            "pages; Debian's 6.1 has no `pte_free_defer`), so the built s390x kernels are held "
-            "to `rcu_free`'s rules; grace periods other than 0 (the kernels are read settled); "
-            "and the upper-level counts, taken from x86 address layouts with the per-table "
-            "costs the kernels showed.", ""]  # fmt: skip
+    out += [
+        "",
+        f"So {', '.join(f'`{s}`' for s in checked)} are held to real kernels, event by "
+        "event, at grace 0"
+        + (
+            " (`ppc-frag` on s390 too: powerpc's fragment scheme ported to s390's 2 KiB "
+            "tables, the patch the June 2023 thread asked for, agrees with the engine at "
+            "4096 / 2048 reading for reading)"
+            if frag_on_s390
+            else ""
+        )
+        + ". Resting on the model alone: "
+        + "".join(f"{x}; " for x in model_only)
+        + "the `PG_active` path of `pte_free_defer` (`defer` in s390-v6.6 and in the "
+        "fragment scheme), which no kernel here can be made to take (under QEMU TCG the "
+        "s390x CPU has no EDAT-1, so no transparent huge pages; the hash MMU has no 16 MiB "
+        "pages; Debian's 6.1 has no `pte_free_defer`), so the built s390x kernels are held "
+        "to `rcu_free`'s rules; grace periods other than 0 (the kernels are read settled); "
+        "and the upper-level counts, taken from x86 address layouts with the per-table "
+        "costs the kernels showed.",
+        "",
+    ]
     return out

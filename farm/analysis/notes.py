@@ -9,27 +9,36 @@ from __future__ import annotations
 # where the rcu_head lives, the split page-table lock, the model's choice).
 CORRECTNESS: dict[str, tuple[str, str, str, str, str]] = {
     "whole-page": (
-        "no", "no: it frees the page", "the table's own ptdesc (one table a page)",
+        "no",
+        "no: it frees the page",
+        "the table's own ptdesc (one table a page)",
         "a lock (or a pointer to one) in the table's ptdesc",
-        "a table is a page; `rcu_free`/`defer` queue one completion that releases it"),
+        "a table is a page; `rcu_free`/`defer` queue one completion that releases it",
+    ),
     "s390-v6.6": (
-        "no", "no: the page left the mm's list for good when a half was deferred",
+        "no",
+        "no: the page left the mm's list for good when a half was deferred",
         "the page's ptdesc, shared by its two halves (hence PG_active)",
         "one lock per page, shared by both halves",
         "ENGINE.md's v6.6 rules; matches a 6.12 kernel built with v6.6's halves "
-        "(`s390x-6.12-v66`) at grace 0, `defer` aside (no huge pages under TCG)"),
+        "(`s390x-6.12-v66`) at grace 0, `defer` aside (no huge pages under TCG)",
+    ),
     "ppc-frag": (
-        "no", "no: fragments never go back to the mm (a cursor hands out a page once)",
+        "no",
+        "no: fragments never go back to the mm (a cursor hands out a page once)",
         "the page's ptdesc, used once its last fragment is put",
         "one lock per page, shared by its 16 (hash) or 256 (radix) tables",
         "refcount and cursor as `pte_fragment_alloc`; matches the 6.1 powerpc kernels and "
-        "the scheme ported to s390 (`s390x-6.12-frag`)"),
+        "the scheme ported to s390 (`s390x-6.12-frag`)",
+    ),
     "pairs": (
-        "no", "no: the group's page is freed whole",
+        "no",
+        "no: the group's page is freed whole",
         "the page's ptdesc: a page's tables are freed together",
         "one lock per page",
         "all F tables of a page installed on the first fault in the group; empty tables stay "
-        "until the group's last slot goes"),
+        "until the group's last slot goes",
+    ),
     "pool (pool_pages=2)": (
         "no allocation, but it may have to wait: a pool of N pages has N rcu_heads",
         "yes: a freed table goes back on its mm's pool list, and the mm may be gone",
@@ -37,14 +46,16 @@ CORRECTNESS: dict[str, tuple[str, str, str, str, str]] = {
         "one lock per page",
         "a defer that finds every head busy waits and is re-armed with the next head's "
         "completion; the callback touches the list only while the mm lives (a real one needs "
-        "a lock and a reference on the mm)"),
+        "a lock and a reference on the mm)",
+    ),
     "ptdesc-dyn": (
         "no: the descriptor is allocated with the table (in `pte_alloc`, GFP_KERNEL)",
         "yes, as a pool of one page: the table's slot goes back on its page's list",
         "the table's own slab-allocated descriptor",
         "a lock inside the descriptor (`desc_size + ptlock_bytes` a table)",
         "as `pool` with N = 1 but never waiting for a head; a descriptor lives from the table's "
-        "allocation until its fragment is free"),
+        "allocation until its fragment is free",
+    ),
 }
 CORRECTNESS["pool (pool_pages=4)"] = CORRECTNESS["pool (pool_pages=2)"]
 

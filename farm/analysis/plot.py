@@ -237,8 +237,9 @@ def draw_series(strategy: str, param: str) -> Callable[[agg.Prepared, str | None
             raise Skip(f"no {strategy} points in this sweep")
         values = sorted(int(v) for v in frame[param].dropna().unique())
         if len(values) < 2:
-            raise Skip(f"{strategy} runs with one {param} only ({values}); a sweep of {param} "
-                       "draws it")  # fmt: skip
+            raise Skip(
+                f"{strategy} runs with one {param} only ({values}); a sweep of {param} draws it"
+            )
         metrics = [m for m in ("overhead", "allocs_per_kfault") if m in frame.columns]
         fig, axes, cols = _grid(len(metrics), len(prep.cases))
         colors = sequential_colors(len(prep.graces))
@@ -251,10 +252,16 @@ def draw_series(strategy: str, param: str) -> Callable[[agg.Prepared, str | None
                     s = part[part["grace"] == g].sort_values(param)
                     if s.empty:
                         continue
-                    _errorbar(ax, s[param].to_numpy(dtype=float), s, color=colors[k],
-                              marker=SEQUENTIAL_MARKERS[k % len(SEQUENTIAL_MARKERS)],
-                              markeredgecolor="black", markeredgewidth=0.5,
-                              label=prep.grace_caption(g))  # fmt: skip
+                    _errorbar(
+                        ax,
+                        s[param].to_numpy(dtype=float),
+                        s,
+                        color=colors[k],
+                        marker=SEQUENTIAL_MARKERS[k % len(SEQUENTIAL_MARKERS)],
+                        markeredgecolor="black",
+                        markeredgewidth=0.5,
+                        label=prep.grace_caption(g),
+                    )
                 ax.set_xscale("log", base=2)
                 ax.set_xticks(values, [str(v) for v in values])
                 ax.xaxis.set_minor_locator(NullLocator())
@@ -352,14 +359,19 @@ def standard_specs() -> list[FigureSpec]:
     from engine.strategies import all_strategies
 
     series = [
-        FigureSpec(f"{s.name}_size", f"{s.name}: effect of {s.series_param}",
-                   draw_series(s.name, s.series_param))  # fmt: skip
+        FigureSpec(
+            f"{s.name}_size",
+            f"{s.name}: effect of {s.series_param}",
+            draw_series(s.name, s.series_param),
+        )
         for s in all_strategies().values()
         if s.series_param
     ]
     return [
         FigureSpec("overhead_vs_grace", "Memory overhead against grace period", draw_overhead),
-        FigureSpec("pages_held", "Pages held (peak and mean) per strategy and workload", draw_pages),
+        FigureSpec(
+            "pages_held", "Pages held (peak and mean) per strategy and workload", draw_pages
+        ),
         FigureSpec("idle_pages_vs_grace", "Idle pages against grace period", draw_idle),
         *series,
         FigureSpec("ratio_heatmap", "Ratio to the baseline, strategy x workload", draw_heatmap),

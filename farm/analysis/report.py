@@ -253,10 +253,13 @@ def render_text(results_dir: Path, frame: pd.DataFrame, baseline: str | None) ->
                     hits = [_row(tables[c], case, grace, series) for c, _, _ in pair]
                     if all(h is None for h in hits):
                         continue
-                    cells = [cell(h, scale, series) for h, (_, _, scale) in zip(hits, pair,
-                                                                              strict=True)]  # fmt: skip
-                    out.append(f"{series[:name_w - 1]:<{name_w}}"
-                               + "   ".join(f"{c:<{cell_w}}" for c in cells))  # fmt: skip
+                    cells = [
+                        cell(h, scale, series) for h, (_, _, scale) in zip(hits, pair, strict=True)
+                    ]
+                    out.append(
+                        f"{series[: name_w - 1]:<{name_w}}"
+                        + "   ".join(f"{c:<{cell_w}}" for c in cells)
+                    )
             out.append("")
     out += [
         "Each cell: the mean over replicates; the ratio of that mean to the baseline's over the",

@@ -116,10 +116,16 @@ def params_of(row: pd.Series) -> Params:
         value = row.get(name)
         return int(value) if value is not None and pd.notna(value) else int(DEFAULTS[name])
 
-    return Params(str(row["strategy"]), get("n_slots"), grace=get("grace"),
-                  page_size=get("page_size"), table_size=get("table_size"),
-                  pool_pages=get("pool_pages"), desc_size=get("desc_size"),
-                  ptlock_bytes=get("ptlock_bytes"))  # fmt: skip
+    return Params(
+        str(row["strategy"]),
+        get("n_slots"),
+        grace=get("grace"),
+        page_size=get("page_size"),
+        table_size=get("table_size"),
+        pool_pages=get("pool_pages"),
+        desc_size=get("desc_size"),
+        ptlock_bytes=get("ptlock_bytes"),
+    )
 
 
 # ----------------------------------------------------------------------------- the numbers
@@ -131,9 +137,10 @@ def size_ratios(size: pd.DataFrame) -> pd.DataFrame:
     out = ans.ratios(size.assign(program=size["mapped_peak"]), ans.SHARED, metric="bytes_peak")
     rows = size.assign(program=size["mapped_peak"]).set_index(["geometry", "program", "_series"])
     out["tables"] = out["program"].astype("int64")
-    out["closed"] = [closed_ratio(int(t), params_of(rows.loc[(g, t, s)]), ans.SHARED[g])
-                     for g, t, s in zip(out["geometry"], out["tables"], out["_series"],
-                                        strict=True)]  # fmt: skip
+    out["closed"] = [
+        closed_ratio(int(t), params_of(rows.loc[(g, t, s)]), ans.SHARED[g])
+        for g, t, s in zip(out["geometry"], out["tables"], out["_series"], strict=True)
+    ]
     return out.sort_values(["geometry", "_series", "tables"]).reset_index(drop=True)
 
 
@@ -203,10 +210,14 @@ def table_lines(ratios: pd.DataFrame, geometry: str, series: list[str]) -> list[
     its ratio then the closed form's."""
     g = ratios[ratios["geometry"] == geometry]
     shown = [s for s in series if s in set(g["_series"]) and s != ans.SHARED[geometry]]
-    out = [f"**{GEOMETRIES[geometry].title}**, against `{ans.SHARED[geometry]}`", "",
-           f"| tables per mm | `{ans.SHARED[geometry]}` holds | "
-           + " | ".join(_label(geometry, s) for s in shown) + " |",
-           "| ---: | ---: |" + " ---: |" * len(shown)]  # fmt: skip
+    out = [
+        f"**{GEOMETRIES[geometry].title}**, against `{ans.SHARED[geometry]}`",
+        "",
+        f"| tables per mm | `{ans.SHARED[geometry]}` holds | "
+        + " | ".join(_label(geometry, s) for s in shown)
+        + " |",
+        "| ---: | ---: |" + " ---: |" * len(shown),
+    ]
     for t in ROWS:
         at = g[g["tables"] == t].set_index("_series")
         if at.empty:
@@ -216,16 +227,20 @@ def table_lines(ratios: pd.DataFrame, geometry: str, series: list[str]) -> list[
     return out + [""]
 
 
-def crossover_lines(ratios: pd.DataFrame, size: pd.DataFrame, geometries: list[str],
-                    series: list[str]) -> list[str]:  # fmt: skip
+def crossover_lines(
+    ratios: pd.DataFrame, size: pd.DataFrame, geometries: list[str], series: list[str]
+) -> list[str]:
     """Per scheme and geometry: the T of the sweep at which it is within WITHIN of the sharing,
     and the same read off the closed form at every T up to the largest swept."""
     pct = f"{(WITHIN - 1) * 100:g}%"
-    out = [f"Where each scheme comes within {pct} of the sharing shipped (ratio ≤ "
-           f"{WITHIN:g}), over the T of the sweep, then (in parentheses) over every T up to "
-           f"{int(ratios['tables'].max()):,} by the closed form:", "",
-           "| scheme | " + " | ".join(GEOMETRIES[g].arch for g in geometries) + " |",
-           "| --- |" + " --- |" * len(geometries)]  # fmt: skip
+    out = [
+        f"Where each scheme comes within {pct} of the sharing shipped (ratio ≤ "
+        f"{WITHIN:g}), over the T of the sweep, then (in parentheses) over every T up to "
+        f"{int(ratios['tables'].max()):,} by the closed form:",
+        "",
+        "| scheme | " + " | ".join(GEOMETRIES[g].arch for g in geometries) + " |",
+        "| --- |" + " --- |" * len(geometries),
+    ]
     every = np.arange(1, int(ratios["tables"].max()) + 1)
     for s in series:
         cells = []
@@ -252,8 +267,9 @@ def _programs_sentence(points: pd.DataFrame, geometry: str) -> str:
     )
 
 
-def text_lines(ratios: pd.DataFrame, size: pd.DataFrame, points: pd.DataFrame,
-               geometries: list[str]) -> list[str]:  # fmt: skip
+def text_lines(
+    ratios: pd.DataFrame, size: pd.DataFrame, points: pd.DataFrame, geometries: list[str]
+) -> list[str]:
     """The section's opening: what the figure shows and each closed form in plain words, every
     number read from the results or the closed forms."""
     tmax = int(ratios["tables"].max())
@@ -264,46 +280,60 @@ def text_lines(ratios: pd.DataFrame, size: pd.DataFrame, points: pd.DataFrame,
     s390 = [g for g in geometries if GEOMETRIES[g].fragments == 2]
     ppc = [g for g in geometries if g not in s390]
     wp = points[(points["_series"] == BOUND)]
-    full_desc = "; ".join(f"{_x(1 + desc / GEOMETRIES[g].table_size)} at {GEOMETRIES[g].arch}"
-                          for g in geometries)  # fmt: skip
-    out = ["## Cost against process size", "",
-           f"Each median over programs is a function of process size read at the median program. "
-           f"`sweeps/size.yaml` gives the function: one address space faults T tables in slot "
-           f"order and exits, for T from 1 to {tmax:,} (every power of two and the number after "
-           "it), at each geometry. Each scheme's bytes held with T tables (the peak of that "
-           "stream, which is the time-weighted mean of a process holding T tables throughout), "
-           "with lock objects (ptlock_bytes "
-           + ", ".join(str(x) for x in lock) + f") and descriptors ({desc} B), over what the "
-           "sharing each architecture shipped holds (`"
-           + "`, `".join(bases) + "`), against T; "
-           "the recorded programs of `sweeps/real.yaml` are points on the same axes, at their "
-           f"time-weighted mean tables per mm and their ratio at {ans.NORMAL_US / 1000:g} ms. "
-           f"Figure: [{FIGURE}](figures/{FIGURE}). With F tables a page of P bytes:", ""]  # fmt: skip
-    out += [f"- **`{'`, `'.join(kept)}`**: tables faulted in order fill page after page, "
-            "ceil(T/F) pages, the sharing itself: 1 at every T. What `pairs` and `ppc-frag` cost "
-            "on the programs comes from layout and frees (`pairs` holds a page for a group of F "
-            "slots of which one is mapped; `ppc-frag` never reuses a freed fragment), not from "
-            "size."]  # fmt: skip
+    full_desc = "; ".join(
+        f"{_x(1 + desc / GEOMETRIES[g].table_size)} at {GEOMETRIES[g].arch}" for g in geometries
+    )
+    out = [
+        "## Cost against process size",
+        "",
+        f"Each median over programs is a function of process size read at the median program. "
+        f"`sweeps/size.yaml` gives the function: one address space faults T tables in slot "
+        f"order and exits, for T from 1 to {tmax:,} (every power of two and the number after "
+        "it), at each geometry. Each scheme's bytes held with T tables (the peak of that "
+        "stream, which is the time-weighted mean of a process holding T tables throughout), "
+        "with lock objects (ptlock_bytes "
+        + ", ".join(str(x) for x in lock)
+        + f") and descriptors ({desc} B), over what the "
+        "sharing each architecture shipped holds (`" + "`, `".join(bases) + "`), against T; "
+        "the recorded programs of `sweeps/real.yaml` are points on the same axes, at their "
+        f"time-weighted mean tables per mm and their ratio at {ans.NORMAL_US / 1000:g} ms. "
+        f"Figure: [{FIGURE}](figures/{FIGURE}). With F tables a page of P bytes:",
+        "",
+    ]
+    out += [
+        f"- **`{'`, `'.join(kept)}`**: tables faulted in order fill page after page, "
+        "ceil(T/F) pages, the sharing itself: 1 at every T. What `pairs` and `ppc-frag` cost "
+        "on the programs comes from layout and frees (`pairs` holds a page for a group of F "
+        "slots of which one is mapped; `ppc-frag` never reuses a freed fragment), not from "
+        "size."
+    ]
     for g in s390:
         med = float(np.median(wp.loc[wp["geometry"] == g, "ratio"]))
         f = GEOMETRIES[g].fragments
-        out.append(f"- **`whole-page`** at {GEOMETRIES[g].arch}: T pages against ceil(T/{f}), "
-                   f"{f} (1 - eps) with eps the fraction of the sharing's halves left empty: "
-                   f"{_x(f)} for an even T, {f}T/(T + 1) for an odd one, {_x(1)} for a lone table. "
-                   f"The programs' median {_x(med)} is {f} x (1 - {1 - med / f:.4f}): the "
-                   "sharing's packing loss, not a cost of size.")  # fmt: skip
+        out.append(
+            f"- **`whole-page`** at {GEOMETRIES[g].arch}: T pages against ceil(T/{f}), "
+            f"{f} (1 - eps) with eps the fraction of the sharing's halves left empty: "
+            f"{_x(f)} for an even T, {f}T/(T + 1) for an odd one, {_x(1)} for a lone table. "
+            f"The programs' median {_x(med)} is {f} x (1 - {1 - med / f:.4f}): the "
+            "sharing's packing loss, not a cost of size."
+        )
     if ppc:
         caps = ", ".join(f"{GEOMETRIES[g].fragments} at {GEOMETRIES[g].arch}" for g in ppc)
-        out.append(f"- **`whole-page`** at powerpc: T / ceil(T/F), which is T itself up to F "
-                   f"tables and F ({caps}) for a multiple of F: a process's table count, "
-                   f"capped. It is the bound of giving up fragments, drawn dashed, not a "
-                   "candidate. The recorded programs hold, on time average, "
-                   + "; ".join(_programs_sentence(points, g) for g in ppc) + ".")  # fmt: skip
-    out.append(f"- **`ptdesc-dyn`**: ceil(T/F) pages and a {desc}-byte descriptor per table: "
-               f"1 + T x {desc} / (ceil(T/F) P), which is 1 + {desc} / table bytes once pages "
-               f"are full ({full_desc}) and 1 + T x {desc} / P below one page (P = "
-               + ", ".join(f"{_kib(GEOMETRIES[g].page_size)} at {GEOMETRIES[g].arch}" for g in geometries)
-               + ").")  # fmt: skip
+        out.append(
+            f"- **`whole-page`** at powerpc: T / ceil(T/F), which is T itself up to F "
+            f"tables and F ({caps}) for a multiple of F: a process's table count, "
+            f"capped. It is the bound of giving up fragments, drawn dashed, not a "
+            "candidate. The recorded programs hold, on time average, "
+            + "; ".join(_programs_sentence(points, g) for g in ppc)
+            + "."
+        )
+    out.append(
+        f"- **`ptdesc-dyn`**: ceil(T/F) pages and a {desc}-byte descriptor per table: "
+        f"1 + T x {desc} / (ceil(T/F) P), which is 1 + {desc} / table bytes once pages "
+        f"are full ({full_desc}) and 1 + T x {desc} / P below one page (P = "
+        + ", ".join(f"{_kib(GEOMETRIES[g].page_size)} at {GEOMETRIES[g].arch}" for g in geometries)
+        + ")."
+    )
     pools = sorted({int(n) for n in size["pool_pages"].dropna()})
     out.append(
         f"- **`pool`** of N pages (N = `pool_pages` = {', '.join(map(str, pools))}): N ceil(T/(N F)) "
@@ -311,16 +341,27 @@ def text_lines(ratios: pd.DataFrame, size: pd.DataFrame, points: pd.DataFrame,
         "for a process of up to F tables, and at worst 1 + (N - 1) / ceil(T/F) beyond."
     )
     diff = float((ratios["ratio"] - ratios["closed"]).abs().max())
-    out += ["", f"Each table: the engine's ratio at T, then the closed form's in parentheses "
-            f"(largest difference over every T of the sweep: {diff:.1e}).", ""]  # fmt: skip
+    out += [
+        "",
+        f"Each table: the engine's ratio at T, then the closed form's in parentheses "
+        f"(largest difference over every T of the sweep: {diff:.1e}).",
+        "",
+    ]
     return out
 
 
 # ----------------------------------------------------------------------------- the figure
 
 
-def _panel(ax: Axes, g: str, ratios: pd.DataFrame, size: pd.DataFrame, points: pd.DataFrame,
-           series: list[str], looks: dict[str, dict[str, object]]) -> None:  # fmt: skip
+def _panel(
+    ax: Axes,
+    g: str,
+    ratios: pd.DataFrame,
+    size: pd.DataFrame,
+    points: pd.DataFrame,
+    series: list[str],
+    looks: dict[str, dict[str, object]],
+) -> None:
     """One geometry: a line per scheme through the sweep's T over its closed form at every T
     (thin), the recorded programs as open markers, ``whole-page`` at powerpc dashed."""
     every = np.arange(1, int(ratios["tables"].max()) + 1)
@@ -330,19 +371,32 @@ def _panel(ax: Axes, g: str, ratios: pd.DataFrame, size: pd.DataFrame, points: p
             kw["dashes"] = (5.0, 3.0)
         rows = ratios[(ratios["geometry"] == g) & (ratios["_series"] == s)]
         pts = points[(points["geometry"] == g) & (points["_series"] == s)]
-        ax.plot(every, _closed_curve(size, g, s, every), color=kw["color"], linewidth=0.6,
-                alpha=0.5)  # fmt: skip
-        ax.plot(rows["tables"], rows["ratio"], label=f"{s} (bound)" if _is_bound(g, s) else s,
-                **kw)  # fmt: skip
-        ax.plot(pts["tables"], pts["ratio"], linestyle="none", marker=kw["marker"], markersize=7,
-                markerfacecolor="white", markeredgecolor=kw["color"], markeredgewidth=1.3)  # fmt: skip
+        ax.plot(
+            every, _closed_curve(size, g, s, every), color=kw["color"], linewidth=0.6, alpha=0.5
+        )
+        ax.plot(rows["tables"], rows["ratio"], label=f"{s} (bound)" if _is_bound(g, s) else s, **kw)
+        ax.plot(
+            pts["tables"],
+            pts["ratio"],
+            linestyle="none",
+            marker=kw["marker"],
+            markersize=7,
+            markerfacecolor="white",
+            markeredgecolor=kw["color"],
+            markeredgewidth=1.3,
+        )
     ax.axvline(GEOMETRIES[g].fragments, color="grey", linewidth=0.6, linestyle=":")
     ax.set_xscale("log")
     ax.set_yscale("log")
 
 
-def figure(ratios: pd.DataFrame, size: pd.DataFrame, points: pd.DataFrame,
-           geometries: list[str], series: list[str]) -> object:  # fmt: skip
+def figure(
+    ratios: pd.DataFrame,
+    size: pd.DataFrame,
+    points: pd.DataFrame,
+    geometries: list[str],
+    series: list[str],
+) -> object:
     """A column per geometry: ratio to the sharing shipped against tables per mm (both log),
     a line per scheme (the sweep), its closed form at every T, the recorded programs as open
     markers; ``whole-page`` at powerpc is a dashed bound. The lower row zooms on the range of
@@ -355,8 +409,13 @@ def figure(ratios: pd.DataFrame, size: pd.DataFrame, points: pd.DataFrame,
     same = {s: [x for x in series if strategy_of[x] == strategy_of[s]] for s in series}
     variants = {s: (same[s].index(s), len(same[s])) for s in series}
     looks = {s: _style(s, strategy_of, variants).line_kwargs() for s in series}  # type: ignore[attr-defined]
-    fig, axes = plt.subplots(2, len(geometries), figsize=(4.6 * len(geometries), 7.6),
-                             squeeze=False, height_ratios=(1.2, 1))  # fmt: skip
+    fig, axes = plt.subplots(
+        2,
+        len(geometries),
+        figsize=(4.6 * len(geometries), 7.6),
+        squeeze=False,
+        height_ratios=(1.2, 1),
+    )
     # the zoom: the sweep's curves but the bound, and the programs below them
     curves = ratios[
         [not _is_bound(g, s) for g, s in zip(ratios["geometry"], ratios["_series"], strict=True)]
@@ -382,8 +441,10 @@ def figure(ratios: pd.DataFrame, size: pd.DataFrame, points: pd.DataFrame,
         [], [], linestyle="none", marker="o", markerfacecolor="white", markeredgecolor="black"
     )
     handles["closed form, every T"] = Line2D([], [], color="black", linewidth=0.6, alpha=0.5)
-    fig.suptitle("Cost against process size: one mm faults T tables in order (lines), and the "
-                 "recorded programs (open markers)")  # fmt: skip
+    fig.suptitle(
+        "Cost against process size: one mm faults T tables in order (lines), and the "
+        "recorded programs (open markers)"
+    )
     fig.tight_layout(rect=(0, 0, 0.85, 1))
     fig.legend(list(handles.values()), list(handles), fontsize=8, loc="center right")
     return fig

@@ -76,6 +76,7 @@ def _base_style(strategy: str) -> SeriesStyle:
     i = bare.index(strategy) if strategy in bare else len(bare)
     return _SPARE[i % len(_SPARE)]
 
+
 _VARIANT_DASHES: tuple[tuple[float, ...], ...] = (
     (8.0, 2.0),
     (8.0, 2.0, 2.0, 2.0),

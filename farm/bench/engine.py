@@ -29,8 +29,7 @@ def bench_events(lanes: int, ticks: int, n_slots: int) -> LaneEvents:
 
     per = SEGMENT - 1
     segments = -(-ticks // SEGMENT)
-    seeds = (np.arange(1, lanes * segments + 1, dtype=np.uint64)
-             * np.uint64(0x9E3779B97F4A7C15))  # fmt: skip
+    seeds = np.arange(1, lanes * segments + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
     block = generate("khugepaged", {}, n_slots, per, seeds)
     ops = np.full((lanes, segments * SEGMENT), EXIT, dtype=np.int8)
     slots = np.full((lanes, segments * SEGMENT), NO_SLOT, dtype=np.int32)
@@ -101,8 +100,10 @@ def engine_bench(
     ref_ticks = 5_000 if quick else 20_000
     repeats = 2 if quick else 3
     blocks = {lanes: bench_events(lanes, ticks, n_slots) for lanes in lane_counts}
-    timed = {lanes: poisson_times(block, np.arange(1, lanes + 1, dtype=np.uint64), event_rate)
-             for lanes, block in blocks.items()}  # fmt: skip
+    timed = {
+        lanes: poisson_times(block, np.arange(1, lanes + 1, dtype=np.uint64), event_rate)
+        for lanes, block in blocks.items()
+    }
     ref_events = bench_events(1, ref_ticks, n_slots)
     out: dict[str, dict[str, float]] = {}
     for name in names or list(all_strategies()):
@@ -116,8 +117,9 @@ def engine_bench(
             by_lanes[str(lanes)] = lanes * ticks / elapsed
         best_lanes = max(by_lanes, key=lambda k: by_lanes[k])
         timed_params = [replace(base, grace=grace_us)] * int(best_lanes)
-        timed_s = best_time(lambda e=timed[int(best_lanes)], p=timed_params: simulate_lanes(p, e),
-                            repeats)  # fmt: skip
+        timed_s = best_time(
+            lambda e=timed[int(best_lanes)], p=timed_params: simulate_lanes(p, e), repeats
+        )
         timed_rate = int(best_lanes) * ticks / timed_s
         ops, slots = ref_events.lane(0)
         ref_elapsed = best_time(lambda b=base, o=ops, s=slots: simulate(b, o, s, reference=True), 2)

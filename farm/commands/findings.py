@@ -22,8 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--results", default="results", metavar="DIR", help="results root (./results)")
     p.add_argument("--docs", default="docs/findings.md", metavar="FILE", help="the findings file")
     p.add_argument("--readme", default="README.md", metavar="FILE", help="the README to update")
-    p.add_argument("--kernel-check", default="docs/kernel-check.md", metavar="FILE",
-                   help="the real-kernel report the findings cite (farm kernel corpus --write)")
+    p.add_argument(
+        "--kernel-check",
+        default="docs/kernel-check.md",
+        metavar="FILE",
+        help="the real-kernel report the findings cite (farm kernel corpus --write)",
+    )
     p.add_argument("--check", action="store_true", help="compare, write nothing")
     p.set_defaults(func=run)
 

@@ -17,9 +17,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(RCU callbacks, batched: longer than one grace period). Prints min/p50/p90/p99/max in "
         "ms and grace_ms lines to paste into a sweep.",
     )
-    p.add_argument("--table-frees", type=int, default=0, metavar="N",
-                   help="also time N munmap -> page-table free delays (root, tracefs)")
-    p.add_argument("--samples", type=int, default=100, help="grace periods to time (default %(default)s)")
+    p.add_argument(
+        "--table-frees",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time N munmap -> page-table free delays (root, tracefs)",
+    )
+    p.add_argument(
+        "--samples", type=int, default=100, help="grace periods to time (default %(default)s)"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
@@ -55,6 +62,11 @@ def _stats(ms_list: list[float]) -> dict[str, float]:
     import numpy as np
 
     ms = np.array(ms_list)
-    return {"samples": len(ms), "min_ms": float(ms.min()), "p50_ms": float(np.percentile(ms, 50)),
-            "p90_ms": float(np.percentile(ms, 90)), "p99_ms": float(np.percentile(ms, 99)),
-            "max_ms": float(ms.max())}  # fmt: skip
+    return {
+        "samples": len(ms),
+        "min_ms": float(ms.min()),
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p90_ms": float(np.percentile(ms, 90)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "max_ms": float(ms.max()),
+    }

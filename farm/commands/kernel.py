@@ -37,16 +37,19 @@ def _target(args: argparse.Namespace) -> Kernel:
 
     if args.image is None:
         if args.kernel is None:
-            raise UserError("give --kernel K (see `farm kernel list`) or --image PATH --arch A "
-                            "--strategy S")  # fmt: skip
+            raise UserError(
+                "give --kernel K (see `farm kernel list`) or --image PATH --arch A --strategy S"
+            )
         if args.page_size or args.table_size or args.arch:
             raise UserError("--arch, --page-size and --table-size go with --image")
         return _kernel(args.kernel)
     if args.kernel is not None:
         raise UserError("give --kernel or --image, not both")
     if not args.arch or not getattr(args, "strategy", None):
-        raise UserError("--image needs --arch (s390x or ppc64le) and --strategy (the engine "
-                        "strategy the kernel implements)")  # fmt: skip
+        raise UserError(
+            "--image needs --arch (s390x or ppc64le) and --strategy (the engine "
+            "strategy the kernel implements)"
+        )
     if not Path(args.image).is_file():
         raise UserError(f"--image {args.image}: no such file")
     try:
@@ -97,8 +100,18 @@ def _list(args: argparse.Namespace) -> int:
                 state = "built" if kbuild.built(k) else "not built"
             except kbuild.KernelBuildError:
                 state = "no compiler"
-        rows.append((k.name, k.arch, k.strategy, f"{k.page_size}/{k.table_size}",
-                     f"{k.span >> 20} MiB", source, state, k.note))  # fmt: skip
+        rows.append(
+            (
+                k.name,
+                k.arch,
+                k.strategy,
+                f"{k.page_size}/{k.table_size}",
+                f"{k.span >> 20} MiB",
+                source,
+                state,
+                k.note,
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
@@ -113,8 +126,9 @@ def _fetch(args: argparse.Namespace) -> int:
     kernels = [_kernel(n) for n in names]
     for k in kernels:
         if k.build is not None:
-            raise UserError(f"{k.name} is built from source, not fetched: farm kernel build "
-                            f"{k.name}")  # fmt: skip
+            raise UserError(
+                f"{k.name} is built from source, not fetched: farm kernel build {k.name}"
+            )
     try:
         for k in kernels:
             got = fetch.fetch(k, refresh=args.refresh)
@@ -132,9 +146,10 @@ def _build(args: argparse.Namespace) -> int:
     kernels = [_kernel(n) for n in names]
     for k in kernels:
         if k.build is None:
-            raise UserError(f"{k.name} is Debian's prebuilt kernel (`farm kernel fetch`); "
-                            "buildable: " + ", ".join(x.name for x in KERNELS.values()
-                                                      if x.build is not None))  # fmt: skip
+            raise UserError(
+                f"{k.name} is Debian's prebuilt kernel (`farm kernel fetch`); "
+                "buildable: " + ", ".join(x.name for x in KERNELS.values() if x.build is not None)
+            )
     try:
         for k in kernels:
             made = kbuild.build(k, force=args.force)
@@ -154,17 +169,32 @@ def _run(args: argparse.Namespace) -> int:
         session = enact(kernel, jobs, timeout=args.timeout)
     except _env_errors() as e:
         return _fail("run", e)
-    out = {"kernel": kernel.name, "package": session.package,
-           "boot_seconds": round(session.boot_seconds, 3), "traces": []}  # fmt: skip
+    out = {
+        "kernel": kernel.name,
+        "package": session.package,
+        "boot_seconds": round(session.boot_seconds, 3),
+        "traces": [],
+    }
     for run in session.runs:
-        out["traces"].append({
-            "trace": run.job.name,
-            "primes": run.primes,
-            "readings": [{"event": r.event, "line": run.job.lines[r.event], "pages": r.pages,
-                          "tables": r.tables} for r in run.readings],
-            "raw": [{"event": e, "page_tables_kb": pt, "vmpte_kb": vm, "lag_us": lag}
-                    for e, pt, vm, lag in run.raw],
-        })  # fmt: skip
+        out["traces"].append(
+            {
+                "trace": run.job.name,
+                "primes": run.primes,
+                "readings": [
+                    {
+                        "event": r.event,
+                        "line": run.job.lines[r.event],
+                        "pages": r.pages,
+                        "tables": r.tables,
+                    }
+                    for r in run.readings
+                ],
+                "raw": [
+                    {"event": e, "page_tables_kb": pt, "vmpte_kb": vm, "lag_us": lag}
+                    for e, pt, vm, lag in run.raw
+                ],
+            }
+        )
     text = json.dumps(out, indent=1)
     if args.output:
         Path(args.output).write_text(text + "\n")
@@ -193,8 +223,10 @@ def _check(args: argparse.Namespace) -> int:
         if o.agrees:
             print(f"{run.job.name}: {kernel.name} vs {strategy}: all {o.compared} readings agree")
         else:
-            print(f"{run.job.name}: {kernel.name} vs {strategy}: first difference: "
-                  f"{o.first.describe(run)}")  # fmt: skip
+            print(
+                f"{run.job.name}: {kernel.name} vs {strategy}: first difference: "
+                f"{o.first.describe(run)}"
+            )
             status = 1
     print(f"({session.package}, boot and run {session.boot_seconds:.1f} s)", file=sys.stderr)
     return status
@@ -210,8 +242,10 @@ def _upper(args: argparse.Namespace) -> int:
     except _env_errors() as e:
         return _fail("upper", e)
     for c in upper.costs(kernel, session.runs[0]):
-        print(f"{c.what}: PageTables {c.page_tables:+d} B, PTE level {c.pte_level:+d} B, "
-              f"upper levels {c.upper:+d} B, VmPTE {c.vmpte:+d} B")  # fmt: skip
+        print(
+            f"{c.what}: PageTables {c.page_tables:+d} B, PTE level {c.pte_level:+d} B, "
+            f"upper levels {c.upper:+d} B, VmPTE {c.vmpte:+d} B"
+        )
     return 0
 
 
@@ -229,8 +263,10 @@ def _corpus(args: argparse.Namespace) -> int:
         for k in kernels:
             r = report.run_kernel(k, items, args.repeat)
             agree = sum(o.agrees for o in r.outcomes)
-            print(f"{k.name}: {agree}/{len(items)} traces agree, "
-                  f"{sum(o.compared for o in r.outcomes)} readings, {r.seconds:.0f} s")  # fmt: skip
+            print(
+                f"{k.name}: {agree}/{len(items)} traces agree, "
+                f"{sum(o.compared for o in r.outcomes)} readings, {r.seconds:.0f} s"
+            )
             if agree != len(items) or not all(r.repeats_identical):
                 status = 1
             results.append(r)
@@ -258,47 +294,88 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     def common(q: argparse.ArgumentParser, traces: bool = True) -> None:
         if traces:
-            q.add_argument("trace", nargs="+", metavar="TRACE",
-                           help="trace file(s) with fault, rcu_free and exit only (.csv, .csv.gz; "
-                           "times are ignored); all run in one boot")  # fmt: skip
-            q.add_argument("--burst", type=int, default=0, metavar="N",
-                           help="run events in bursts of N at SCHED_FIFO (a grace period longer "
-                           "than the burst), read once per burst (default 0: every event)")  # fmt: skip
-        q.add_argument("--kernel", "-k", metavar="K",
-                       help="a kernel of `farm kernel list` (a buildable one is built first "
-                       "when it is not cached)")  # fmt: skip
-        q.add_argument("--strategy", "-s", metavar="S",
-                       help="engine strategy: what `check` compares with (default: the "
-                       "kernel's); with --image, the scheme the image implements")  # fmt: skip
+            q.add_argument(
+                "trace",
+                nargs="+",
+                metavar="TRACE",
+                help="trace file(s) with fault, rcu_free and exit only (.csv, .csv.gz; "
+                "times are ignored); all run in one boot",
+            )
+            q.add_argument(
+                "--burst",
+                type=int,
+                default=0,
+                metavar="N",
+                help="run events in bursts of N at SCHED_FIFO (a grace period longer "
+                "than the burst), read once per burst (default 0: every event)",
+            )
+        q.add_argument(
+            "--kernel",
+            "-k",
+            metavar="K",
+            help="a kernel of `farm kernel list` (a buildable one is built first "
+            "when it is not cached)",
+        )
+        q.add_argument(
+            "--strategy",
+            "-s",
+            metavar="S",
+            help="engine strategy: what `check` compares with (default: the "
+            "kernel's); with --image, the scheme the image implements",
+        )
         own = q.add_argument_group("a kernel of your own (instead of --kernel)")
-        own.add_argument("--image", metavar="PATH",
-                         help="boot this kernel image (bzImage on s390x, vmlinux on ppc64le), "
-                         "built with the config fragment of docs/kernels.md")  # fmt: skip
+        own.add_argument(
+            "--image",
+            metavar="PATH",
+            help="boot this kernel image (bzImage on s390x, vmlinux on ppc64le), "
+            "built with the config fragment of docs/kernels.md",
+        )
         own.add_argument("--arch", choices=sorted(ARCH_NAMES), help="the image's architecture")
-        own.add_argument("--page-size", type=int, metavar="P",
-                         help="bytes per page (default: the architecture's, 4096 or 65536)")  # fmt: skip
-        own.add_argument("--table-size", type=int, metavar="T",
-                         help="bytes per PTE table (default 2048 on s390x, 256 on ppc64le "
-                         "radix; 4096 is the ppc64le hash MMU)")  # fmt: skip
-        q.add_argument("--timeout", type=float, default=None, metavar="S",
-                       help="seconds before QEMU is ended (default: from the number of events)")  # fmt: skip
+        own.add_argument(
+            "--page-size",
+            type=int,
+            metavar="P",
+            help="bytes per page (default: the architecture's, 4096 or 65536)",
+        )
+        own.add_argument(
+            "--table-size",
+            type=int,
+            metavar="T",
+            help="bytes per PTE table (default 2048 on s390x, 256 on ppc64le "
+            "radix; 4096 is the ppc64le hash MMU)",
+        )
+        q.add_argument(
+            "--timeout",
+            type=float,
+            default=None,
+            metavar="S",
+            help="seconds before QEMU is ended (default: from the number of events)",
+        )
 
-    q = ks.add_parser("list", help="the kernels known (prebuilt and buildable), with strategy, "
-                      "geometry and whether each is built")  # fmt: skip
+    q = ks.add_parser(
+        "list",
+        help="the kernels known (prebuilt and buildable), with strategy, "
+        "geometry and whether each is built",
+    )
     q.set_defaults(func=_list)
-    q = ks.add_parser("build", help="build kernels from Debian's source with their patch series",
-                      description="Build catalog kernels from Debian's linux-source package (a "
-                      "pinned version, verified by apt) with the patch series under "
-                      "kernels/patches/NAME and the config fragment under kernels/configs; the "
-                      "image is cached by a hash of source, patches, fragment and compiler. "
-                      "Needs flex, bison, bc, libelf-dev, libssl-dev, the cross compiler "
-                      "and (optionally) ccache.")  # fmt: skip
-    q.add_argument("name", nargs="*", metavar="NAME",
-                   help="kernels to build (default: every buildable kernel)")
+    q = ks.add_parser(
+        "build",
+        help="build kernels from Debian's source with their patch series",
+        description="Build catalog kernels from Debian's linux-source package (a "
+        "pinned version, verified by apt) with the patch series under "
+        "kernels/patches/NAME and the config fragment under kernels/configs; the "
+        "image is cached by a hash of source, patches, fragment and compiler. "
+        "Needs flex, bison, bc, libelf-dev, libssl-dev, the cross compiler "
+        "and (optionally) ccache.",
+    )
+    q.add_argument(
+        "name", nargs="*", metavar="NAME", help="kernels to build (default: every buildable kernel)"
+    )
     q.add_argument("--force", action="store_true", help="build again even when cached")
     q.set_defaults(func=_build)
-    q = ks.add_parser("fetch", help="download Debian's prebuilt kernels (verified by apt) and "
-                      "build the driver")  # fmt: skip
+    q = ks.add_parser(
+        "fetch", help="download Debian's prebuilt kernels (verified by apt) and build the driver"
+    )
     q.add_argument("--kernel", "-k", action="append", metavar="K", help="only these (repeatable)")
     q.add_argument("--refresh", action="store_true", help="download again even when cached")
     q.set_defaults(func=_fetch)
@@ -306,8 +383,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     common(q)
     q.add_argument("--output", "-o", metavar="FILE", help="write the JSON here instead of stdout")
     q.set_defaults(func=_run)
-    q = ks.add_parser("check", help="enact traces and compare every settled reading with the "
-                      "engine (exit 0 agree, 1 first difference, 2 user mistake)")  # fmt: skip
+    q = ks.add_parser(
+        "check",
+        help="enact traces and compare every settled reading with the "
+        "engine (exit 0 agree, 1 first difference, 2 user mistake)",
+    )
     common(q)
     q.set_defaults(func=_check)
     q = ks.add_parser("upper", help="measure the upper-level table costs of a kernel")
@@ -315,8 +395,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(func=_upper)
     q = ks.add_parser("corpus", help="the corpus of checks on every kernel (one boot each)")
     q.add_argument("--kernel", "-k", action="append", metavar="K", help="only these (repeatable)")
-    q.add_argument("--repeat", type=int, default=1, metavar="R",
-                   help="boot R times and require identical readings (default %(default)s)")  # fmt: skip
+    q.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="R",
+        help="boot R times and require identical readings (default %(default)s)",
+    )
     q.add_argument("--write", metavar="FILE", help="write the report (docs/kernel-check.md)")
     q.set_defaults(func=_corpus)
     _register_native(ks)
@@ -364,8 +449,10 @@ def _image(args: argparse.Namespace) -> int:
             for p in profiles:
                 im = image.build_image(a, p, refresh=args.refresh)
                 how = f"built in {im.seconds:.0f} s" if im.seconds else "cached"
-                print(f"{a} {p}: {im.path} ({im.tree_bytes / 1e6:.0f} MB of files; {how}; "
-                      f"{', '.join(im.packages)})")  # fmt: skip
+                print(
+                    f"{a} {p}: {im.path} ({im.tree_bytes / 1e6:.0f} MB of files; {how}; "
+                    f"{', '.join(im.packages)})"
+                )
     except _native_errors() as e:
         return _fail("image", e)
     return 0
@@ -389,14 +476,22 @@ def _record_native(args: argparse.Namespace) -> int:
         return _fail("record", e)
     tables = sum(len(s.tables) for s in run.spaces)
     paths = {t.path for s in run.spaces for t in s.tables}
-    print(f"{kernel.name} ({run.release}): {program.name}: {len(run.spaces)} address spaces, "
-          f"{tables} PTE tables ({', '.join(sorted(p or 'alive' for p in paths))}); "
-          f"wrote {len(written)} trace(s) to {out}")  # fmt: skip
-    print(f"(boot {run.times['boot']:.1f} s, program {run.end / 1e6:.1f} s in the guest, "
-          f"{run.times['total']:.1f} s in all; program exit {run.program_rc})", file=sys.stderr)
+    print(
+        f"{kernel.name} ({run.release}): {program.name}: {len(run.spaces)} address spaces, "
+        f"{tables} PTE tables ({', '.join(sorted(p or 'alive' for p in paths))}); "
+        f"wrote {len(written)} trace(s) to {out}"
+    )
+    print(
+        f"(boot {run.times['boot']:.1f} s, program {run.end / 1e6:.1f} s in the guest, "
+        f"{run.times['total']:.1f} s in all; program exit {run.program_rc})",
+        file=sys.stderr,
+    )
     if run.program_rc != 0:
-        print(f"farm kernel record: the program failed in the guest (exit {run.program_rc}):\n"
-              f"{run.output[-2000:]}", file=sys.stderr)  # fmt: skip
+        print(
+            f"farm kernel record: the program failed in the guest (exit {run.program_rc}):\n"
+            f"{run.output[-2000:]}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -415,20 +510,26 @@ def _measure(args: argparse.Namespace) -> int:
     try:
         for k in kernels:
             program = _program(args.program, k, args.profile)
-            run = record.record(k, program, sample=True, timeout=args.timeout,
-                                buffer_kb=args.buffer_kb)  # fmt: skip
+            run = record.record(
+                k, program, sample=True, timeout=args.timeout, buffer_kb=args.buffer_kb
+            )
             if args.output:
                 record.write_traces(run, Path(args.output) / k.name)
             if run.program_rc != 0:
-                print(f"farm kernel measure: {k.name}: the program failed in the guest (exit "
-                      f"{run.program_rc}):\n{run.output[-2000:]}", file=sys.stderr)  # fmt: skip
+                print(
+                    f"farm kernel measure: {k.name}: the program failed in the guest (exit "
+                    f"{run.program_rc}):\n{run.output[-2000:]}",
+                    file=sys.stderr,
+                )
                 return 1
             c, series = measure.compare(run, args.strategy)
             results.append((c, series))
             rows.append(measure.row(c))
-            print(f"{k.name}: boot {run.times['boot']:.1f} s, program {run.end / 1e6:.1f} s, "
-                  f"{run.times['total']:.1f} s in all; program exit {run.program_rc}",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"{k.name}: boot {run.times['boot']:.1f} s, program {run.end / 1e6:.1f} s, "
+                f"{run.times['total']:.1f} s in all; program exit {run.program_rc}",
+                file=sys.stderr,
+            )
     except _native_errors() as e:
         return _fail("measure", e)
     print(measure.table(rows))
@@ -444,8 +545,9 @@ def _native_report(args: argparse.Namespace) -> int:
 
     root = Path(args.corpus)
     if not (root / "native").is_dir():
-        raise UserError(f"{root / 'native'} is not a folder (the native corpus: "
-                        "corpus/native/make_native.sh)")  # fmt: skip
+        raise UserError(
+            f"{root / 'native'} is not a folder (the native corpus: corpus/native/make_native.sh)"
+        )
     command = "farm kernel native-report" + (f" --write {args.write}" if args.write else "")
     text = report.markdown(root, command)
     if args.write:
@@ -457,52 +559,103 @@ def _native_report(args: argparse.Namespace) -> int:
 
 
 def _register_native(ks: argparse._SubParsersAction) -> None:
-    q = ks.add_parser("image", help="build the guest root file systems (Debian packages, "
-                      "mmdebstrap --variant=extract, apt-verified) into the cache")  # fmt: skip
+    q = ks.add_parser(
+        "image",
+        help="build the guest root file systems (Debian packages, "
+        "mmdebstrap --variant=extract, apt-verified) into the cache",
+    )
     q.add_argument("--arch", metavar="A", help="s390x or ppc64el (default: both)")
-    q.add_argument("--profile", metavar="P",
-                   help="small (python3 + busybox) or full (the native corpus; default: both)")  # fmt: skip
+    q.add_argument(
+        "--profile",
+        metavar="P",
+        help="small (python3 + busybox) or full (the native corpus; default: both)",
+    )
     q.add_argument("--refresh", action="store_true", help="build again even when cached")
     q.set_defaults(func=_image)
 
     def native(q: argparse.ArgumentParser) -> None:
-        q.add_argument("program", nargs="+", metavar="PROGRAM",
-                       help="schedule, short, datajob, make, redis, pgbench, or a command line "
-                       "to run in the guest (put it after --)")  # fmt: skip
-        q.add_argument("--profile", metavar="P", help="guest image profile for a command line "
-                       "(small or full; default full), as `farm kernel image --profile`")  # fmt: skip
-        q.add_argument("--timeout", type=float, default=None, metavar="S",
-                       help="seconds before QEMU is ended (default: from the program)")  # fmt: skip
-        q.add_argument("--buffer-kb", type=int, default=32768, metavar="KB",
-                       help="trace buffer in the guest (default %(default)s); a run that overflows "
-                       "it fails")  # fmt: skip
+        q.add_argument(
+            "program",
+            nargs="+",
+            metavar="PROGRAM",
+            help="schedule, short, datajob, make, redis, pgbench, or a command line "
+            "to run in the guest (put it after --)",
+        )
+        q.add_argument(
+            "--profile",
+            metavar="P",
+            help="guest image profile for a command line "
+            "(small or full; default full), as `farm kernel image --profile`",
+        )
+        q.add_argument(
+            "--timeout",
+            type=float,
+            default=None,
+            metavar="S",
+            help="seconds before QEMU is ended (default: from the program)",
+        )
+        q.add_argument(
+            "--buffer-kb",
+            type=int,
+            default=32768,
+            metavar="KB",
+            help="trace buffer in the guest (default %(default)s); a run that overflows it fails",
+        )
 
-    q = ks.add_parser("record", help="run a program under a kernel and write its native trace "
-                      "(the kernel's own table allocations and frees, through kprobes)")  # fmt: skip
+    q = ks.add_parser(
+        "record",
+        help="run a program under a kernel and write its native trace "
+        "(the kernel's own table allocations and frees, through kprobes)",
+    )
     native(q)
     q.add_argument("--kernel", "-k", required=True, metavar="K", help="the kernel to run under")
-    q.add_argument("--output", "-o", required=True, metavar="TRACE",
-                   help="NAME.csv.gz: the program's own process; a folder: one trace per "
-                   "address space")  # fmt: skip
-    q.add_argument("--align", type=int, default=16, metavar="N",
-                   help="slot compaction block, in spans (default %(default)s, as farm trace record)")  # fmt: skip
+    q.add_argument(
+        "--output",
+        "-o",
+        required=True,
+        metavar="TRACE",
+        help="NAME.csv.gz: the program's own process; a folder: one trace per address space",
+    )
+    q.add_argument(
+        "--align",
+        type=int,
+        default=16,
+        metavar="N",
+        help="slot compaction block, in spans (default %(default)s, as farm trace record)",
+    )
     q.set_defaults(func=_record_native)
-    q = ks.add_parser("measure", help="run a program under kernels: the kernel's PageTables "
-                      "over time against the engine's replay of the run's native recording")  # fmt: skip
+    q = ks.add_parser(
+        "measure",
+        help="run a program under kernels: the kernel's PageTables "
+        "over time against the engine's replay of the run's native recording",
+    )
     native(q)
-    q.add_argument("--kernel", "-k", required=True, nargs="+", metavar="K",
-                   help="one or more kernels")  # fmt: skip
-    q.add_argument("--strategy", "-s", metavar="S",
-                   help="engine strategy for the prediction (default: each kernel's)")  # fmt: skip
+    q.add_argument(
+        "--kernel", "-k", required=True, nargs="+", metavar="K", help="one or more kernels"
+    )
+    q.add_argument(
+        "--strategy",
+        "-s",
+        metavar="S",
+        help="engine strategy for the prediction (default: each kernel's)",
+    )
     q.add_argument("--json", metavar="FILE", help="write every comparison and its series")
     q.add_argument("--csv", metavar="FILE", help="write the series, one line per sample")
-    q.add_argument("--output", "-o", metavar="DIR", help="also write the native traces, a "
-                   "folder per kernel")  # fmt: skip
+    q.add_argument(
+        "--output", "-o", metavar="DIR", help="also write the native traces, a folder per kernel"
+    )
     q.set_defaults(func=_measure)
-    q = ks.add_parser("native-report", help="docs/native.md from the native corpus: native "
-                      "against x86-derived recordings, each kernel against the engine")  # fmt: skip
-    q.add_argument("--corpus", default="corpus", metavar="DIR",
-                   help="the corpus folder holding native/ and the x86 recordings (default %(default)s)")  # fmt: skip
+    q = ks.add_parser(
+        "native-report",
+        help="docs/native.md from the native corpus: native "
+        "against x86-derived recordings, each kernel against the engine",
+    )
+    q.add_argument(
+        "--corpus",
+        default="corpus",
+        metavar="DIR",
+        help="the corpus folder holding native/ and the x86 recordings (default %(default)s)",
+    )
     q.add_argument("--write", metavar="FILE", help="write the document here (docs/native.md)")
     q.set_defaults(func=_native_report)
 

@@ -32,8 +32,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("trace", metavar="TRACE", help="trace file (.csv, or .csv.gz)")
     p.add_argument("--strategy", "-s", required=True, metavar="S", help=", ".join(names()))
-    p.add_argument("--n-slots", type=int, default=None, metavar="N",
-                   help="PMD-level slots (default: 1 + the largest slot in the trace)")  # fmt: skip
+    p.add_argument(
+        "--n-slots",
+        type=int,
+        default=None,
+        metavar="N",
+        help="PMD-level slots (default: 1 + the largest slot in the trace)",
+    )
     for name, spec in PARAM_SPECS.items():
         if name in _SPECIAL:
             continue
@@ -41,18 +46,35 @@ def register(sub: argparse._SubParsersAction) -> None:
         if not spec.common:
             notes.append(", ".join(s for s in names() if applies(name, s)) + " only")
         # default None: a flag left out is not given (aliases); the help says the real default
-        p.add_argument(_flag(name), dest=name, type=spec.kind, default=None,
-                       metavar=name.split("_")[0].upper(),
-                       help=f"{spec.doc} ({'; '.join([*notes, f'default: {DEFAULTS[name]}'])})")  # fmt: skip
+        p.add_argument(
+            _flag(name),
+            dest=name,
+            type=spec.kind,
+            default=None,
+            metavar=name.split("_")[0].upper(),
+            help=f"{spec.doc} ({'; '.join([*notes, f'default: {DEFAULTS[name]}'])})",
+        )
     for alias, (name, spec) in ALIASES.items():
-        p.add_argument(_flag(alias), dest=alias, type=float, default=None,
-                       metavar=spec.unit.upper(),
-                       help=f"{name} in {spec.unit}, for a timed trace (op,slot,time_us): rounded "
-                       f"to whole {PARAM_SPECS[name].timed_unit}; instead of {_flag(name)}")  # fmt: skip
-    p.add_argument("--json", action="store_true", help="print one JSON object (metric names as keys)")
-    p.add_argument("--reference", action="store_true",
-                   help="use the scalar reference instead of the vectorized core (same numbers)")  # fmt: skip
-    p.add_argument("--debug", action="store_true", help="check the model's invariants after every tick")
+        p.add_argument(
+            _flag(alias),
+            dest=alias,
+            type=float,
+            default=None,
+            metavar=spec.unit.upper(),
+            help=f"{name} in {spec.unit}, for a timed trace (op,slot,time_us): rounded "
+            f"to whole {PARAM_SPECS[name].timed_unit}; instead of {_flag(name)}",
+        )
+    p.add_argument(
+        "--json", action="store_true", help="print one JSON object (metric names as keys)"
+    )
+    p.add_argument(
+        "--reference",
+        action="store_true",
+        help="use the scalar reference instead of the vectorized core (same numbers)",
+    )
+    p.add_argument(
+        "--debug", action="store_true", help="check the model's invariants after every tick"
+    )
     p.set_defaults(func=replay)
 
 
@@ -70,23 +92,33 @@ def replay(args: argparse.Namespace) -> int:
     given = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
     for alias, (name, _) in ALIASES.items():
         if alias in given and trace.times is None:
-            raise UserError(f"{args.trace}: {_flag(alias)} needs a timed trace (header "
-                            f"op,slot,time_us); this one is untimed: give {_flag(name)} in "
-                            f"{PARAM_SPECS[name].unit}")  # fmt: skip
+            raise UserError(
+                f"{args.trace}: {_flag(alias)} needs a timed trace (header "
+                f"op,slot,time_us); this one is untimed: give {_flag(name)} in "
+                f"{PARAM_SPECS[name].unit}"
+            )
     try:
         values = resolve_aliases(given)
     except ValueError as e:
         raise UserError(str(e)) from None
     n_slots = args.n_slots if args.n_slots is not None else trace.min_slots
     params = Params(args.strategy, n_slots, **values)
-    metrics = simulate(params, trace.ops, trace.slots, times=trace.times,
-                       reference=args.reference, debug=args.debug)  # fmt: skip
+    metrics = simulate(
+        params,
+        trace.ops,
+        trace.slots,
+        times=trace.times,
+        reference=args.reference,
+        debug=args.debug,
+    )
     if args.json:
         print(json.dumps({"strategy": args.strategy, **metrics}))
         return 0
     unit = PARAM_SPECS["grace"].unit_for(trace.times is not None)
-    print(f"{args.trace}: {params.strategy}, n_slots={params.n_slots}, grace={params.grace} {unit}, "
-          f"{params.page_size}/{params.table_size} (F={params.fragments})")  # fmt: skip
+    print(
+        f"{args.trace}: {params.strategy}, n_slots={params.n_slots}, grace={params.grace} {unit}, "
+        f"{params.page_size}/{params.table_size} (F={params.fragments})"
+    )
     width = max(map(len, METRICS))
     for name in METRICS:
         value = metrics[name]

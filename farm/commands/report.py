@@ -21,9 +21,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help=BASELINE_HELP,
     )
-    p.add_argument("--format", dest="fmt", default="md", choices=("md", "text"),
-                   help="md: report.md and report.html (default); text: report.txt, at most 80 "
-                   "columns, to paste into a mail, also printed")  # fmt: skip
+    p.add_argument(
+        "--format",
+        dest="fmt",
+        default="md",
+        choices=("md", "text"),
+        help="md: report.md and report.html (default); text: report.txt, at most 80 "
+        "columns, to paste into a mail, also printed",
+    )
     p.set_defaults(func=run)
 
 

@@ -11,10 +11,18 @@ import sys
 def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     """The sweep file, its overrides and the results root (shared with `farm run`)."""
     p.add_argument("sweep", metavar="SWEEP.yaml", help="the sweep file")
-    p.add_argument("overrides", nargs="*", metavar="key=value",
-                   help="replace base or grid values: key=value or key=a,b,c")
-    p.add_argument("--results", metavar="DIR", default="results",
-                   help="results root (default: ./results); the sweep goes to DIR/NAME")
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="key=value",
+        help="replace base or grid values: key=value or key=a,b,c",
+    )
+    p.add_argument(
+        "--results",
+        metavar="DIR",
+        default="results",
+        help="results root (default: ./results); the sweep goes to DIR/NAME",
+    )
 
 
 def show(sweep_file: str, overrides: list[str], results: str) -> int:
@@ -26,9 +34,11 @@ def show(sweep_file: str, overrides: list[str], results: str) -> int:
     folder = results_folder(sweep, results)
     status = row_status(sweep, folder)
     complete = sum(1 for ok, total in status.values() if ok == total)
-    print(f"{sweep.name}: {len(sweep.points)} points x {sweep.replicates} replicates = "
-          f"{len(sweep.points) * sweep.replicates} rows, seed {sweep.seed} -> {folder} "
-          f"({complete} of {len(sweep.points)} points done)")
+    print(
+        f"{sweep.name}: {len(sweep.points)} points x {sweep.replicates} replicates = "
+        f"{len(sweep.points) * sweep.replicates} rows, seed {sweep.seed} -> {folder} "
+        f"({complete} of {len(sweep.points)} points done)"
+    )
     width = len(str(len(sweep.points)))
     try:
         for i, point in enumerate(sweep.points, start=1):
@@ -50,5 +60,3 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = actions.add_parser("show", help="list the expanded points and which are already done")
     add_sweep_arguments(s)
     s.set_defaults(func=_show)
-
-

@@ -101,8 +101,11 @@ def _record(args: argparse.Namespace) -> int:
         why = tracefs.available()
         method = "poll" if why else "events"
         if why and not args.quiet:
-            print(f"farm trace record: {why}: recording by polling /proc instead (every "
-                  f"{args.interval_ms:g} ms; short-lived tables are missed)", file=sys.stderr)
+            print(
+                f"farm trace record: {why}: recording by polling /proc instead (every "
+                f"{args.interval_ms:g} ms; short-lived tables are missed)",
+                file=sys.stderr,
+            )
     elif method in ("events", "both") and tracefs.available():
         raise UserError(f"--method {method}: {tracefs.available()}; use --method poll")
     span = parse_size(args.span) if args.span else None
@@ -110,17 +113,21 @@ def _record(args: argparse.Namespace) -> int:
     if span is not None and (span < page or span & (span - 1)):
         raise UserError(f"--span must be a power of two of at least the page size {page}")
     if method in ("events", "both") and span not in (None, 1 << 20, 1 << 21):
-        raise UserError("--method events records the kernel's own tables (2M spans on x86-64) "
-                        "or their 1M halves (s390); coarser spans derive from these; for another "
-                        "span use --method poll")  # fmt: skip
+        raise UserError(
+            "--method events records the kernel's own tables (2M spans on x86-64) "
+            "or their 1M halves (s390); coarser spans derive from these; for another "
+            "span use --method poll"
+        )
     if args.align < 1 or args.interval_ms <= 0:
         raise UserError("--align must be >= 1 and --interval-ms > 0")
     out = Path(args.output)
     if not out.parent.is_dir():
         raise UserError(f"{out.parent}: no such folder for the output")
     if args.follow_forks and out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UserError(f"{out} exists and is not an empty folder: a process tree's traces would "
-                        "mix with what is there; give a new folder")  # fmt: skip
+        raise UserError(
+            f"{out} exists and is not an empty folder: a process tree's traces would "
+            "mix with what is there; give a new folder"
+        )
     if args.pid is not None and not Path(f"/proc/{args.pid}").is_dir():
         raise UserError(f"no process with pid {args.pid}")
     if method in ("events", "both"):
@@ -131,9 +138,11 @@ def _record(args: argparse.Namespace) -> int:
 
 def _say_recorded(source: Any, written: list, end: int) -> None:
     events = sum(len(s.events) for s in source.spaces)
-    print(f"recorded {len(source.spaces)} address space(s), {events} events in {end / 1e6:.1f} s "
-          f"({source.method}) -> {', '.join(map(str, written[:3]))}"
-          + (f" and {len(written) - 3} more" if len(written) > 3 else ""))  # fmt: skip
+    print(
+        f"recorded {len(source.spaces)} address space(s), {events} events in {end / 1e6:.1f} s "
+        f"({source.method}) -> {', '.join(map(str, written[:3]))}"
+        + (f" and {len(written) - 3} more" if len(written) > 3 else "")
+    )
 
 
 def _write(source: Any, out: Any, align: int) -> list:
@@ -145,8 +154,9 @@ def _write(source: Any, out: Any, align: int) -> list:
         raise UserError(f"cannot write {out}: {e.strerror}") from None
 
 
-def _record_events(args: argparse.Namespace, command: list[str] | None, prefix: str,
-                   out: Any, span: int) -> int:  # fmt: skip
+def _record_events(
+    args: argparse.Namespace, command: list[str] | None, prefix: str, out: Any, span: int
+) -> int:
     import sys
     import time
 
@@ -158,8 +168,9 @@ def _record_events(args: argparse.Namespace, command: list[str] | None, prefix: 
     proc, release = start_gated(command) if command is not None else (None, None)
     root = proc.pid if proc is not None else args.pid
     try:
-        source = EventSource(root, args.follow_forks, prefix, start_ns, running=proc is None,
-                             span=span)
+        source = EventSource(
+            root, args.follow_forks, prefix, start_ns, running=proc is None, span=span
+        )
     except BaseException:
         if proc is not None:
             proc.kill()
@@ -167,16 +178,28 @@ def _record_events(args: argparse.Namespace, command: list[str] | None, prefix: 
         raise
     try:
         both = args.method == "both"
-        driver = Both(source, Poller(root, span, args.follow_forks, pt_reclaim_active())) \
-            if both else source  # fmt: skip
+        driver = (
+            Both(source, Poller(root, span, args.follow_forks, pt_reclaim_active()))
+            if both
+            else source
+        )
         source.start()
         if release is not None:
             release()
-        said = (f"recording pid {root}{' and its descendants' if args.follow_forks else ''} "
-                "from kernel events (tracefs)" + (f" and by polling every "
-                f"{args.interval_ms:g} ms" if both else ""))  # fmt: skip
-        end = record(driver, args.interval_ms if both else 100.0, args.duration, proc, args.quiet,
-                     start_ns=start_ns, announce=said)  # fmt: skip
+        said = (
+            f"recording pid {root}{' and its descendants' if args.follow_forks else ''} "
+            "from kernel events (tracefs)"
+            + (f" and by polling every {args.interval_ms:g} ms" if both else "")
+        )
+        end = record(
+            driver,
+            args.interval_ms if both else 100.0,
+            args.duration,
+            proc,
+            args.quiet,
+            start_ns=start_ns,
+            announce=said,
+        )
     finally:
         source.close()
         if proc is not None and proc.poll() is None:
@@ -187,22 +210,30 @@ def _record_events(args: argparse.Namespace, command: list[str] | None, prefix: 
         poller = driver.poller
         if command is not None:  # the gate's own address space, before the command's exec
             began = min((e[2] for sp in source.spaces for e in sp.events), default=0)
-            poller.spaces[:] = [sp for sp in poller.spaces if not (
-                sp.pid == root and sp.events and sp.events[-1][2] <= began)]  # fmt: skip
-        other = out.with_name(out.name.replace(".csv", ".poll.csv", 1) if not args.follow_forks
-                              else f"{out.name}-poll")  # fmt: skip
+            poller.spaces[:] = [
+                sp
+                for sp in poller.spaces
+                if not (sp.pid == root and sp.events and sp.events[-1][2] <= began)
+            ]
+        other = out.with_name(
+            out.name.replace(".csv", ".poll.csv", 1)
+            if not args.follow_forks
+            else f"{out.name}-poll"
+        )
         written += _write(poller, other, args.align)
     _say_recorded(source, written, end)
     delays = sorted(source.delays_ms())
     if delays and not args.quiet:
         q = [delays[int(f * (len(delays) - 1))] for f in (0.1, 0.5, 0.9)]
-        print(f"unmap -> page-table free: p10 {q[0]:.1f} ms, median {q[1]:.1f} ms, p90 "
-              f"{q[2]:.1f} ms over {len(delays)} tables", file=sys.stderr)
+        print(
+            f"unmap -> page-table free: p10 {q[0]:.1f} ms, median {q[1]:.1f} ms, p90 "
+            f"{q[2]:.1f} ms over {len(delays)} tables",
+            file=sys.stderr,
+        )
     return 0
 
 
-def _record_poll(args: argparse.Namespace, command: list[str] | None, span: int,
-                 out: Any) -> int:  # fmt: skip
+def _record_poll(args: argparse.Namespace, command: list[str] | None, span: int, out: Any) -> int:
 
     from recorder.poll import Poller, pt_reclaim_active
     from recorder.record import record, start_command
@@ -211,10 +242,15 @@ def _record_poll(args: argparse.Namespace, command: list[str] | None, span: int,
     proc = start_command(command) if command is not None else None
     pid = proc.pid if proc is not None else args.pid
     source = Poller(pid, span, args.follow_forks, reclaim)
-    said = (f"recording pid {pid}{' and its descendants' if args.follow_forks else ''} every "
-            f"{args.interval_ms:g} ms; this kernel "
-            + ("frees empty tables on MADV_DONTNEED (PT_RECLAIM): recorded as rcu_free"
-               if reclaim else "keeps empty tables of live mappings (no PT_RECLAIM)"))  # fmt: skip
+    said = (
+        f"recording pid {pid}{' and its descendants' if args.follow_forks else ''} every "
+        f"{args.interval_ms:g} ms; this kernel "
+        + (
+            "frees empty tables on MADV_DONTNEED (PT_RECLAIM): recorded as rcu_free"
+            if reclaim
+            else "keeps empty tables of live mappings (no PT_RECLAIM)"
+        )
+    )
     end = record(source, args.interval_ms, args.duration, proc, args.quiet, announce=said)
     _say_recorded(source, _write(source, out, args.align), end)
     return 0
@@ -233,8 +269,10 @@ def _check(args: argparse.Namespace) -> int:
         rows = [*parts, whole] if len(parts) > 1 and args.verbose else [whole]
         for r in rows:
             name = Path(r.path).name + ("/ (all)" if r is whole and len(parts) > 1 else "")
-            print(f"{name:<44} {r.samples:>7} {r.median_error:>10.1%} "
-                  f"{r.max_error:>8.1%} {r.peak_tables:>8}")  # fmt: skip
+            print(
+                f"{name:<44} {r.samples:>7} {r.median_error:>10.1%} "
+                f"{r.max_error:>8.1%} {r.peak_tables:>8}"
+            )
     if worst > args.tolerance:
         print(f"median error above {args.tolerance:.0%} in at least one program")
         return 1
@@ -247,14 +285,18 @@ def _cleanup(args: argparse.Namespace) -> int:
     removed, running, unmounted = tracefs.cleanup()
     said = []
     if removed:
-        said.append(f"removed {len(removed)} tracefs instance(s) of killed recorders "
-                    f"({', '.join(removed)})")  # fmt: skip
+        said.append(
+            f"removed {len(removed)} tracefs instance(s) of killed recorders ({', '.join(removed)})"
+        )
     if unmounted:
         said.append(f"unmounted the tracefs a killed recorder had mounted at {tracefs.ROOT}")
     if running:
         said.append(f"left {', '.join(running)} (their recorders are running)")
-    print("; ".join(said) if said else "nothing to clean: no tracefs instance or mount of a "
-          "killed recorder")  # fmt: skip
+    print(
+        "; ".join(said)
+        if said
+        else "nothing to clean: no tracefs instance or mount of a killed recorder"
+    )
     return 0
 
 
@@ -332,26 +374,57 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     who = r.add_mutually_exclusive_group()
     who.add_argument("--pid", type=int, help="a running process")
-    r.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]",
-                   help="a command to start and record")  # fmt: skip
-    r.add_argument("-o", "--output", required=True,
-                   help="FILE.csv.gz (with --follow-forks: a folder, one file per process)")  # fmt: skip
-    r.add_argument("--method", choices=("auto", "events", "poll", "both"), default="auto",
-                   help="events: kernel tracepoints, exact to the event (root and tracefs "
-                   "needed); poll: /proc every --interval-ms; auto (default): events where "
-                   "possible, else poll with a notice; both: events, and the poller's view of "
-                   "the same run beside (NAME.poll.csv.gz, NAME-poll/), to see what it misses")  # fmt: skip
-    r.add_argument("--span", default=None,
-                   help="bytes one PTE table maps: 1M (s390, default) or 2M (x86-64: with "
-                   "--method events the kernel's own tables, exact; 1M their halves)")  # fmt: skip
-    r.add_argument("--align", type=int, default=DEFAULT_ALIGN_SPANS,
-                   help="compaction block in spans (default %(default)s), as farm trace capture")  # fmt: skip
-    r.add_argument("--interval-ms", type=float, default=10.0,
-                   help="polling period in ms (default %(default)s): the time resolution")  # fmt: skip
-    r.add_argument("--duration", type=float, default=None, metavar="S",
-                   help="stop after S seconds (a command started here is then terminated)")  # fmt: skip
-    r.add_argument("--follow-forks", action="store_true",
-                   help="record every descendant too, one trace per address space, in a folder")  # fmt: skip
+    r.add_argument(
+        "command",
+        nargs=argparse.REMAINDER,
+        metavar="-- CMD [ARGS...]",
+        help="a command to start and record",
+    )
+    r.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="FILE.csv.gz (with --follow-forks: a folder, one file per process)",
+    )
+    r.add_argument(
+        "--method",
+        choices=("auto", "events", "poll", "both"),
+        default="auto",
+        help="events: kernel tracepoints, exact to the event (root and tracefs "
+        "needed); poll: /proc every --interval-ms; auto (default): events where "
+        "possible, else poll with a notice; both: events, and the poller's view of "
+        "the same run beside (NAME.poll.csv.gz, NAME-poll/), to see what it misses",
+    )
+    r.add_argument(
+        "--span",
+        default=None,
+        help="bytes one PTE table maps: 1M (s390, default) or 2M (x86-64: with "
+        "--method events the kernel's own tables, exact; 1M their halves)",
+    )
+    r.add_argument(
+        "--align",
+        type=int,
+        default=DEFAULT_ALIGN_SPANS,
+        help="compaction block in spans (default %(default)s), as farm trace capture",
+    )
+    r.add_argument(
+        "--interval-ms",
+        type=float,
+        default=10.0,
+        help="polling period in ms (default %(default)s): the time resolution",
+    )
+    r.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="S",
+        help="stop after S seconds (a command started here is then terminated)",
+    )
+    r.add_argument(
+        "--follow-forks",
+        action="store_true",
+        help="record every descendant too, one trace per address space, in a folder",
+    )
     r.add_argument("--quiet", action="store_true", help="no progress lines")
     r.set_defaults(func=_record)
 
@@ -362,8 +435,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "plus PMD and PUD tables over the same addresses) against the VmPTE samples in the file; "
         "print the median and largest relative error. Exit 1 when a median is above --tolerance.",
     )
-    k.add_argument("files", nargs="+", metavar="FILE|DIR",
-                   help="recordings; a folder is one program's process tree, judged as a whole")  # fmt: skip
+    k.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE|DIR",
+        help="recordings; a folder is one program's process tree, judged as a whole",
+    )
     k.add_argument("--verbose", "-v", action="store_true", help="also each file of a folder")
     k.add_argument("--tolerance", type=float, default=0.05, help="largest median error (0.05)")
     k.set_defaults(func=_check)

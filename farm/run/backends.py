@@ -140,8 +140,9 @@ class RayBackend:
         self.address = address
         # SPREAD: short tasks would otherwise all queue on the head node (it leases its own
         # worker again and again, and nothing spills to the other nodes).
-        self._remote = ray.remote(max_retries=MAX_RETRIES, num_cpus=1,
-                                  scheduling_strategy="SPREAD")(_ray_task)
+        self._remote = ray.remote(
+            max_retries=MAX_RETRIES, num_cpus=1, scheduling_strategy="SPREAD"
+        )(_ray_task)
         self._warm = ray.remote(max_retries=MAX_RETRIES, num_cpus=1)(_ray_warm)
 
     def describe(self) -> str:
@@ -247,8 +248,10 @@ def probe_address(address: str, connect_s: float = CONNECT_S, answer_s: float = 
         why = "" if address.startswith("ray://") else _probe_gcs(address, answer_s)
     if why:
         took = time.monotonic() - start
-        raise UserError(f"no Ray cluster at {address}: {why} (after {took:.1f} s); "
-                        + REACH_HELP.format(host=host, port=port))  # fmt: skip
+        raise UserError(
+            f"no Ray cluster at {address}: {why} (after {took:.1f} s); "
+            + REACH_HELP.format(host=host, port=port)
+        )
 
 
 _PROBE = """
@@ -276,8 +279,13 @@ def _probe_gcs(address: str, seconds: float) -> str:
     dropped. Why it is no use, or "" when it answered. A refused token raises the
     authentication help (``ray.init`` would retry for ~20 s, then say only "Failed to connect")."""
     try:
-        done = subprocess.run([sys.executable, "-c", _PROBE, address], capture_output=True,
-                              text=True, timeout=seconds, stdin=subprocess.DEVNULL)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-c", _PROBE, address],
+            capture_output=True,
+            text=True,
+            timeout=seconds,
+            stdin=subprocess.DEVNULL,
+        )
     except subprocess.TimeoutExpired:
         return f"something accepts connections there, but no Ray GCS answered within {seconds:g} s"
     said = done.stdout.strip()

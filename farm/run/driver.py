@@ -61,10 +61,13 @@ class RunSummary:
             f"{self.folder}: {self.rows_computed} rows computed"
             + (f" ({self.rows_failed} failed)" if self.rows_failed else "")
             + f", {self.rows_skipped} already done, of {self.rows_total}"
-            + (f" in {self.seconds:.1f} s ({self.rate:.1f} rows/s, {self.backend}"
-               + (f"; its start and stop {self.backend_s:.1f} s" if self.backend_s >= 0.1 else "")
-               + ")"
-               if self.rows_computed else "")
+            + (
+                f" in {self.seconds:.1f} s ({self.rate:.1f} rows/s, {self.backend}"
+                + (f"; its start and stop {self.backend_s:.1f} s" if self.backend_s >= 0.1 else "")
+                + ")"
+                if self.rows_computed
+                else ""
+            )
         ]
         for e in self.errors[:5]:
             lines.append(f"  error: {e}")
@@ -88,13 +91,26 @@ def row_status(sweep: Sweep, folder: Path) -> dict[str, tuple[int, int]]:
 def _lanes(rows: SweepRows, point_index: int, reps: np.ndarray, cost: int) -> list[Lane]:
     point = rows.sweep.points[point_index]
     p, seeds = point.params, rows.seeds(point)
-    return [Lane(row=point_index * rows.replicates + int(r), shape=point.shape,
-                 workload=p["workload"], workload_params=point.workload_params,
-                 n_slots=p["n_slots"], ticks=p.get("ticks", 0), params=point.engine,
-                 seed=int(seeds[r]), replicate=int(r), cost=cost) for r in reps]  # fmt: skip
+    return [
+        Lane(
+            row=point_index * rows.replicates + int(r),
+            shape=point.shape,
+            workload=p["workload"],
+            workload_params=point.workload_params,
+            n_slots=p["n_slots"],
+            ticks=p.get("ticks", 0),
+            params=point.engine,
+            seed=int(seeds[r]),
+            replicate=int(r),
+            cost=cost,
+        )
+        for r in reps
+    ]
 
 
-def _replay_blocks(rows: SweepRows, index: ResumeIndex) -> tuple[dict[tuple, tuple[Any, list[int]]], dict[tuple, int]]:
+def _replay_blocks(
+    rows: SweepRows, index: ResumeIndex
+) -> tuple[dict[tuple, tuple[Any, list[int]]], dict[tuple, int]]:
     """Events of every replayed shape still to do (only the driver reads trace files), one lane
     per seed, and the longest trace of each shape. Bad files raise before anything is written."""
     from engine.workloads import get_workload
@@ -110,8 +126,14 @@ def _replay_blocks(rows: SweepRows, index: ResumeIndex) -> tuple[dict[tuple, tup
     for shape, seed_rep in seeds.items():
         lane = first[shape]
         order = sorted(seed_rep)
-        block = replay_block(lane.workload, lane.workload_params, lane.n_slots, lane.ticks,
-                             order, [seed_rep[s] for s in order])  # fmt: skip
+        block = replay_block(
+            lane.workload,
+            lane.workload_params,
+            lane.n_slots,
+            lane.ticks,
+            order,
+            [seed_rep[s] for s in order],
+        )
         blocks[shape] = (block, order)
     longest = {shape: int(b.lengths.max()) if b.lanes else 0 for shape, (b, _) in blocks.items()}
     return blocks, longest
@@ -135,8 +157,10 @@ def check_memory(rows: SweepRows, longest: dict[tuple, int], available: int | No
 
     if not rows.sweep.points:
         return
-    costs = [(lane_bytes(p.engine, longest.get(p.shape, p.params.get("ticks", 0))), p)
-             for p in rows.sweep.points]  # fmt: skip
+    costs = [
+        (lane_bytes(p.engine, longest.get(p.shape, p.params.get("ticks", 0))), p)
+        for p in rows.sweep.points
+    ]
     need, point = max(costs, key=lambda x: x[0])
     have = available_memory() if available is None else available
     if need > have:
@@ -190,8 +214,19 @@ def run_sweep(
         try:
             for line in store.recovered:
                 print(f"farm run: {line}", file=sys.stderr)
-            summary = _run_locked(rows, store, blocks, longest, force, engine, argv, progress,
-                                  flush_every, target_events, chunk_rows)  # fmt: skip
+            summary = _run_locked(
+                rows,
+                store,
+                blocks,
+                longest,
+                force,
+                engine,
+                argv,
+                progress,
+                flush_every,
+                target_events,
+                chunk_rows,
+            )
         finally:
             store.close()
     except OSError as e:
@@ -219,16 +254,25 @@ def _recomputes(sweep: Sweep) -> Callable[[Path, int | None], bool]:
             stored = load_sweep(path)
         except Exception:  # noqa: BLE001 - unreadable: not known to be covered
             return False
-        return (points == len(stored.points) and stored.seed == sweep.seed
-                and stored.replicates <= sweep.replicates
-                and {p.id for p in stored.points} <= ids)  # fmt: skip
+        return (
+            points == len(stored.points)
+            and stored.seed == sweep.seed
+            and stored.replicates <= sweep.replicates
+            and {p.id for p in stored.points} <= ids
+        )
 
     return covers
 
 
-def _jobs(rows: SweepRows, index: ResumeIndex, blocks: dict[tuple, tuple[Any, list[int]]],
-          longest: dict[tuple, int], workers: int, options: dict[str, int],
-          chunk_rows: int) -> Iterator[Job]:  # fmt: skip
+def _jobs(
+    rows: SweepRows,
+    index: ResumeIndex,
+    blocks: dict[tuple, tuple[Any, list[int]]],
+    longest: dict[tuple, int],
+    workers: int,
+    options: dict[str, int],
+    chunk_rows: int,
+) -> Iterator[Job]:
     """The tasks of the rows still to do, planned a chunk of points at a time."""
     points = rows.sweep.points
     per_chunk = max(1, chunk_rows // max(1, rows.replicates))
@@ -236,7 +280,9 @@ def _jobs(rows: SweepRows, index: ResumeIndex, blocks: dict[tuple, tuple[Any, li
         lanes: list[Lane] = []
         for i in range(start, min(start + per_chunk, len(points))):
             p = points[i]
-            lanes += _lanes(rows, i, rows.todo(index, i), longest.get(p.shape, p.params.get("ticks", 0)))
+            lanes += _lanes(
+                rows, i, rows.todo(index, i), longest.get(p.shape, p.params.get("ticks", 0))
+            )
         for task in plan_tasks(lanes, workers, **options):
             events = None
             shape = points[task.rows[0] // rows.replicates].shape
@@ -246,17 +292,27 @@ def _jobs(rows: SweepRows, index: ResumeIndex, blocks: dict[tuple, tuple[Any, li
             yield task, events
 
 
-def _run_locked(rows: SweepRows, store: ResultsStore, blocks: dict[tuple, tuple[Any, list[int]]],
-                longest: dict[tuple, int], force: bool, engine: Backend | None,
-                argv: Sequence[str], progress: bool | None, flush_every: float,
-                target_events: int | None, chunk_rows: int) -> RunSummary:  # fmt: skip
+def _run_locked(
+    rows: SweepRows,
+    store: ResultsStore,
+    blocks: dict[tuple, tuple[Any, list[int]]],
+    longest: dict[tuple, int],
+    force: bool,
+    engine: Backend | None,
+    argv: Sequence[str],
+    progress: bool | None,
+    flush_every: float,
+    target_events: int | None,
+    chunk_rows: int,
+) -> RunSummary:
     from tqdm import tqdm
 
     sweep = rows.sweep
     index = ResumeIndex.empty() if force else ResumeIndex.of_folder(store.folder)  # under the lock
     todo = rows.count_todo(index)
-    summary = RunSummary(store.folder, rows.total, rows.total - todo,
-                         backend=engine.describe() if engine else "")
+    summary = RunSummary(
+        store.folder, rows.total, rows.total - todo, backend=engine.describe() if engine else ""
+    )
     entry = run_entry(argv, summary.backend, todo, summary.rows_skipped)
     if store.recovered:
         entry["set_aside"] = store.recovered
@@ -266,9 +322,15 @@ def _run_locked(rows: SweepRows, store: ResultsStore, blocks: dict[tuple, tuple[
         options = {} if target_events is None else {"target_events": target_events}
         jobs = _jobs(rows, index, blocks, longest, engine.workers, options, chunk_rows)
         engine.warm(sorted({p.params["strategy"] for p in sweep.points}))
-        bar = tqdm(total=todo, unit="pt", desc=sweep.name, file=sys.stderr,
-                   disable=(not progress) if progress is not None else None,
-                   dynamic_ncols=True, smoothing=0.1)
+        bar = tqdm(
+            total=todo,
+            unit="pt",
+            desc=sweep.name,
+            file=sys.stderr,
+            disable=(not progress) if progress is not None else None,
+            dynamic_ncols=True,
+            smoothing=0.1,
+        )
         last_flush = time.monotonic()
         with bar:
             try:

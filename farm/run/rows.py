@@ -46,12 +46,20 @@ class SweepRows:
     def seeds(self, point: Point) -> np.ndarray:
         """(replicates,) uint64: the lane seed of every replicate of ``point``."""
         p = point.params
-        part = (p["workload"], json.dumps(point.workload_params, sort_keys=True, default=str),
-                p["n_slots"], p.get("ticks", 0))  # fmt: skip
+        part = (
+            p["workload"],
+            json.dumps(point.workload_params, sort_keys=True, default=str),
+            p["n_slots"],
+            p.get("ticks", 0),
+        )
         if part not in self._seeds:
             self._seeds[part] = np.array(
-                [row_seed(p, point.workload_params, self.sweep.seed, r)
-                 for r in range(self.replicates)], dtype=np.uint64)  # fmt: skip
+                [
+                    row_seed(p, point.workload_params, self.sweep.seed, r)
+                    for r in range(self.replicates)
+                ],
+                dtype=np.uint64,
+            )
         return self._seeds[part]
 
     def todo(self, index: ResumeIndex, point_index: int) -> np.ndarray:
@@ -64,9 +72,17 @@ class SweepRows:
 
     def _point_table(self) -> Any:
         if self._points is None:
-            self._points = rows_to_table([
-                {**{k: v for k, v in p.params.items()}, "_point_id": p.id, "_name": p.name,
-                 "_timed": p.timed} for p in self.sweep.points])  # fmt: skip
+            self._points = rows_to_table(
+                [
+                    {
+                        **{k: v for k, v in p.params.items()},
+                        "_point_id": p.id,
+                        "_name": p.name,
+                        "_timed": p.timed,
+                    }
+                    for p in self.sweep.points
+                ]
+            )
         return self._points
 
     def table(self, result: TaskResult) -> Any:
@@ -91,8 +107,11 @@ class SweepRows:
             if m in base.column_names:  # ticks: a failed row keeps its parameter
                 param = base.column(m).to_numpy(zero_copy_only=False)
                 keep = error & ~np.isnan(param.astype(float))
-                columns[m] = pa.array(np.where(keep, np.nan_to_num(param.astype(float)), values)
-                                      .astype(np.int64), mask=error & ~keep, type=types[m])  # fmt: skip
+                columns[m] = pa.array(
+                    np.where(keep, np.nan_to_num(param.astype(float)), values).astype(np.int64),
+                    mask=error & ~keep,
+                    type=types[m],
+                )
             else:
                 cast = values.astype(np.int64 if m in INT_METRICS else np.float64)
                 columns[m] = pa.array(cast, mask=error, type=types[m])

@@ -70,8 +70,7 @@ class TaskResult:
 
 def _empty_metrics(n: int) -> dict[str, np.ndarray]:
     return {
-        m: np.zeros(n, dtype=np.int64) if m in INT_METRICS else np.full(n, np.nan)
-        for m in METRICS
+        m: np.zeros(n, dtype=np.int64) if m in INT_METRICS else np.full(n, np.nan) for m in METRICS
     }
 
 
@@ -87,8 +86,9 @@ def _message(e: BaseException) -> str:
 # and pool size of a sweep replays the same streams, so tasks after the first reuse them instead
 # of generating them again (a stream is a pure function of its key: reuse changes no result).
 STREAM_CACHE_BYTES = 256 * 2**20
-_streams: OrderedDict[tuple[Any, ...], tuple[np.ndarray, np.ndarray, np.ndarray | None]] = \
-    OrderedDict()  # fmt: skip
+_streams: OrderedDict[tuple[Any, ...], tuple[np.ndarray, np.ndarray, np.ndarray | None]] = (
+    OrderedDict()
+)
 _stream_bytes = 0
 
 
@@ -97,13 +97,22 @@ def generated_streams(task: Task, wanted: list[int]) -> LaneEvents:
     global _stream_bytes
     from engine.workloads import generate
 
-    shape = (task.workload, json.dumps(task.workload_params, sort_keys=True, default=str),
-             task.n_slots, task.ticks)  # fmt: skip
+    shape = (
+        task.workload,
+        json.dumps(task.workload_params, sort_keys=True, default=str),
+        task.n_slots,
+        task.ticks,
+    )
     found = {seed: _streams.get((shape, seed)) for seed in wanted}
     missing = [seed for seed, stream in found.items() if stream is None]
     if missing:
-        block = generate(task.workload, task.workload_params, task.n_slots, task.ticks,
-                         np.array(missing, dtype=np.uint64))  # fmt: skip
+        block = generate(
+            task.workload,
+            task.workload_params,
+            task.n_slots,
+            task.ticks,
+            np.array(missing, dtype=np.uint64),
+        )
         for i, seed in enumerate(missing):
             ops, slots = block.lane(i)
             times = block.lane_times(i)
@@ -119,8 +128,10 @@ def generated_streams(task: Task, wanted: list[int]) -> LaneEvents:
         _, stream = _streams.popitem(last=False)
         _stream_bytes -= _nbytes(stream)
     streams = [found[seed] for seed in wanted]
-    return LaneEvents.from_streams([(s[0], s[1]) for s in streams],  # type: ignore[index]
-                                   [s[2] for s in streams])  # type: ignore[index]  # fmt: skip
+    return LaneEvents.from_streams(
+        [(s[0], s[1]) for s in streams],  # type: ignore[index]
+        [s[2] for s in streams],
+    )  # type: ignore[index]
 
 
 def _nbytes(stream: tuple[np.ndarray, np.ndarray, np.ndarray | None]) -> int:
@@ -174,12 +185,18 @@ def run_task(task: Task, events: LaneEvents | None = None) -> TaskResult:
 
 def failed_result(task: Task, message: str) -> TaskResult:
     """The result of a task that could not run at all (every lane gets ``message``)."""
-    return TaskResult(task.rows, _empty_metrics(len(task.rows)), (message,) * len(task.rows),
-                      0.0, "")
+    return TaskResult(
+        task.rows, _empty_metrics(len(task.rows)), (message,) * len(task.rows), 0.0, ""
+    )
 
 
-def lanes_per_task(lane_events: int, total_lanes: int, workers: int,
-                   target_events: int = TARGET_EVENTS, max_lanes: int = MAX_LANES) -> int:
+def lanes_per_task(
+    lane_events: int,
+    total_lanes: int,
+    workers: int,
+    target_events: int = TARGET_EVENTS,
+    max_lanes: int = MAX_LANES,
+) -> int:
     """Lanes of one task: about ``target_events`` lane-events, capped so that a sweep still
     makes at least ``TASKS_PER_WORKER`` tasks per worker."""
     by_cost = max(1, target_events // max(1, lane_events))
@@ -203,8 +220,13 @@ class Lane:
     cost: int  # events per lane, to size tasks
 
 
-def plan_tasks(lanes: Sequence[Lane], workers: int, *, target_events: int = TARGET_EVENTS,
-               max_lanes: int = MAX_LANES) -> list[Task]:
+def plan_tasks(
+    lanes: Sequence[Lane],
+    workers: int,
+    *,
+    target_events: int = TARGET_EVENTS,
+    max_lanes: int = MAX_LANES,
+) -> list[Task]:
     """Group lanes by shape and cut each group into tasks.
 
     Within a group, lanes are ordered by seed so that a task needs few distinct event streams.
@@ -239,17 +261,31 @@ def plan_tasks(lanes: Sequence[Lane], workers: int, *, target_events: int = TARG
     return tasks
 
 
-def replay_block(workload: str, workload_params: dict[str, Any], n_slots: int, ticks: int,
-                 seeds: Sequence[int], replicates: Sequence[int]) -> LaneEvents:
+def replay_block(
+    workload: str,
+    workload_params: dict[str, Any],
+    n_slots: int,
+    ticks: int,
+    seeds: Sequence[int],
+    replicates: Sequence[int],
+) -> LaneEvents:
     """Events of a replayed workload, one lane per seed: the driver calls this (it reads the
     trace files) and ships the events with the tasks."""
     from engine.workloads import generate
 
-    return generate(workload, workload_params, n_slots, ticks, np.array(seeds, dtype=np.uint64),
-                    replicates=np.array(replicates, dtype=np.int64))
+    return generate(
+        workload,
+        workload_params,
+        n_slots,
+        ticks,
+        np.array(seeds, dtype=np.uint64),
+        replicates=np.array(replicates, dtype=np.int64),
+    )
 
 
-def select_seeds(block: LaneEvents, block_seeds: Sequence[int], wanted: Sequence[int]) -> LaneEvents:
+def select_seeds(
+    block: LaneEvents, block_seeds: Sequence[int], wanted: Sequence[int]
+) -> LaneEvents:
     """The lanes of ``block`` (one per seed of ``block_seeds``) for the seeds ``wanted``."""
     where = {s: i for i, s in enumerate(block_seeds)}
     return _select(block, [where[s] for s in wanted])

@@ -27,7 +27,24 @@ from farm.store.table import (
 )
 
 __all__ = [
-    "BOOK_COLUMNS", "MANIFEST", "PARAM_COLUMNS", "RESULTS", "SWEEP", "DamagedFile", "FolderLocked",
-    "ResultsStore", "ResumeIndex", "column_order", "disk_full", "load", "merge", "now",
-    "read_table", "rows_to_table", "run_entry", "schema_types", "set_aside", "versions",
+    "BOOK_COLUMNS",
+    "MANIFEST",
+    "PARAM_COLUMNS",
+    "RESULTS",
+    "SWEEP",
+    "DamagedFile",
+    "FolderLocked",
+    "ResultsStore",
+    "ResumeIndex",
+    "column_order",
+    "disk_full",
+    "load",
+    "merge",
+    "now",
+    "read_table",
+    "rows_to_table",
+    "run_entry",
+    "schema_types",
+    "set_aside",
+    "versions",
 ]

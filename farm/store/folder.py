@@ -53,7 +53,10 @@ def now() -> str:
 def _git_commit() -> str | None:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
             cwd=Path(__file__).resolve().parent,
         )
         return out.stdout.strip() or None
@@ -94,8 +97,10 @@ def _conform(batch: Any, schema: Any) -> Any:
     import pyarrow as pa
 
     names = batch.schema.names
-    arrays = [batch.column(f.name).cast(f.type) if f.name in names else pa.nulls(batch.num_rows, f.type)
-              for f in schema]  # fmt: skip
+    arrays = [
+        batch.column(f.name).cast(f.type) if f.name in names else pa.nulls(batch.num_rows, f.type)
+        for f in schema
+    ]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
@@ -125,9 +130,10 @@ def merge(folder: Path, *, keep_old: bool = True) -> None:
         unified = pa.unify_schemas(schemas, promote_options="permissive")
         schema = pa.schema([unified.field(c) for c in column_order(unified.names)])
     codes: dict[str, int] = {}
-    fresh = np.concatenate([row_codes(b, codes) for f in parts if old
-                            for b in batches(f, ["_point_id", "replicate"])]
-                           or [np.zeros(0, np.int64)])  # fmt: skip
+    fresh = np.concatenate(
+        [row_codes(b, codes) for f in parts if old for b in batches(f, ["_point_id", "replicate"])]
+        or [np.zeros(0, np.int64)]
+    )
     if schemas:
         with atomic_path(main) as tmp, pq.ParquetWriter(tmp, schema) as writer:
             for f in old + parts:
@@ -195,14 +201,16 @@ class ResultsStore:
     else it raises :class:`DamagedFile`. :attr:`recovered` says what was set aside, one line each.
     """
 
-    def __init__(self, folder: Path, *, force: bool = False,
-                 recomputes: Recomputes | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, folder: Path, *, force: bool = False, recomputes: Recomputes | None = None
+    ) -> None:
         self.folder = folder
         self.force = force
         self.recovered: list[str] = []
         folder.mkdir(parents=True, exist_ok=True)
         self._lock = _take_lock(folder / LOCK)
         import pyarrow.parquet  # noqa: F401  (imported here: not timed as part of a flush)
+
         try:
             self.manifest: dict[str, Any] = self._read_manifest()
             self._stored: dict[str, Any] = {"rows": {"total": 0, "ok": 0, "error": 0}}
@@ -229,8 +237,10 @@ class ResultsStore:
                 if e.path.name == RESULTS and not self._results_recomputable(recomputes):
                     raise
                 where = set_aside(e.path, self.folder)
-                self.recovered.append(f"{e.path}: cannot be read ({e.problem}); moved to "
-                                      f"{where}, its rows are computed again")  # fmt: skip
+                self.recovered.append(
+                    f"{e.path}: cannot be read ({e.problem}); moved to "
+                    f"{where}, its rows are computed again"
+                )
 
     def _results_recomputable(self, recomputes: Recomputes | None) -> bool:
         """Whether every row ``results.parquet`` held is computed again by this run: the last
@@ -238,8 +248,12 @@ class ResultsStore:
         holds for that sweep."""
         runs = self.manifest.get("runs") or [{}]
         sweep = self.folder / SWEEP
-        return bool(recomputes and runs[-1].get("finished") and sweep.exists()
-                    and recomputes(sweep, self.manifest.get("points")))  # fmt: skip
+        return bool(
+            recomputes
+            and runs[-1].get("finished")
+            and sweep.exists()
+            and recomputes(sweep, self.manifest.get("points"))
+        )
 
     def _read_manifest(self) -> dict[str, Any]:
         path = self.folder / MANIFEST
@@ -288,12 +302,16 @@ class ResultsStore:
             n = self._next_part
             self._next_part += 1
             buf = io.BytesIO()
-            pq.write_table(table.select(column_order(table.column_names)), buf,
-                           row_group_size=BATCH_ROWS)  # read back a row group at a time
+            pq.write_table(
+                table.select(column_order(table.column_names)), buf, row_group_size=BATCH_ROWS
+            )  # read back a row group at a time
             atomic_write(parts / f"part-{n:06d}.parquet", buf.getvalue())
             ok = table.num_rows - table["_status"].to_pylist().count("error")
-            self._new = {"total": self._new["total"] + table.num_rows, "ok": self._new["ok"] + ok,
-                         "error": self._new["error"] + table.num_rows - ok}  # fmt: skip
+            self._new = {
+                "total": self._new["total"] + table.num_rows,
+                "ok": self._new["ok"] + ok,
+                "error": self._new["error"] + table.num_rows - ok,
+            }
             del table, buf
             _give_back()
         # during a run: the stored rows and the new ones (a recomputed row counts twice)

@@ -38,7 +38,9 @@ class ResumeIndex:
                 for batch in batches(path, ["_point_id", "replicate", "seed", "_status"]):
                     mine[0].append(row_codes(batch, codes))
                     mine[1].append(batch.column(2).to_numpy(zero_copy_only=False).astype(np.uint64))
-                    mine[2].append(np.asarray(batch.column(3).to_numpy(zero_copy_only=False) == "ok"))
+                    mine[2].append(
+                        np.asarray(batch.column(3).to_numpy(zero_copy_only=False) == "ok")
+                    )
                     mine[3].append(np.full(batch.num_rows, n, dtype=np.int32))
             except DamagedFile:
                 if not skip_damaged:

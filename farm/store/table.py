@@ -28,9 +28,22 @@ from farm.errors import UserError
 # Bare parameter columns: these first, then every other engine parameter (PARAM_SPECS order).
 _LEADING = ("strategy", "workload", "grace", "n_slots", "ticks")
 PARAM_COLUMNS: tuple[str, ...] = (*_LEADING, *(p for p in PARAM_SPECS if p not in _LEADING))
-BOOK_COLUMNS: tuple[str, ...] = ("_point_id", "_name", "_timed", "_status", "_error", "_wall_s",
-                                 "_host")  # fmt: skip
-RESULTS, MANIFEST, SWEEP, LOCK, PARTS = "results.parquet", "manifest.json", "sweep.yaml", ".lock", ".parts"
+BOOK_COLUMNS: tuple[str, ...] = (
+    "_point_id",
+    "_name",
+    "_timed",
+    "_status",
+    "_error",
+    "_wall_s",
+    "_host",
+)
+RESULTS, MANIFEST, SWEEP, LOCK, PARTS = (
+    "results.parquet",
+    "manifest.json",
+    "sweep.yaml",
+    ".lock",
+    ".parts",
+)
 DAMAGED = "damaged"  # damaged files are set aside here (farm run computes their rows again)
 
 REP_BITS = 21  # replicates are < 2^20 (a sweep allows at most 1,000,000)
@@ -42,10 +55,15 @@ def row_codes(batch: Any, codes: dict[str, int]) -> Any:
     import numpy as np
 
     ids = batch.column("_point_id").dictionary_encode()
-    local = np.array([codes.setdefault(i, len(codes)) for i in ids.dictionary.to_pylist()],
-                     dtype=np.int64)  # fmt: skip
-    code = local[ids.indices.to_numpy(zero_copy_only=False)] if len(local) else np.zeros(0, np.int64)
-    return code << REP_BITS | batch.column("replicate").to_numpy(zero_copy_only=False).astype(np.int64)
+    local = np.array(
+        [codes.setdefault(i, len(codes)) for i in ids.dictionary.to_pylist()], dtype=np.int64
+    )
+    code = (
+        local[ids.indices.to_numpy(zero_copy_only=False)] if len(local) else np.zeros(0, np.int64)
+    )
+    return code << REP_BITS | batch.column("replicate").to_numpy(zero_copy_only=False).astype(
+        np.int64
+    )
 
 
 def schema_types() -> dict[str, Any]:
@@ -57,8 +75,13 @@ def schema_types() -> dict[str, Any]:
     types: dict[str, Any] = {
         name: pa.string() if spec.kind is str else pa.int64() for name, spec in PARAM_SPECS.items()
     }
-    types.update(workload=pa.string(), ticks=pa.int64(), replicate=pa.int64(),
-                 seed=pa.uint64(), overhead=pa.float64())
+    types.update(
+        workload=pa.string(),
+        ticks=pa.int64(),
+        replicate=pa.int64(),
+        seed=pa.uint64(),
+        overhead=pa.float64(),
+    )
     types.update({m: pa.int64() if m in INT_METRICS else pa.float64() for m in METRICS})
     types.update({c: pa.string() for c in BOOK_COLUMNS})
     types["_wall_s"] = pa.float64()
@@ -71,8 +94,13 @@ def column_order(names: Iterable[str]) -> list[str]:
     overhead, bookkeeping."""
     from engine.metrics import METRICS
 
-    tail = ["replicate", "seed", *(m for m in METRICS if m not in PARAM_COLUMNS), "overhead",
-            *BOOK_COLUMNS]
+    tail = [
+        "replicate",
+        "seed",
+        *(m for m in METRICS if m not in PARAM_COLUMNS),
+        "overhead",
+        *BOOK_COLUMNS,
+    ]
     names = set(names)
     extra = sorted(names - set(PARAM_COLUMNS) - set(tail))
     return [c for c in [*PARAM_COLUMNS, *extra, *tail] if c in names]
@@ -94,11 +122,15 @@ class DamagedFile(UserError):
     def __init__(self, path: Path, problem: str) -> None:
         self.path, self.problem = path, problem
         if path.parent.name == PARTS:  # farm run sets a part aside and recomputes its rows
-            advice = ("it was left as it is; `farm run` of this sweep moves it to "
-                      f"{path.parent.parent / DAMAGED} and computes its rows again")
+            advice = (
+                "it was left as it is; `farm run` of this sweep moves it to "
+                f"{path.parent.parent / DAMAGED} and computes its rows again"
+            )
         else:
-            advice = ("it was left as it is. Move it aside to keep it and start the folder "
-                      "afresh, or rerun with --force to recompute every row and replace it")
+            advice = (
+                "it was left as it is. Move it aside to keep it and start the folder "
+                "afresh, or rerun with --force to recompute every row and replace it"
+            )
         super().__init__(f"{path}: cannot be read ({problem}); {advice}")
 
 
@@ -120,7 +152,9 @@ def parquet_file(path: Path) -> Any:
 BATCH_ROWS = 65_536  # rows read at a time, and the row group of a part file
 
 
-def batches(path: Path, columns: Sequence[str] | None = None, size: int = BATCH_ROWS) -> Iterator[Any]:
+def batches(
+    path: Path, columns: Sequence[str] | None = None, size: int = BATCH_ROWS
+) -> Iterator[Any]:
     """The record batches of one Parquet file, a bounded number of rows at a time."""
     import pyarrow as pa
 
@@ -157,16 +191,22 @@ def read_table(folder: Path, *, damaged_ok: bool = False) -> Any | None:
     tables = []
     try:
         for path in files:
-            tables.append(pa.Table.from_batches(list(batches(path)), schema=parquet_file(path).schema_arrow))
+            tables.append(
+                pa.Table.from_batches(list(batches(path)), schema=parquet_file(path).schema_arrow)
+            )
     except DamagedFile:
         if damaged_ok:
             return None
         raise
     if len(tables) > 1 and tables[0].num_rows and files[0].name == RESULTS:
         fresh = pa.concat_tables([t.select(["_point_id", "replicate"]) for t in tables[1:]])
-        keys = pc.binary_join_element_wise(fresh["_point_id"], pc.cast(fresh["replicate"], pa.string()), "/")
+        keys = pc.binary_join_element_wise(
+            fresh["_point_id"], pc.cast(fresh["replicate"], pa.string()), "/"
+        )
         old = tables[0]
-        mine = pc.binary_join_element_wise(old["_point_id"], pc.cast(old["replicate"], pa.string()), "/")
+        mine = pc.binary_join_element_wise(
+            old["_point_id"], pc.cast(old["replicate"], pa.string()), "/"
+        )
         tables[0] = old.filter(pc.invert(pc.is_in(mine, value_set=keys)))
     table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
     return table.select(column_order(table.column_names))

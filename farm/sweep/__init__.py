@@ -5,5 +5,12 @@ from farm.sweep.definition import dump_definition, load_sweep, parameter_names, 
 from farm.sweep.points import Point, Sweep
 from farm.sweep.source import SweepError
 
-__all__ = ["Point", "Sweep", "SweepError", "dump_definition", "load_sweep", "parameter_names",
-           "parse_sweep"]
+__all__ = [
+    "Point",
+    "Sweep",
+    "SweepError",
+    "dump_definition",
+    "load_sweep",
+    "parameter_names",
+    "parse_sweep",
+]

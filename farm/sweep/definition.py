@@ -54,7 +54,6 @@ def parameter_names() -> list[str]:
     return [*ENGINE_KEYS, *ALIASES, *STREAM_SPECS, *sorted(workload_param_names())]
 
 
-
 def _check_name(key: V, valid: Sequence[str], problems: Problems) -> bool:
     if key.value in valid:
         return True
@@ -123,8 +122,10 @@ def _definition(root: V | None, path: str, problems: Problems) -> _Definition | 
         problems.add(path, "the sweep file is empty")
         return None
     if not isinstance(root.value, dict):
-        problems.add(root.where, "a sweep file is a map of name, description, replicates, seed, "
-                     "base, grid, zip")
+        problems.add(
+            root.where,
+            "a sweep file is a map of name, description, replicates, seed, base, grid, zip",
+        )
         return None
     top: dict[str, V] = root.value
     for k, v in top.items():
@@ -135,19 +136,27 @@ def _definition(root: V | None, path: str, problems: Problems) -> _Definition | 
     valid = parameter_names()
     name = top.get("name", V(Path(path).name.split(".")[0], where0))
     if not isinstance(name.value, str) or not _NAME_RE.fullmatch(name.value):
-        problems.add(name.where, f"name must be a folder name (letters, digits, . _ -), "
-                     f"got {name.value!r}")
+        problems.add(
+            name.where, f"name must be a folder name (letters, digits, . _ -), got {name.value!r}"
+        )
     description = top.get("description", V("", where0))
     if not isinstance(description.value, str):
         problems.add(description.where, "description must be text")
     replicates = top.get("replicates", V(1, where0))
-    if isinstance(replicates.value, bool) or not isinstance(replicates.value, int) \
-            or not 1 <= replicates.value <= 1_000_000:
-        problems.add(replicates.where, f"replicates must be an integer >= 1, got "
-                     f"{plain(replicates)!r}")
+    if (
+        isinstance(replicates.value, bool)
+        or not isinstance(replicates.value, int)
+        or not 1 <= replicates.value <= 1_000_000
+    ):
+        problems.add(
+            replicates.where, f"replicates must be an integer >= 1, got {plain(replicates)!r}"
+        )
     seed = top.get("seed", V(0, where0))
-    if isinstance(seed.value, bool) or not isinstance(seed.value, int) \
-            or not 0 <= seed.value < 2**63:
+    if (
+        isinstance(seed.value, bool)
+        or not isinstance(seed.value, int)
+        or not 0 <= seed.value < 2**63
+    ):
         problems.add(seed.where, f"seed must be an integer in [0, 2^63), got {plain(seed)!r}")
 
     base: dict[str, V] = {}
@@ -173,7 +182,9 @@ def _definition(root: V | None, path: str, problems: Problems) -> _Definition | 
             entries = []
         for entry in entries:
             if not isinstance(entry.value, dict):
-                problems.add(entry.where, "a grid is a map of parameter: [values] or a list of such maps")
+                problems.add(
+                    entry.where, "a grid is a map of parameter: [values] or a list of such maps"
+                )
                 continue
             if not entry.value:
                 problems.add(entry.where, "empty grid entry (no points)")
@@ -189,7 +200,9 @@ def _definition(root: V | None, path: str, problems: Problems) -> _Definition | 
     if "zip" in top:
         raw = top["zip"]
         if not isinstance(raw.value, dict) or not raw.value:
-            problems.add(raw.where, "zip must be a map of parameter: [values] (lists of equal length)")
+            problems.add(
+                raw.where, "zip must be a map of parameter: [values] (lists of equal length)"
+            )
         else:
             for k, v in raw.value.items():
                 values = _axis(V(k, v.where), v, valid, problems, "zip")
@@ -209,7 +222,9 @@ def _definition(root: V | None, path: str, problems: Problems) -> _Definition | 
 # ----------------------------------------------------------------------------- overrides
 
 
-def _parse_override(text: str, valid: Sequence[str], problems: Problems) -> tuple[str, list[V]] | None:
+def _parse_override(
+    text: str, valid: Sequence[str], problems: Problems
+) -> tuple[str, list[V]] | None:
     where = f"command line override {text!r}"
     key, sep, rest = text.partition("=")
     key = key.strip()
@@ -294,8 +309,13 @@ def _blame(error: ParamError, a: Mapping[str, tuple[V, str]], fallback: str) -> 
     return (a[key][0].where, key) if key in a else ("", key)
 
 
-def _resolve(a: dict[str, tuple[V, str]], path: str, problems: Problems,
-             wl_names: Mapping[str, set[str]], cache: dict) -> tuple[dict[str, Any], Any] | None:
+def _resolve(
+    a: dict[str, tuple[V, str]],
+    path: str,
+    problems: Problems,
+    wl_names: Mapping[str, set[str]],
+    cache: dict,
+) -> tuple[dict[str, Any], Any] | None:
     """The resolved parameter set of one assignment and its ``engine.Params`` (built once, here),
     or None after recording its problems."""
     from engine import Params
@@ -336,8 +356,11 @@ def _resolve(a: dict[str, tuple[V, str]], path: str, problems: Problems,
         if why is None:
             kept[key] = (v, origin)
         elif origin == _ORIGIN_AXIS:
-            problems.add(v.where, f"parameter {key!r} does not apply to {why}; crossing them would "
-                         "make duplicate points: move it to a grid entry of its own")
+            problems.add(
+                v.where,
+                f"parameter {key!r} does not apply to {why}; crossing them would "
+                "make duplicate points: move it to a grid entry of its own",
+            )
             bad = True
     if bad:
         return None
@@ -376,8 +399,11 @@ def _resolve(a: dict[str, tuple[V, str]], path: str, problems: Problems,
     out["workload"] = workload.name
     if workload.uses_ticks:
         if "ticks" not in kept:
-            problems.add(path, f"no 'ticks' (events per lane) for workload {workload.name}: "
-                         "set it in base or grid")
+            problems.add(
+                path,
+                f"no 'ticks' (events per lane) for workload {workload.name}: "
+                "set it in base or grid",
+            )
             return None
         tv = kept["ticks"][0]
         try:
@@ -394,10 +420,13 @@ def _resolve(a: dict[str, tuple[V, str]], path: str, problems: Problems,
     for alias in aliased:
         if not timed:
             param = ALIASES[alias][0]
-            problems.add(kept[alias][0].where, f"{alias} for {strategy.name} on workload "
-                         f"{workload.name}: its stream is untimed ({PARAM_SPECS[param].unit}, "
-                         f"not {PARAM_SPECS[param].timed_unit}); give event_rate (events per "
-                         f"second), replay timed traces, or use {param}")  # fmt: skip
+            problems.add(
+                kept[alias][0].where,
+                f"{alias} for {strategy.name} on workload "
+                f"{workload.name}: its stream is untimed ({PARAM_SPECS[param].unit}, "
+                f"not {PARAM_SPECS[param].timed_unit}); give event_rate (events per "
+                f"second), replay timed traces, or use {param}",
+            )
             return None
     return out, params
 
@@ -444,9 +473,7 @@ def parse_sweep(text: str, path: str = "<sweep>", overrides: Sequence[str] = ())
     all_keys = sorted({k for p, _, _ in resolved for k in p})
     # A key varies when the points that have it do not all agree (whether a point has a key
     # follows from its strategy and workload, which every name shows).
-    varying = tuple(
-        k for k in all_keys if len({repr(p[k]) for p, _, _ in resolved if k in p}) > 1
-    )
+    varying = tuple(k for k in all_keys if len({repr(p[k]) for p, _, _ in resolved if k in p}) > 1)
     points = [
         Point(
             params=p,

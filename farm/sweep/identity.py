@@ -70,8 +70,9 @@ def canonical_name(params: Mapping[str, Any], varying: Iterable[str]) -> str:
     return f"{params['strategy']}[{inner}]"
 
 
-def row_seed(params: Mapping[str, Any], workload_params: Mapping[str, Any], base_seed: int,
-             replicate: int) -> int:
+def row_seed(
+    params: Mapping[str, Any], workload_params: Mapping[str, Any], base_seed: int, replicate: int
+) -> int:
     """The lane seed (uint64) of one point x replicate: a function of the workload part only."""
     from engine.workloads import lane_seed
 

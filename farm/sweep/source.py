@@ -56,7 +56,9 @@ def _to_v(node: yaml.Node, path: str, constructor: yaml.SafeLoader, problems: Pr
                 problems.add(key.where, f"keys must be names, got {key.value!r}")
                 continue
             if key.value in out:
-                problems.add(key.where, f"duplicate key {key.value!r} (also at {keys[key.value].where})")
+                problems.add(
+                    key.where, f"duplicate key {key.value!r} (also at {keys[key.value].where})"
+                )
                 continue
             keys[key.value] = key
             out[key.value] = _to_v(vnode, path, constructor, problems)
@@ -97,5 +99,3 @@ def plain(v: Any) -> Any:
     if isinstance(v, list):
         return [plain(x) for x in v]
     return v
-
-

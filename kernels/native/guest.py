@@ -31,9 +31,20 @@ from kernels.qemu import run_console
 # Load order of the modules that reach /dev/vda and mount ext4 (NATIVE.md, route B).
 MODULES = {
     "s390x": ("crc32c_generic", "crc16", "mbcache", "jbd2", "ext4", "virtio_blk"),
-    "ppc64el": ("crc32c_generic", "crc16", "mbcache", "jbd2", "ext4", "virtio", "virtio_ring",
-                "virtio_pci_modern_dev", "virtio_pci_legacy_dev", "virtio_pci", "virtio_blk"),
-}  # fmt: skip
+    "ppc64el": (
+        "crc32c_generic",
+        "crc16",
+        "mbcache",
+        "jbd2",
+        "ext4",
+        "virtio",
+        "virtio_ring",
+        "virtio_pci_modern_dev",
+        "virtio_pci_legacy_dev",
+        "virtio_pci",
+        "virtio_blk",
+    ),
+}
 
 MINI_INIT = """#!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -131,12 +142,14 @@ def kernel_modules(kernel_image: Path, arch: str) -> list[tuple[str, bytes]]:
     return out
 
 
-def initramfs(path: Path, busybox: Path, modules: list[tuple[str, bytes]],
-              job: dict[str, tuple[bytes, int]]) -> None:  # fmt: skip
+def initramfs(
+    path: Path, busybox: Path, modules: list[tuple[str, bytes]], job: dict[str, tuple[bytes, int]]
+) -> None:
     """The mini initramfs: busybox, /init, /modules/*.ko and their order, /job/*."""
     d, f = 0o040755, 0o100755
     entries: list[tuple[str, int, bytes]] = [
-        (x, d, b"") for x in ("bin", "dev", "proc", "sys", "newroot", "modules", "job")]  # fmt: skip
+        (x, d, b"") for x in ("bin", "dev", "proc", "sys", "newroot", "modules", "job")
+    ]
     entries += [("dev/console", 0o020600, b""), ("bin/busybox", f, busybox.read_bytes())]
     entries.append(("init", f, MINI_INIT.encode()))
     for name, data in modules:
@@ -168,9 +181,17 @@ class GuestRun:
     job: float
 
 
-def run(kernel: Kernel, kernel_image: Path, busybox: Path, root_image: Path,
-        job: dict[str, tuple[bytes, int]], *, timeout: float, memory: int = 1024,
-        out_mib: int = 256) -> GuestRun:  # fmt: skip
+def run(
+    kernel: Kernel,
+    kernel_image: Path,
+    busybox: Path,
+    root_image: Path,
+    job: dict[str, tuple[bytes, int]],
+    *,
+    timeout: float,
+    memory: int = 1024,
+    out_mib: int = 256,
+) -> GuestRun:
     """Boot ``kernel`` on ``root_image`` (snapshot) and run ``job`` (its ``run.sh``)."""
     _remove_stale()
     with tempfile.TemporaryDirectory(prefix=f"ptfarm-guest-{os.getpid()}-") as tmp:
@@ -179,10 +200,13 @@ def run(kernel: Kernel, kernel_image: Path, busybox: Path, root_image: Path,
         out = Path(tmp) / "out.img"
         with out.open("wb") as fh:
             fh.truncate(out_mib << 20)
-        drives = (f"file={root_image},if=virtio,format=raw,snapshot=on",
-                  f"file={out},if=virtio,format=raw")  # fmt: skip
-        cmd = kernel.qemu_command(str(kernel_image), str(initrd),
-                                  f"{APPEND} {kernel.append}".strip(), memory, drives)  # fmt: skip
+        drives = (
+            f"file={root_image},if=virtio,format=raw,snapshot=on",
+            f"file={out},if=virtio,format=raw",
+        )
+        cmd = kernel.qemu_command(
+            str(kernel_image), str(initrd), f"{APPEND} {kernel.append}".strip(), memory, drives
+        )
         lines, seconds, first = run_console(kernel, cmd, timeout, first_marker="@@ S")
         done = [x for x in lines if x.startswith("@@ END")]
         fail = [x for x in lines if x.startswith("@@ F")]
@@ -190,8 +214,13 @@ def run(kernel: Kernel, kernel_image: Path, busybox: Path, root_image: Path,
             tail = fail or [x for x in lines if x.strip()][-3:]
             raise GuestError(f"{kernel.name}: the guest did not finish its job: {tail}")
         files = _read_out(out)
-    ups = [float(w[3:]) for x in lines if x.startswith(("@@ S", "@@ R"))
-           for w in x.split() if w.startswith("up=")]  # fmt: skip
+    ups = [
+        float(w[3:])
+        for x in lines
+        if x.startswith(("@@ S", "@@ R"))
+        for w in x.split()
+        if w.startswith("up=")
+    ]
     return GuestRun(lines, files, seconds, first, ups[-1] - ups[0] if len(ups) >= 2 else 0.0)
 
 

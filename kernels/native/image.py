@@ -27,19 +27,41 @@ SUITE = "bookworm"
 # The programs of the native corpus. ``small`` is what CI boots (python3 and busybox only).
 PROFILES: dict[str, tuple[str, ...]] = {
     "small": ("python3", "busybox-static"),
-    "full": ("python3", "busybox-static", "make", "gcc", "libc6-dev", "redis-server",
-             "redis-tools", "postgresql-15"),
-}  # fmt: skip
+    "full": (
+        "python3",
+        "busybox-static",
+        "make",
+        "gcc",
+        "libc6-dev",
+        "redis-server",
+        "redis-tools",
+        "postgresql-15",
+    ),
+}
 
-TRIM_ALL = ("usr/share/locale", "usr/share/doc", "usr/share/man", "usr/share/i18n",
-            "usr/share/info", "var/cache/apt", "var/lib/apt/lists")  # fmt: skip
+TRIM_ALL = (
+    "usr/share/locale",
+    "usr/share/doc",
+    "usr/share/man",
+    "usr/share/i18n",
+    "usr/share/info",
+    "var/cache/apt",
+    "var/lib/apt/lists",
+)
 # postgresql-15 on ppc64el pulls in LLVM for its JIT (runs use jit=off)
-TRIM_GLOBS = {"ppc64el": ("usr/lib/powerpc64le-linux-gnu/libLLVM-*.so*",
-                          "usr/lib/powerpc64le-linux-gnu/libz3.so*",
-                          "usr/lib/postgresql/15/lib/llvmjit*", "usr/lib/postgresql/15/lib/bitcode")}  # fmt: skip
+TRIM_GLOBS = {
+    "ppc64el": (
+        "usr/lib/powerpc64le-linux-gnu/libLLVM-*.so*",
+        "usr/lib/powerpc64le-linux-gnu/libz3.so*",
+        "usr/lib/postgresql/15/lib/llvmjit*",
+        "usr/lib/postgresql/15/lib/bitcode",
+    )
+}
 
-PASSWD = ("root:x:0:0:root:/root:/bin/sh\npostgres:x:100:102::/var/lib/postgresql:/bin/sh\n"
-          "redis:x:101:103::/var/lib/redis:/bin/sh\nnobody:x:65534:65534::/nonexistent:/bin/sh\n")  # fmt: skip
+PASSWD = (
+    "root:x:0:0:root:/root:/bin/sh\npostgres:x:100:102::/var/lib/postgresql:/bin/sh\n"
+    "redis:x:101:103::/var/lib/redis:/bin/sh\nnobody:x:65534:65534::/nonexistent:/bin/sh\n"
+)
 GROUP = "root:x:0:\npostgres:x:102:\nredis:x:103:\nnogroup:x:65534:\n"
 SHADOW = "root:*:19000:0:99999:7:::\npostgres:*:19000:0:99999:7:::\nredis:*:19000:0:99999:7:::\n"
 # Bumped when what this module adds to the tree changes (part of the cache key).
@@ -63,8 +85,19 @@ class Image:
 
 
 def _key(arch: str, profile: str, mirror: str) -> str:
-    text = json.dumps([SUITE, arch, sorted(PROFILES[profile]), TRIM_ALL,
-                       TRIM_GLOBS.get(arch, ()), PASSWD, GROUP, LAYOUT, mirror])  # fmt: skip
+    text = json.dumps(
+        [
+            SUITE,
+            arch,
+            sorted(PROFILES[profile]),
+            TRIM_ALL,
+            TRIM_GLOBS.get(arch, ()),
+            PASSWD,
+            GROUP,
+            LAYOUT,
+            mirror,
+        ]
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -92,8 +125,19 @@ def _finish_tree(root: Path, arch: str) -> None:
     for pattern in TRIM_GLOBS.get(arch, ()):
         for p in root.glob(pattern):
             shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
-    for d in ("proc", "sys", "dev", "run", "tmp", "root", "job", "newroot", "var/run/postgresql",
-              "var/lib/postgresql", "var/lib/redis"):  # fmt: skip
+    for d in (
+        "proc",
+        "sys",
+        "dev",
+        "run",
+        "tmp",
+        "root",
+        "job",
+        "newroot",
+        "var/run/postgresql",
+        "var/lib/postgresql",
+        "var/lib/redis",
+    ):
         (root / d).mkdir(parents=True, exist_ok=True)
     (root / "tmp").chmod(0o1777)
     for rel in ("bin/busybox", "usr/bin/busybox"):
@@ -115,8 +159,9 @@ def _finish_tree(root: Path, arch: str) -> None:
     (etc / "hostname").write_text("guest\n")
 
 
-def build_image(arch: str, profile: str, *, refresh: bool = False,
-                log: list[str] | None = None) -> Image:  # fmt: skip
+def build_image(
+    arch: str, profile: str, *, refresh: bool = False, log: list[str] | None = None
+) -> Image:
     """The image of ``profile`` for ``arch`` (``s390x`` or ``ppc64el``), from the cache or built."""
     out = image_path(arch, profile)
     packages = PROFILES[profile]
@@ -136,9 +181,17 @@ def build_image(arch: str, profile: str, *, refresh: bool = False,
     try:
         shutil.rmtree(tree, ignore_errors=True)
         source = f"deb [signed-by={mirror.keyring}] {mirror.uri} {SUITE} main"
-        cmd = ["mmdebstrap", "--quiet", "--variant=extract", f"--arch={arch}",
-               f"--include={','.join(packages)}", f"--keyring={mirror.keyring}", SUITE,
-               str(tree), source]  # fmt: skip
+        cmd = [
+            "mmdebstrap",
+            "--quiet",
+            "--variant=extract",
+            f"--arch={arch}",
+            f"--include={','.join(packages)}",
+            f"--keyring={mirror.keyring}",
+            SUITE,
+            str(tree),
+            source,
+        ]
         if log is not None:
             log.append(" ".join(cmd))
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
@@ -151,9 +204,27 @@ def build_image(arch: str, profile: str, *, refresh: bool = False,
         # room for the tree plus what runs write (postgres data, /root); snapshot=on keeps the
         # file itself unchanged, the writes go to a temporary overlay
         mib = size // (1 << 20) * 2 + 256
-        proc = subprocess.run(["mke2fs", "-q", "-F", "-t", "ext2", "-b", "4096", "-m", "0",
-                               "-E", "root_owner=0:0", "-d", str(tree), str(tmp), f"{mib}M"],
-                              capture_output=True, text=True)  # fmt: skip
+        proc = subprocess.run(
+            [
+                "mke2fs",
+                "-q",
+                "-F",
+                "-t",
+                "ext2",
+                "-b",
+                "4096",
+                "-m",
+                "0",
+                "-E",
+                "root_owner=0:0",
+                "-d",
+                str(tree),
+                str(tmp),
+                f"{mib}M",
+            ],
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode != 0:
             raise ImageError(f"mke2fs: {(proc.stderr.strip().splitlines() or ['failed'])[-1]}")
         tmp.replace(out)
@@ -161,8 +232,20 @@ def build_image(arch: str, profile: str, *, refresh: bool = False,
         shutil.rmtree(tree, ignore_errors=True)
         tmp.unlink(missing_ok=True)
     seconds = time.monotonic() - start
-    out.with_suffix(".json").write_text(json.dumps(
-        {"arch": arch, "profile": profile, "suite": SUITE, "packages": list(packages),
-         "mirror": mirror.uri, "tree_bytes": size, "image_bytes": out.stat().st_size,
-         "seconds": round(seconds, 1)}, indent=1) + "\n")  # fmt: skip
+    out.with_suffix(".json").write_text(
+        json.dumps(
+            {
+                "arch": arch,
+                "profile": profile,
+                "suite": SUITE,
+                "packages": list(packages),
+                "mirror": mirror.uri,
+                "tree_bytes": size,
+                "image_bytes": out.stat().st_size,
+                "seconds": round(seconds, 1),
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     return Image(out, arch, profile, packages, size, seconds)

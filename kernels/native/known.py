@@ -48,18 +48,24 @@ def check(run: NativeRun) -> list[str]:
         if op == "fault":
             born = [t for t in tables if before <= t.born - run.t0 <= after]
             if len(born) != 1:
-                problems.append(f"fault {i} at {addr:#x} [{before}, {after}] us: "
-                                f"{len(born)} table(s) born in it")  # fmt: skip
+                problems.append(
+                    f"fault {i} at {addr:#x} [{before}, {after}] us: "
+                    f"{len(born)} table(s) born in it"
+                )
         else:
             died = [t for t in tables if t.died is not None and before <= t.died - run.t0 <= after]
             if len(died) != 1 or died[0].path != "rcu_free":
-                problems.append(f"rcu_free {i} at {addr:#x} [{before}, {after}] us: "
-                                f"{[(t.path, t.died) for t in tables]}")  # fmt: skip
+                problems.append(
+                    f"rcu_free {i} at {addr:#x} [{before}, {after}] us: "
+                    f"{[(t.path, t.died) for t in tables]}"
+                )
     faults = sum(1 for p in plan if p[0] == "fault")
     if len(mine) != faults:
         problems.append(f"{len(mine)} tables in the schedule's spans for {faults} faults")
     last = [t for t in mine if t.vaddr == BASE and t.born == max(x.born for x in mine)]
     if not last or last[0].path != "exit" or space.exit is None:
-        problems.append(f"the last table at {BASE:#x} is not freed by the exit: "
-                        f"{[(t.path, t.died) for t in last]}")  # fmt: skip
+        problems.append(
+            f"the last table at {BASE:#x} is not freed by the exit: "
+            f"{[(t.path, t.died) for t in last]}"
+        )
     return problems

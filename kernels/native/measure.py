@@ -92,52 +92,106 @@ def compare(run: NativeRun, strategy: str | None = None) -> tuple[Comparison, Se
     # settled: no table event of the recording within SETTLE_US before, nothing pending
     every = run.recon.spaces
     births = [x.born - run.t0 for s in every for x in [*s.tables, *s.upper]]
-    deaths = [(x.landed or x.died) - run.t0 for s in every for x in [*s.tables, *s.upper]
-              if x.died is not None]  # fmt: skip
-    deaths += [x.died - run.t0 + pred.grace_us for s in every for x in s.tables
-               if x.died is not None]  # fmt: skip
+    deaths = [
+        (x.landed or x.died) - run.t0
+        for s in every
+        for x in [*s.tables, *s.upper]
+        if x.died is not None
+    ]
+    deaths += [
+        x.died - run.t0 + pred.grace_us for s in every for x in s.tables if x.died is not None
+    ]
     marks = np.sort(np.array(births + deaths, dtype=np.int64))
     last = np.searchsorted(marks, tk, side="right") - 1
     quiet = (last < 0) | (tk - marks[np.maximum(last, 0)] >= SETTLE_US)
     diff = np.abs(kk[quiet] - model[quiet])
     strategy = strategy or run.kernel.strategy
     cmp = Comparison(
-        run.kernel.name, run.program.name, strategy, int(inside.sum()), run.end / 1e6,
-        round(_weighted_mean(tk, kk, run.end), 1), round(_weighted_mean(tk, model, run.end), 1),
-        float(kk.max(initial=0)), float(model.max(initial=0)), int(quiet.sum()),
-        int((diff == 0).sum()), float(diff.max(initial=0)),
-        round(_weighted_mean(tk, upper, run.end), 1), round(pred.grace_us / 1000, 2),
-        sum(len(s.tables) for s in run.spaces), len(run.spaces),
-        {k: round(v, 2) for k, v in run.times.items()})  # fmt: skip
+        run.kernel.name,
+        run.program.name,
+        strategy,
+        int(inside.sum()),
+        run.end / 1e6,
+        round(_weighted_mean(tk, kk, run.end), 1),
+        round(_weighted_mean(tk, model, run.end), 1),
+        float(kk.max(initial=0)),
+        float(model.max(initial=0)),
+        int(quiet.sum()),
+        int((diff == 0).sum()),
+        float(diff.max(initial=0)),
+        round(_weighted_mean(tk, upper, run.end), 1),
+        round(pred.grace_us / 1000, 2),
+        sum(len(s.tables) for s in run.spaces),
+        len(run.spaces),
+        {k: round(v, 2) for k, v in run.times.items()},
+    )
     return cmp, Series(tk / 1000, kk, model)
 
 
-HEAD = ("kernel", "program", "strategy", "kernel kB (mean)", "model kB (mean)", "diff",
-        "kernel peak", "model peak", "settled exact", "worst settled kB", "upper kB (mean)",
-        "tables", "spaces", "grace ms")  # fmt: skip
+HEAD = (
+    "kernel",
+    "program",
+    "strategy",
+    "kernel kB (mean)",
+    "model kB (mean)",
+    "diff",
+    "kernel peak",
+    "model peak",
+    "settled exact",
+    "worst settled kB",
+    "upper kB (mean)",
+    "tables",
+    "spaces",
+    "grace ms",
+)
 
 
 def row(c: Comparison) -> tuple[str, ...]:
     """One line of the table printed by ``farm kernel measure``."""
-    return (c.kernel, c.program, c.strategy, f"{c.kernel_mean_kb:.1f}", f"{c.model_mean_kb:.1f}",
-            f"{c.diff_pct:+.1f}%", f"{c.kernel_peak_kb:.0f}", f"{c.model_peak_kb:.0f}",
-            f"{c.settled_exact}/{c.settled}", f"{c.settled_worst_kb:.0f}",
-            f"{c.upper_mean_kb:.1f}", str(c.tables), str(c.spaces), f"{c.grace_ms:.2f}")  # fmt: skip
+    return (
+        c.kernel,
+        c.program,
+        c.strategy,
+        f"{c.kernel_mean_kb:.1f}",
+        f"{c.model_mean_kb:.1f}",
+        f"{c.diff_pct:+.1f}%",
+        f"{c.kernel_peak_kb:.0f}",
+        f"{c.model_peak_kb:.0f}",
+        f"{c.settled_exact}/{c.settled}",
+        f"{c.settled_worst_kb:.0f}",
+        f"{c.upper_mean_kb:.1f}",
+        str(c.tables),
+        str(c.spaces),
+        f"{c.grace_ms:.2f}",
+    )
 
 
 def table(rows: list[tuple[str, ...]]) -> str:
     """Aligned text columns."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.rjust(w) if i > 2 else c.ljust(w)
-                               for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
-                     for r in rows)  # fmt: skip
+    return "\n".join(
+        "  ".join(
+            c.rjust(w) if i > 2 else c.ljust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        ).rstrip()
+        for r in rows
+    )
 
 
 def write_json(path: Path, results: list[tuple[Comparison, Series]]) -> None:
     """Every comparison with its series (gzip when the name ends in .gz)."""
-    out = [{**asdict(c), "diff_pct": round(c.diff_pct, 2),
-            "series": {"t_ms": s.t_ms.round(3).tolist(), "kernel_kb": s.kernel_kb.tolist(),
-                       "model_kb": s.model_kb.round(2).tolist()}} for c, s in results]  # fmt: skip
+    out = [
+        {
+            **asdict(c),
+            "diff_pct": round(c.diff_pct, 2),
+            "series": {
+                "t_ms": s.t_ms.round(3).tolist(),
+                "kernel_kb": s.kernel_kb.tolist(),
+                "model_kb": s.model_kb.round(2).tolist(),
+            },
+        }
+        for c, s in results
+    ]
     text = json.dumps(out, indent=1) + "\n"
     if path.name.endswith(".gz"):
         path.write_bytes(gzip.compress(text.encode(), mtime=0))
@@ -151,6 +205,7 @@ def write_csv(path: Path, results: list[tuple[Comparison, Series]]) -> None:
         w = csv.writer(fh)
         w.writerow(["kernel", "program", "t_ms", "kernel_kb", "model_kb"])
         for c, s in results:
-            for t, k, m in zip(s.t_ms.tolist(), s.kernel_kb.tolist(), s.model_kb.tolist(),
-                               strict=True):  # fmt: skip
+            for t, k, m in zip(
+                s.t_ms.tolist(), s.kernel_kb.tolist(), s.model_kb.tolist(), strict=True
+            ):
                 w.writerow([c.kernel, c.program, round(t, 3), k, round(m, 2)])

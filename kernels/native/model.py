@@ -35,15 +35,17 @@ def upper_rule(kernel: Kernel) -> tuple[str, int, int]:
     return "ppc-frag", kernel.page_size, 4096 if kernel.span <= (2 << 20) else 16384
 
 
-def replay(events: list[tuple[int, int, int]], strategy: str, page_size: int, table_size: int,
-           grace: int) -> list[tuple[int, int]]:  # fmt: skip
+def replay(
+    events: list[tuple[int, int, int]], strategy: str, page_size: int, table_size: int, grace: int
+) -> list[tuple[int, int]]:
     """(time, pages held) after every change, for one address space's (op, span, time)."""
     spans = sorted({s for op, s, _ in events if op != EXIT})
     slots = compact_slots(np.array(spans, dtype=np.uint64), 1, 16) if spans else []
     slot_of = dict(zip(spans, [int(x) for x in slots], strict=True))
     n_slots = max(slot_of.values(), default=0) + 1
     lane = get_strategy(strategy).reference(
-        Params(strategy, n_slots, grace=grace, page_size=page_size, table_size=table_size))  # fmt: skip
+        Params(strategy, n_slots, grace=grace, page_size=page_size, table_size=table_size)
+    )
     out: list[tuple[int, int]] = []
 
     def note(t: int) -> None:

@@ -54,13 +54,17 @@ def _c_tree(files: int) -> dict[str, bytes]:
             f"#include <stdio.h>\nstatic int table_{i}[64] = {{{', '.join(map(str, range(64)))}}};"
         ]
         for j in range(6):
-            body.append(f"int f_{i}_{j}(int x) {{ int s = 0; for (int k = 0; k < 64; k++) "
-                        f"s += table_{i}[k] * (x ^ k) + {j}; return s; }}")  # fmt: skip
+            body.append(
+                f"int f_{i}_{j}(int x) {{ int s = 0; for (int k = 0; k < 64; k++) "
+                f"s += table_{i}[k] * (x ^ k) + {j}; return s; }}"
+            )
         out[f"files/tree/u{i}.c"] = "\n".join(body).encode() + b"\n"
     calls = " + ".join(f"f_{i}_0(argc)" for i in range(files))
     decls = "".join(f"int f_{i}_0(int);\n" for i in range(files))
-    out["files/tree/main.c"] = (f"#include <stdio.h>\n{decls}int main(int argc, char **argv) "
-                                f"{{ printf(\"%d\\n\", {calls}); return 0; }}\n").encode()  # fmt: skip
+    out["files/tree/main.c"] = (
+        f"#include <stdio.h>\n{decls}int main(int argc, char **argv) "
+        f'{{ printf("%d\\n", {calls}); return 0; }}\n'
+    ).encode()
     return out
 
 
@@ -110,19 +114,39 @@ class Program:
 def named(name: str, kernel: Kernel) -> Program:
     """A named program, shaped for ``kernel`` (the known schedule uses its table span)."""
     if name == "schedule":
-        return Program(name, f"exec /job/bin/schedule {kernel.span} 6 30000 > /tmp/out/schedule\n",
-                       "small", ("schedule",), seconds=30)  # fmt: skip
+        return Program(
+            name,
+            f"exec /job/bin/schedule {kernel.span} 6 30000 > /tmp/out/schedule\n",
+            "small",
+            ("schedule",),
+            seconds=30,
+        )
     if name == "short":
         job = DATAJOB.replace("ROWS", "3000").replace("ROUNDS", "2")
-        return Program(name, "python3 /job/files/job.py\n", "small",
-                       files={"files/job.py": job.encode()}, seconds=60)  # fmt: skip
+        return Program(
+            name,
+            "python3 /job/files/job.py\n",
+            "small",
+            files={"files/job.py": job.encode()},
+            seconds=60,
+        )
     if name == "datajob":
         job = DATAJOB.replace("ROWS", "50000").replace("ROUNDS", "8")
-        return Program(name, "python3 /job/files/job.py\n", "small",
-                       files={"files/job.py": job.encode()}, seconds=240)  # fmt: skip
+        return Program(
+            name,
+            "python3 /job/files/job.py\n",
+            "small",
+            files={"files/job.py": job.encode()},
+            seconds=240,
+        )
     if name == "make":
-        return Program(name, "cp -r /job/files/tree /tmp/tree && make -s -C /tmp/tree -j1 CC=gcc && "
-                       "/tmp/tree/app\n", "full", files=_c_tree(12), seconds=400)  # fmt: skip
+        return Program(
+            name,
+            "cp -r /job/files/tree /tmp/tree && make -s -C /tmp/tree -j1 CC=gcc && /tmp/tree/app\n",
+            "full",
+            files=_c_tree(12),
+            seconds=400,
+        )
     if name == "redis":
         return Program(name, REDIS.replace("REQUESTS", "4000"), "full", seconds=300)
     if name == "pgbench":

@@ -94,41 +94,67 @@ class NativeRun:
 
     def grace_us(self) -> int:
         """Median delay from a table's RCU free to its landing (0 if none landed)."""
-        d = sorted(t.landed - t.died for s in self.spaces for t in s.tables
-                   if t.landed is not None and t.died is not None)  # fmt: skip
+        d = sorted(
+            t.landed - t.died
+            for s in self.spaces
+            for t in s.tables
+            if t.landed is not None and t.died is not None
+        )
         return d[len(d) // 2] if d else 0
 
 
-def record(kernel: Kernel, program: Program, *, sample: bool = False,
-           timeout: float | None = None, buffer_kb: int = 32768,
-           log: list[str] | None = None) -> NativeRun:  # fmt: skip
+def record(
+    kernel: Kernel,
+    program: Program,
+    *,
+    sample: bool = False,
+    timeout: float | None = None,
+    buffer_kb: int = 32768,
+    log: list[str] | None = None,
+) -> NativeRun:
     """Boot ``kernel`` on its image, run ``program`` with the kprobes on (and the sampler)."""
     times: dict[str, float] = {}
     start = time.monotonic()
     fetched = boot_files(kernel, log=log)  # Debian's, built from source, or a user's image
     img = image.build_image(kernel.arch, program.profile, log=log)
     times["image"] = img.seconds
-    binaries = {f"bin/{b}": (cc.static_binary(kernel, b).read_bytes(), 0o755)
-                for b in {*program.binaries, *(("ptsample",) if sample else ())}}  # fmt: skip
+    binaries = {
+        f"bin/{b}": (cc.static_binary(kernel, b).read_bytes(), 0o755)
+        for b in {*program.binaries, *(("ptsample",) if sample else ())}
+    }
     run_sh = RUN_SH.replace("BUFFER", str(buffer_kb))
-    run_sh = run_sh.replace("SAMPLER", "/job/bin/ptsample /tmp/out/samples & spid=$!\nsleep 0.3"
-                            if sample else "")  # fmt: skip
+    run_sh = run_sh.replace(
+        "SAMPLER", "/job/bin/ptsample /tmp/out/samples & spid=$!\nsleep 0.3" if sample else ""
+    )
     run_sh = run_sh.replace("STOP", 'kill "$spid"; wait "$spid"' if sample else "")
-    job = {"run.sh": (run_sh.encode(), 0o755), "start.sh": (START_SH.encode(), 0o755),
-           "program.sh": (program.script.encode(), 0o755),
-           "kprobes": ("\n".join(kprobes.definitions(kernel.arch)).encode() + b"\n", 0o644),
-           **binaries, **{k: (v, 0o644) for k, v in program.files.items()}}  # fmt: skip
+    job = {
+        "run.sh": (run_sh.encode(), 0o755),
+        "start.sh": (START_SH.encode(), 0o755),
+        "program.sh": (program.script.encode(), 0o755),
+        "kprobes": ("\n".join(kprobes.definitions(kernel.arch)).encode() + b"\n", 0o644),
+        **binaries,
+        **{k: (v, 0o644) for k, v in program.files.items()},
+    }
     memory = 2048 if program.profile == "full" else 1024
-    got = guest.run(kernel, fetched.kernel_image, fetched.busybox, img.path, job,
-                    timeout=timeout or 120 + 3 * program.seconds, memory=memory)  # fmt: skip
+    got = guest.run(
+        kernel,
+        fetched.kernel_image,
+        fetched.busybox,
+        img.path,
+        job,
+        timeout=timeout or 120 + 3 * program.seconds,
+        memory=memory,
+    )
     times["boot"] = got.first
     times["guest"] = got.seconds
     times["job"] = got.job
     parse_start = time.monotonic()
     files = got.files
     if "trace" not in files:
-        raise RecordError(f"{kernel.name}: the guest returned no trace: "
-                          f"{files.get('log', b'').decode(errors='replace')[-300:]!r}")  # fmt: skip
+        raise RecordError(
+            f"{kernel.name}: the guest returned no trace: "
+            f"{files.get('log', b'').decode(errors='replace')[-300:]!r}"
+        )
     _check_stats(kernel, files.get("stats", b"").decode())
     events = kprobes.parse(files["trace"].decode(errors="replace").splitlines())
     recon = kprobes.reconstruct(events, kernel.arch, kernel.span, kernel.area)
@@ -138,16 +164,33 @@ def record(kernel: Kernel, program: Program, *, sample: bool = False,
     root = next((int(k.split()[2]) for k in marks if k.startswith("ptfarm root")), None)
     if t0 is None or t1 is None or root is None:
         raise RecordError(f"{kernel.name}: the trace lacks the start/end markers (tracing off?)")
-    samples = [(int(a) - t0, int(b)) for a, b in
-               (x.split() for x in files.get("samples", b"").decode().splitlines() if x.strip())]  # fmt: skip
+    samples = [
+        (int(a) - t0, int(b))
+        for a, b in (
+            x.split() for x in files.get("samples", b"").decode().splitlines() if x.strip()
+        )
+    ]
     rejected = [x for x in files.get("rejected", b"").decode().splitlines() if x.strip()]
     times["parse"] = time.monotonic() - parse_start
     times["total"] = time.monotonic() - start
     rc = int(files.get("program_rc", b"1").decode().strip() or "1")
     release = next((x.split()[2] for x in got.lines if x.startswith("@@ S")), "?")
-    return NativeRun(kernel, program, release, fetched.package, recon, t0, t1 - t0, root,
-                     samples, rejected, rc, files.get("program.out", b"").decode(errors="replace"),
-                     times, files)  # fmt: skip
+    return NativeRun(
+        kernel,
+        program,
+        release,
+        fetched.package,
+        recon,
+        t0,
+        t1 - t0,
+        root,
+        samples,
+        rejected,
+        rc,
+        files.get("program.out", b"").decode(errors="replace"),
+        times,
+        files,
+    )
 
 
 def _check_stats(kernel: Kernel, stats: str) -> None:
@@ -155,8 +198,9 @@ def _check_stats(kernel: Kernel, stats: str) -> None:
     for line in stats.splitlines():
         key, _, value = line.partition(":")
         if key.strip() in ("overrun", "dropped events") and int(value.split()[0]) != 0:
-            raise RecordError(f"{kernel.name}: the trace buffer lost events ({line.strip()}); "
-                              "raise --buffer-kb")  # fmt: skip
+            raise RecordError(
+                f"{kernel.name}: the trace buffer lost events ({line.strip()}); raise --buffer-kb"
+            )
 
 
 # --- the recording as trace files ---------------------------------------------------------
@@ -164,8 +208,9 @@ def _check_stats(kernel: Kernel, stats: str) -> None:
 UNPLACED = 1 << 62  # spans given to tables whose address was not seen (their own blocks)
 
 
-def space_events(space: kprobes.Space, span: int, t0: int, end: int, upper: bool = False,
-                 area: int = 0) -> tuple[list[tuple[int, int, int]], dict[int, int], list[str]]:  # fmt: skip
+def space_events(
+    space: kprobes.Space, span: int, t0: int, end: int, upper: bool = False, area: int = 0
+) -> tuple[list[tuple[int, int, int]], dict[int, int], list[str]]:
     """(op, span index, time) of one address space in time order, the kernel table address of
     each fault (by event index), and comments (RCU landing delays).
 
@@ -231,8 +276,9 @@ def header(run: NativeRun, align: int) -> list[str]:
     ]
 
 
-def space_trace(run: NativeRun, spaces: list[kprobes.Space], align: int
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:  # fmt: skip
+def space_trace(
+    run: NativeRun, spaces: list[kprobes.Space], align: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """One trace of successive address spaces (one pid's exec chain, or one space)."""
     k = run.kernel
     events: list[tuple[int, int, int]] = []
@@ -250,8 +296,10 @@ def space_trace(run: NativeRun, spaces: list[kprobes.Space], align: int
     ops, slots, times, comments = _trace_arrays(events, k.span, align)
     unplaced = sum(s.unplaced for s in spaces)
     if unplaced:
-        comments.append(f"unplaced {unplaced} (tables whose PMD entry was not seen: slots "
-                        f"from {UNPLACED:#x} on)")  # fmt: skip
+        comments.append(
+            f"unplaced {unplaced} (tables whose PMD entry was not seen: slots "
+            f"from {UNPLACED:#x} on)"
+        )
     # events of one file must not go back in time (an exit chain is in order already)
     times = np.maximum.accumulate(times) if len(times) else times
     return ops, slots, times, comments + notes
@@ -280,7 +328,12 @@ def write_traces(run: NativeRun, out: Path, align: int = 16) -> list[Path]:
         seen.add(name)
         ops, slots, times, comments = space_trace(run, [s], align)
         path = out / f"{name}.csv.gz"
-        write_trace(path, ops, slots, [*head, f"address space {s.mm:#x} of {s.comm} "
-                                       f"(pid {s.pid})", *comments], times=times)  # fmt: skip
+        write_trace(
+            path,
+            ops,
+            slots,
+            [*head, f"address space {s.mm:#x} of {s.comm} (pid {s.pid})", *comments],
+            times=times,
+        )
         written.append(path)
     return written

@@ -66,22 +66,26 @@ def test_c_limit__counts_the_ten_metrics_as_the_product_on_random_streams(strate
 
 
 @pytest.mark.parametrize("strategy", shipped())
-def test_c_limit__counts_the_ten_metrics_as_the_product_on_long_streams_with_growth(strategy,
-                                                                                     builds):  # fmt: skip
+def test_c_limit__counts_the_ten_metrics_as_the_product_on_long_streams_with_growth(
+    strategy, builds
+):
     rng = np.random.default_rng(7)
     n_slots = 2000
     streams = [growing_stream(rng, n_slots, 20_000) for _ in range(4)]
     times = [None, None, *(np.cumsum(rng.integers(0, 40, 20_000)) for _ in range(2))]
-    params = [Params(strategy, n_slots, grace=g, pool_pages=n)
-              for g, n in zip([0, 2**40, 700, 2**40], [1, 4, 2, 4], strict=True)]  # fmt: skip
+    params = [
+        Params(strategy, n_slots, grace=g, pool_pages=n)
+        for g, n in zip([0, 2**40, 700, 2**40], [1, 4, 2, 4], strict=True)
+    ]
     check(builds, params, LaneEvents.from_streams(streams, times))
 
 
 def test_c_limit__refuses_an_invalid_event_as_the_product_does(builds):
     # lane 1, event 2 frees slot 1, which is not mapped
     ops = np.array([FAULT, FAULT, FREE], np.int8)
-    events = LaneEvents.from_streams([(ops, np.array([0, 1, 0], np.int32)),
-                                      (ops, np.array([0, 0, 1], np.int32))])  # fmt: skip
+    events = LaneEvents.from_streams(
+        [(ops, np.array([0, 1, 0], np.int32)), (ops, np.array([0, 0, 1], np.int32))]
+    )
     params = [Params("s390-v6.6", 4)] * 2
     loop = limit(builds, "s390-v6.6")
     with pytest.raises(RuntimeError, match="failed with code 2"):  # PTF_BAD_EVENT

@@ -24,13 +24,20 @@ print(json.dumps({"heavy": heavy,
 
 
 def probe(*argv: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, text=True,
-                         check=True, cwd=ROOT)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, check=True, cwd=ROOT
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["replay", "--help"],
-                                  ["sweep", "show", "sweeps/quickstart.yaml", "--results", "{tmp}"]])  # fmt: skip
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["replay", "--help"],
+        ["sweep", "show", "sweeps/quickstart.yaml", "--results", "{tmp}"],
+    ],
+)
 def test_cli__light_commands_import_no_heavy_library(argv, tmp_path):
     # a sweep with no results yet (in a folder of the test's own, not the checkout's results/)
     assert probe(*[a.replace("{tmp}", str(tmp_path)) for a in argv])["heavy"] == []
@@ -40,8 +47,16 @@ def test_cli__light_commands_import_no_heavy_library(argv, tmp_path):
 def test_cli__replay_loads_one_build_of_the_lane_loop(tmp_path, debug):
     trace = tmp_path / "t.csv"
     trace.write_text("op,slot\nfault,0\nfault,1\nrcu_free,0\nfault,2\nexit,\nfault,3\n")
-    got = probe("replay", str(trace), "--strategy", "pool", "--grace", "1", "--json",
-                *(["--debug"] if debug else []))  # fmt: skip
+    got = probe(
+        "replay",
+        str(trace),
+        "--strategy",
+        "pool",
+        "--grace",
+        "1",
+        "--json",
+        *(["--debug"] if debug else []),
+    )
     build = "engine.core._native_checked" if debug else "engine.core._native"
     shared = {"engine.core." + m for m in ("dispatch", "layout", "run")}
     assert set(got["core_modules"]) == shared | {build}

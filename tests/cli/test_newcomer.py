@@ -43,16 +43,30 @@ def test_newcomer__readme_commands_pass_in_order_in_a_private_fresh_clone(tmp_pa
     home.chmod(0o700)  # whatever the umask: no other user may read it
     clone = home / "ptfarm"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PYTEST", "VIRTUAL_ENV", "PYTHON", "RAY_"))}  # fmt: skip
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYTEST", "VIRTUAL_ENV", "PYTHON", "RAY_"))
+    }
     main_job, tests = readme_commands()
     timings = {}
-    for name, command in (("main job", main_job), ("tests", tests + ' -m "not slow" --ignore=tests/engine')):
+    for name, command in (
+        ("main job", main_job),
+        ("tests", tests + ' -m "not slow" --ignore=tests/engine'),
+    ):
         start = time.monotonic()
-        done = subprocess.run(["bash", "-c", command], cwd=clone, env=env, capture_output=True,
-                              text=True, timeout=1800)  # fmt: skip
+        done = subprocess.run(
+            ["bash", "-c", command],
+            cwd=clone,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
         timings[name] = time.monotonic() - start
-        assert done.returncode == 0, f"{name}: {command}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        assert done.returncode == 0, (
+            f"{name}: {command}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
         if name == "main job":
             figures = clone / "results" / "quickstart" / "figures"
             assert any(figures.glob("*.png")), "the main job drew no figures"

@@ -20,15 +20,38 @@ def test_replay__toy_plugin_replays_with_hand_checked_numbers(tmp_path, capsys):
     trace.write_text("op,slot\nfault,0\nfault,1\nfree,0\nfault,2\n")
     assert main(["replay", str(trace), "--strategy", TOY, "--grace", "2", "--json"]) == 0
     got = json.loads(capsys.readouterr().out)
-    assert {k: got[k] for k in ("pages_peak", "pages_mean", "idle_pages_peak", "idle_pages_mean",
-                                "mapped_mean", "page_allocs", "page_frees", "wasted_allocs",
-                                "completions", "leaked_pages", "bytes_peak")} == {
-        "pages_peak": 3, "pages_mean": 2.0, "idle_pages_peak": 1, "idle_pages_mean": 0.5,
-        "mapped_mean": 1.5, "page_allocs": 3, "page_frees": 3, "wasted_allocs": 1,
-        "completions": 3, "leaked_pages": 0, "bytes_peak": 3 * 4096,
-    }  # fmt: skip
-    assert main(["replay", str(trace), "--strategy", TOY, "--grace", "2", "--json",
-                 "--reference"]) == 0  # fmt: skip
+    assert {
+        k: got[k]
+        for k in (
+            "pages_peak",
+            "pages_mean",
+            "idle_pages_peak",
+            "idle_pages_mean",
+            "mapped_mean",
+            "page_allocs",
+            "page_frees",
+            "wasted_allocs",
+            "completions",
+            "leaked_pages",
+            "bytes_peak",
+        )
+    } == {
+        "pages_peak": 3,
+        "pages_mean": 2.0,
+        "idle_pages_peak": 1,
+        "idle_pages_mean": 0.5,
+        "mapped_mean": 1.5,
+        "page_allocs": 3,
+        "page_frees": 3,
+        "wasted_allocs": 1,
+        "completions": 3,
+        "leaked_pages": 0,
+        "bytes_peak": 3 * 4096,
+    }
+    assert (
+        main(["replay", str(trace), "--strategy", TOY, "--grace", "2", "--json", "--reference"])
+        == 0
+    )
     assert json.loads(capsys.readouterr().out) == got
 
 
@@ -43,13 +66,15 @@ def test_replay__flags_come_from_the_schema(capsys):
 
 
 @pytest.mark.parametrize("grace", ["0", "5"])
-def test_replay__grace_and_grace_ms_together_are_refused_whatever_the_grace(grace, tmp_path,
-                                                                            capsys):  # fmt: skip
+def test_replay__grace_and_grace_ms_together_are_refused_whatever_the_grace(
+    grace, tmp_path, capsys
+):
     # 0 is grace's default: giving it is still giving it
     trace = tmp_path / "t.csv"
     trace.write_text("op,slot,time_us\nfault,0,0\nrcu_free,0,10\n")
-    assert main(["replay", str(trace), "--strategy", "pool", "--grace", grace,
-                 "--grace-ms", "8"]) == 2  # fmt: skip
+    assert (
+        main(["replay", str(trace), "--strategy", "pool", "--grace", grace, "--grace-ms", "8"]) == 2
+    )
     assert "give grace (in the stream's unit) or grace_ms, not both" in capsys.readouterr().err
     assert main(["replay", str(trace), "--strategy", "pool", "--grace-ms", "8", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["completions"] == 1

@@ -54,9 +54,20 @@ HAND = {
     "whole-page": (
         dict(grace=2),
         [(F, 0), (F, 1), (R, 0), (F, 2), (X, 1), (F, 1)],
-        dict(faults=4, mapped_peak=2, mapped_mean=9 / 6, pages_peak=3, pages_mean=11 / 6,
-             idle_pages_peak=1, idle_pages_mean=2 / 6, bytes_peak=3 * 4096, page_allocs=4,
-             page_frees=4, wasted_allocs=1, completions=3),
+        dict(
+            faults=4,
+            mapped_peak=2,
+            mapped_mean=9 / 6,
+            pages_peak=3,
+            pages_mean=11 / 6,
+            idle_pages_peak=1,
+            idle_pages_mean=2 / 6,
+            bytes_peak=3 * 4096,
+            page_allocs=4,
+            page_frees=4,
+            wasted_allocs=1,
+            completions=3,
+        ),
     ),
     # grace 1. P gets both halves; rcu_free of half 0 puts P at the tail; the head-only alloc
     # sees P's pending half and takes a new page Q (wasted); P0 clears at t3; Q's half 1, then
@@ -64,17 +75,37 @@ HAND = {
     "s390-v6.4": (
         dict(grace=1),
         [(F, 0), (F, 1), (R, 0), (F, 2), (F, 3), (F, 4)],
-        dict(faults=5, mapped_peak=4, mapped_mean=13 / 6, pages_peak=2, pages_mean=9 / 6,
-             idle_pages_peak=0, page_allocs=2, page_frees=2, wasted_allocs=1, completions=5),
+        dict(
+            faults=5,
+            mapped_peak=4,
+            mapped_mean=13 / 6,
+            pages_peak=2,
+            pages_mean=9 / 6,
+            idle_pages_peak=0,
+            page_allocs=2,
+            page_frees=2,
+            wasted_allocs=1,
+            completions=5,
+        ),
     ),
     # grace 1. defer of half 0 makes P Active and keeps it off the list: slot 2 gets a new page
     # Q (wasted). Freeing half 1 empties P: Active -> one more completion releases it at t5.
     "s390-v6.6": (
         dict(grace=1),
         [(F, 0), (F, 1), (D, 0), (F, 2), (X, 1), (F, 3)],
-        dict(faults=4, mapped_peak=2, mapped_mean=9 / 6, pages_peak=2, pages_mean=8 / 6,
-             idle_pages_peak=1, idle_pages_mean=1 / 6, page_allocs=2, page_frees=2,
-             wasted_allocs=1, completions=3),
+        dict(
+            faults=4,
+            mapped_peak=2,
+            mapped_mean=9 / 6,
+            pages_peak=2,
+            pages_mean=8 / 6,
+            idle_pages_peak=1,
+            idle_pages_mean=1 / 6,
+            page_allocs=2,
+            page_frees=2,
+            wasted_allocs=1,
+            completions=3,
+        ),
     ),
     # F = 4, grace 0. t3 exit: the hook takes back the 2 fragments never handed out (ref 4 ->
     # 3 -> 1), the rcu_free of slot 1 drops the last reference in the same tick. New mm: R; its
@@ -82,18 +113,38 @@ HAND = {
     "ppc-frag": (
         dict(grace=0, table_size=1024),
         [(F, 0), (F, 1), (R, 0), (EXIT, 0), (F, 0), (D, 0)],
-        dict(faults=3, mapped_peak=2, mapped_mean=5 / 6, pages_peak=1, pages_mean=5 / 6,
-             idle_pages_peak=1, idle_pages_mean=1 / 6, page_allocs=2, page_frees=2,
-             wasted_allocs=0, completions=2),
+        dict(
+            faults=3,
+            mapped_peak=2,
+            mapped_mean=5 / 6,
+            pages_peak=1,
+            pages_mean=5 / 6,
+            idle_pages_peak=1,
+            idle_pages_mean=1 / 6,
+            page_allocs=2,
+            page_frees=2,
+            wasted_allocs=0,
+            completions=2,
+        ),
     ),
     # F = 2, grace 3. Group 0's page G: free of slot 0, then rcu_free of slot 1 -> one
     # completion (due 6). Slot 0 again: new page H (G idle: wasted); slot 2: page I (wasted).
     "pairs": (
         dict(grace=3),
         [(F, 0), (F, 1), (X, 0), (R, 1), (F, 0), (F, 2)],
-        dict(faults=4, mapped_peak=2, mapped_mean=7 / 6, pages_peak=3, pages_mean=9 / 6,
-             idle_pages_peak=1, idle_pages_mean=3 / 6, page_allocs=3, page_frees=3,
-             wasted_allocs=2, completions=3),
+        dict(
+            faults=4,
+            mapped_peak=2,
+            mapped_mean=7 / 6,
+            pages_peak=3,
+            pages_mean=9 / 6,
+            idle_pages_peak=1,
+            idle_pages_mean=3 / 6,
+            page_allocs=3,
+            page_frees=3,
+            wasted_allocs=2,
+            completions=3,
+        ),
     ),
     # N = 1, F = 2, grace 1, ptlock 8. defer 0 takes the only head (due 3); defer 1 waits;
     # after t3's event the head frees fragment 0 and re-arms for fragment 1 (a completion, due
@@ -101,20 +152,43 @@ HAND = {
     "pool": (
         dict(grace=1, pool_pages=1, ptlock_bytes=8),
         [(F, 0), (F, 1), (D, 0), (D, 1), (F, 3), (F, 2)],
-        dict(faults=4, mapped_peak=2, mapped_mean=7 / 6, pages_peak=1, pages_mean=1.0,
-             idle_pages_peak=1, idle_pages_mean=1 / 6, bytes_peak=4104, bytes_mean=4104.0,
-             page_allocs=1, page_frees=1, wasted_allocs=0, completions=4),
+        dict(
+            faults=4,
+            mapped_peak=2,
+            mapped_mean=7 / 6,
+            pages_peak=1,
+            pages_mean=1.0,
+            idle_pages_peak=1,
+            idle_pages_mean=1 / 6,
+            bytes_peak=4104,
+            bytes_mean=4104.0,
+            page_allocs=1,
+            page_frees=1,
+            wasted_allocs=0,
+            completions=4,
+        ),
     ),
     # As pool, but each defer has its own completion (due 3 and 4); live descriptors
     # 1,2,2,1,1,2 at 64 + 8 bytes each.
     "ptdesc-dyn": (
         dict(grace=1, desc_size=64, ptlock_bytes=8),
         [(F, 0), (F, 1), (D, 0), (D, 1), (F, 3), (F, 2)],
-        dict(faults=4, mapped_peak=2, mapped_mean=7 / 6, pages_peak=1, idle_pages_peak=1,
-             idle_pages_mean=1 / 6, bytes_peak=4096 + 2 * 72, bytes_mean=(6 * 4096 + 9 * 72) / 6,
-             page_allocs=1, page_frees=1, wasted_allocs=0, completions=4),
+        dict(
+            faults=4,
+            mapped_peak=2,
+            mapped_mean=7 / 6,
+            pages_peak=1,
+            idle_pages_peak=1,
+            idle_pages_mean=1 / 6,
+            bytes_peak=4096 + 2 * 72,
+            bytes_mean=(6 * 4096 + 9 * 72) / 6,
+            page_allocs=1,
+            page_frees=1,
+            wasted_allocs=0,
+            completions=4,
+        ),
     ),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("name", list(HAND))
@@ -185,8 +259,9 @@ def test_run_lanes__debug_mode_is_clean_and_agrees_with_fast_path(name: str) -> 
     rng = np.random.default_rng(11)
     f = all_strategies()[name].fragments or 4
     streams = [random_stream(rng, 300, 20) for _ in range(4)]
-    params = [Params(name, n_slots=20, grace=g, table_size=4096 // f, pool_pages=2)
-              for g in (0, 1, 5, 40)]  # fmt: skip
+    params = [
+        Params(name, n_slots=20, grace=g, table_size=4096 // f, pool_pages=2) for g in (0, 1, 5, 40)
+    ]
     events = LaneEvents.from_streams(streams)
     checked = run_lanes(params, events, debug=True)
     fast = run_lanes(params, events)

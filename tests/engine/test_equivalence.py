@@ -120,8 +120,9 @@ def test_core__lane_result_does_not_depend_on_neighbours(strategy, build):
 @pytest.mark.parametrize("build", BUILDS)
 def test_core__empty_trace_gives_zero_metrics(build):
     for strategy in all_strategies():
-        got = core_run(Params(strategy, 4), np.zeros(0, np.int8), np.zeros(0, np.int32),
-                       build=build)  # fmt: skip
+        got = core_run(
+            Params(strategy, 4), np.zeros(0, np.int8), np.zeros(0, np.int32), build=build
+        )
         assert got["ticks"] == 0 and got["pages_peak"] == 0 and got["bytes_mean"] == 0.0
         assert got == reference_run(
             Params(strategy, 4), np.zeros(0, np.int8), np.zeros(0, np.int32)
@@ -132,8 +133,9 @@ def test_core__empty_trace_gives_zero_metrics(build):
 def test_core__timed_and_untimed_lanes_mix_in_one_call(strategy, build):
     rng = np.random.default_rng(3)
     streams = [long_stream(rng, 32, int(rng.integers(50, 400))) for _ in range(6)]
-    times = [None if i % 2 else np.cumsum(rng.integers(0, 900, len(s[0]))) for i, s in
-             enumerate(streams)]  # fmt: skip
+    times = [
+        None if i % 2 else np.cumsum(rng.integers(0, 900, len(s[0]))) for i, s in enumerate(streams)
+    ]
     params = [Params(strategy, 32, grace=int(g), pool_pages=2) for g in rng.integers(0, 3000, 6)]
     mixed = fast_run(params, LaneEvents.from_streams(streams, times), build)
     for i, ((ops, slots), when, p) in enumerate(zip(streams, times, params, strict=True)):

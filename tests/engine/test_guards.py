@@ -99,16 +99,16 @@ MUTANTS = {
 }
 
 
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-          phases=[Phase.generate])  # fmt: skip
+@settings(
+    max_examples=EXAMPLES, deadline=None, derandomize=True, database=None, phases=[Phase.generate]
+)
 @given(data=st.data())
 def property_check(strategy: str, data: st.DataObject) -> None:
     """The property test's comparison on its own examples (no shrinking: only the catch counts)."""
     compare(strategy, *data.draw(cases(strategy)))
 
 
-@pytest.mark.parametrize(("strategy", "mutant"),
-                         [*MUTANTS.items(), ("s390-v6.4", S390ForgetsP)])  # fmt: skip
+@pytest.mark.parametrize(("strategy", "mutant"), [*MUTANTS.items(), ("s390-v6.4", S390ForgetsP)])
 def test_guards__property_test_catches_a_planted_rule_bug(strategy, mutant, monkeypatch):
     real = registry.get_strategy(strategy)
     monkeypatch.setitem(registry._REGISTRY, strategy, replace(real, reference=mutant))
@@ -156,8 +156,15 @@ def test_guards__reference_checks_name_the_broken_rule():
 # --- the C lane loop: a planted rule bug, a corrupted state --------------------------------------
 
 
-def c_mutant(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, rules: str,
-             bug: tuple[str, str], reference: type, **declared: object) -> str:  # fmt: skip
+def c_mutant(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    rules: str,
+    bug: tuple[str, str],
+    reference: type,
+    **declared: object,
+) -> str:
     """Register ``name``: the reference ``reference`` and a copy of the C rules file ``rules``
     (its shared header pasted in) with one line changed, built as a plug-in (in a cache of the
     test's own)."""
@@ -178,21 +185,39 @@ def c_mutant(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, rules: 
 
 def test_guards__property_test_catches_a_rule_bug_planted_in_the_c_rules(tmp_path, monkeypatch):
     # whole-page's rcu_free releases the page at once instead of after a grace period
-    name = c_mutant(tmp_path, monkeypatch, "mutant-whole-page", "whole_page",
-                    ("    push(L, RELEASE, frag, 0);", "    release(L, frag);"), WholePage,
-                    lane_constants=lambda p: {"k": 1})  # fmt: skip
+    name = c_mutant(
+        tmp_path,
+        monkeypatch,
+        "mutant-whole-page",
+        "whole_page",
+        ("    push(L, RELEASE, frag, 0);", "    release(L, frag);"),
+        WholePage,
+        lane_constants=lambda p: {"k": 1},
+    )
     with pytest.raises(AssertionError, match="plain"):
         property_check(name)
 
 
 def test_guards__checked_build_names_an_invariant_broken_in_the_c_rules(tmp_path, monkeypatch):
     # s390's alloc forgets to take the head page off the list when it fills its free half
-    name = c_mutant(tmp_path, monkeypatch, "mutant-s390", "s390_v64",
-                    ("                list_unlink(L, u);\n                add_alloc(L, u, 1);",
-                     "                add_alloc(L, u, 1);"), S390V64, fragments=2)  # fmt: skip
+    name = c_mutant(
+        tmp_path,
+        monkeypatch,
+        "mutant-s390",
+        "s390_v64",
+        (
+            "                list_unlink(L, u);\n                add_alloc(L, u, 1);",
+            "                add_alloc(L, u, 1);",
+        ),
+        S390V64,
+        fragments=2,
+    )
     ops = np.array([FAULT, FAULT], dtype=np.int8)
     slots = np.array([0, 1], dtype=np.int32)
-    with pytest.raises(CoreInvariantError, match=r"mutant-s390: lane 0, tick 1: s390: a live page "
-                                                 r"is on the list but not exactly one A bit"):  # fmt: skip
+    with pytest.raises(
+        CoreInvariantError,
+        match=r"mutant-s390: lane 0, tick 1: s390: a live page "
+        r"is on the list but not exactly one A bit",
+    ):
         simulate(Params(name, 4), ops, slots, debug=True)
     simulate(Params(name, 4), ops, slots)  # the product checks nothing

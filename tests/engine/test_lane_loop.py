@@ -31,11 +31,18 @@ def test_lane_loop__builds_agree_on_long_streams_with_growth(strategy):
     n_slots = 3000
     streams = [growing_stream(rng, n_slots, 30_000) for _ in range(6)]
     times = [None, None, None, *(np.cumsum(rng.integers(0, 40, 30_000)) for _ in range(3))]
-    params = [Params(strategy, n_slots, grace=g, page_size=ps, table_size=ts, pool_pages=n,
-                     ptlock_bytes=lock)
-              for g, (ps, ts), n, lock in zip(
-                  [0, 5, 2**40, 3, 700, 2**40], [geometries[i % len(geometries)] for i in range(6)],
-                  [1, 2, 4, 2, 4, 1], [0, 64, 8, 0, 64, 8], strict=True)]  # fmt: skip
+    params = [
+        Params(
+            strategy, n_slots, grace=g, page_size=ps, table_size=ts, pool_pages=n, ptlock_bytes=lock
+        )
+        for g, (ps, ts), n, lock in zip(
+            [0, 5, 2**40, 3, 700, 2**40],
+            [geometries[i % len(geometries)] for i in range(6)],
+            [1, 2, 4, 2, 4, 1],
+            [0, 64, 8, 0, 64, 8],
+            strict=True,
+        )
+    ]
     events = LaneEvents.from_streams(streams, times)
     plain = run_lanes(params, events)
     checked = run_lanes(params, events, debug=True)  # invariants after each of 180,000 events
@@ -58,11 +65,14 @@ def test_lane_loop__each_build_holds_every_rules_file_of_the_package(checked):
     assert lane_loop("pool", checked).func is module.run
 
 
-@pytest.mark.parametrize(("ops", "slots", "event"), [
-    ([FAULT, FREE, FREE], [1, 1, 1], 2),  # a free of an unmapped slot
-    ([FAULT, FAULT], [1, 8], 1),  # a slot outside [0, n_slots)
-    ([FAULT, 9], [1, 1], 1),  # an op out of range
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("ops", "slots", "event"),
+    [
+        ([FAULT, FREE, FREE], [1, 1, 1], 2),  # a free of an unmapped slot
+        ([FAULT, FAULT], [1, 8], 1),  # a slot outside [0, n_slots)
+        ([FAULT, 9], [1, 1], 1),  # an op out of range
+    ],
+)
 def test_lane_loop__invalid_event_is_refused_naming_lane_and_event(ops, slots, event):
     good = (np.array([FAULT], np.int8), np.array([0], np.int32))
     events = LaneEvents.from_streams([good, (np.array(ops, np.int8), np.array(slots, np.int32))])
@@ -73,10 +83,16 @@ def test_lane_loop__invalid_event_is_refused_naming_lane_and_event(ops, slots, e
 def test_lane_loop__wrong_array_types_are_refused():
     native = shipped_module(False)
     lanes = 1
-    arrays = [np.zeros((lanes, 2), np.int8), np.zeros((lanes, 2), np.int32),
-              np.zeros((lanes, 0), np.int64), np.zeros(lanes, np.int8),
-              np.full(lanes, 2, np.int64), np.zeros((lanes, 9), np.int64),
-              np.zeros((lanes, 12), np.int64), np.zeros((lanes, 9), np.int64)]  # fmt: skip
+    arrays = [
+        np.zeros((lanes, 2), np.int8),
+        np.zeros((lanes, 2), np.int32),
+        np.zeros((lanes, 0), np.int64),
+        np.zeros(lanes, np.int8),
+        np.full(lanes, 2, np.int64),
+        np.zeros((lanes, 9), np.int64),
+        np.zeros((lanes, 12), np.int64),
+        np.zeros((lanes, 9), np.int64),
+    ]
     wrong = list(arrays)
     wrong[1] = wrong[1].astype(np.int64)
     with pytest.raises(TypeError, match="slots: expected a C-contiguous 2-d array of int32"):
@@ -128,9 +144,15 @@ def write_call(path: Path, params: list[Params], events: LaneEvents) -> None:
     lanes, t_max = events.ops.shape
     times = events.times if events.times is not None else np.zeros((lanes, 0), np.int64)
     timed = events.timed if events.timed is not None else np.zeros(lanes, np.int8)
-    parts = [np.array([lanes, t_max, times.shape[1]], np.int64), events.ops.astype(np.int8),
-             events.slots.astype(np.int32), times.astype(np.int64), timed.astype(np.int8),
-             events.lengths.astype(np.int64), lane_params(params)]  # fmt: skip
+    parts = [
+        np.array([lanes, t_max, times.shape[1]], np.int64),
+        events.ops.astype(np.int8),
+        events.slots.astype(np.int32),
+        times.astype(np.int64),
+        timed.astype(np.int8),
+        events.lengths.astype(np.int64),
+        lane_params(params),
+    ]
     path.write_bytes(b"".join(np.ascontiguousarray(p).tobytes() for p in parts))
 
 
@@ -141,10 +163,20 @@ def sanitized(tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("asan") / "driver"
     rules = [Path(get_strategy(name).c_rules) for name in all_strategies()]
-    command = [*compiler(), "-O1", "-g", "-std=c11", *SANITIZE, "-DPTFARM_CHECKS",
-               f"-I{NATIVE_DIR}", f"-DPTF_STRATEGIES={strategies_macro([r.stem for r in rules])}",
-               str(Path(__file__).parent / "c" / "sanitize_driver.c"), *map(str, rules),
-               "-o", str(out)]  # fmt: skip
+    command = [
+        *compiler(),
+        "-O1",
+        "-g",
+        "-std=c11",
+        *SANITIZE,
+        "-DPTFARM_CHECKS",
+        f"-I{NATIVE_DIR}",
+        f"-DPTF_STRATEGIES={strategies_macro([r.stem for r in rules])}",
+        str(Path(__file__).parent / "c" / "sanitize_driver.c"),
+        *map(str, rules),
+        "-o",
+        str(out),
+    ]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         pytest.skip(f"the compiler cannot build with {SANITIZE[0]}: {done.stderr[-500:]}")
@@ -157,17 +189,27 @@ def test_lane_loop__checked_build_is_clean_under_asan_and_ubsan(strategy, saniti
     rng = np.random.default_rng(11)
     streams = [growing_stream(rng, 300, 4000) for _ in range(4)]
     # the last lane's times near 2^59: its sums of changes x times pass int64 (they wrap, counted)
-    times = [None, np.cumsum(rng.integers(0, 30, 4000)), None,
-             2**59 + np.cumsum(rng.integers(0, 9, 4000))]  # fmt: skip
-    params = [Params(strategy, 300, grace=g, pool_pages=n, ptlock_bytes=8)
-              for g, n in ((0, 1), (40, 2), (2**40, 4), (7, 2))]  # fmt: skip
+    times = [
+        None,
+        np.cumsum(rng.integers(0, 30, 4000)),
+        None,
+        2**59 + np.cumsum(rng.integers(0, 9, 4000)),
+    ]
+    params = [
+        Params(strategy, 300, grace=g, pool_pages=n, ptlock_bytes=8)
+        for g, n in ((0, 1), (40, 2), (2**40, 4), (7, 2))
+    ]
     events = LaneEvents.from_streams(streams, times)
     write_call(tmp_path / "call", params, events)
     rules = Path(get_strategy(strategy).c_rules).stem
-    env = {**os.environ, "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0",
-           "UBSAN_OPTIONS": "print_stacktrace=1"}  # fmt: skip
-    done = subprocess.run([str(sanitized), rules, str(tmp_path / "call")], capture_output=True,
-                          text=True, env=env)  # fmt: skip
+    env = {
+        **os.environ,
+        "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0",
+        "UBSAN_OPTIONS": "print_stacktrace=1",
+    }
+    done = subprocess.run(
+        [str(sanitized), rules, str(tmp_path / "call")], capture_output=True, text=True, env=env
+    )
     assert done.returncode == 0 and not done.stderr, done.stderr[-3000:]
     got = np.array([line.split() for line in done.stdout.splitlines()], dtype=np.int64)
     want = run_lanes(params, events)
@@ -212,10 +254,15 @@ def test_dispatch__an_extension_that_does_not_import_says_what_to_install(monkey
     shipped_module.cache_clear()
     monkeypatch.setitem(sys.modules, "engine.core._native", None)  # import fails
     try:
-        with pytest.raises(LaneLoopUnavailable, match=r"is not built .*apt-get install gcc "
-                                                      r"python3-dev.*reinstall ptfarm"):  # fmt: skip
-            run_lanes([Params("pool", 4)], LaneEvents.from_streams([(np.array([FAULT], np.int8),
-                                                                     np.array([0], np.int32))]))  # fmt: skip
+        with pytest.raises(
+            LaneLoopUnavailable,
+            match=r"is not built .*apt-get install gcc "
+            r"python3-dev.*reinstall ptfarm",
+        ):
+            run_lanes(
+                [Params("pool", 4)],
+                LaneEvents.from_streams([(np.array([FAULT], np.int8), np.array([0], np.int32))]),
+            )
     finally:
         shipped_module.cache_clear()
 

@@ -199,19 +199,32 @@ def test_coarsen__pages_group_tables_by_address_not_by_slot_order(tmp_path):
     trace = tmp_path / "t.csv"
     trace.write_text(FAR_APART)
     loaded = parse_trace(FAR_APART)
-    assert loaded.span == 2**20 and loaded.addresses == {0: 0x10000000, 1: 0x10100000,
-                                                         16: 0x7F0000000000}  # fmt: skip
+    assert loaded.span == 2**20 and loaded.addresses == {
+        0: 0x10000000,
+        1: 0x10100000,
+        16: 0x7F0000000000,
+    }
     assert coarsen(loaded, 2).slots.tolist() == [128, 128, 256, NO_SLOT]
     assert coarsen(loaded, 16).slots.tolist() == [16, 16, 256, NO_SLOT]
     seeds = np.array([1], dtype=np.uint64)
     for factor, table, pages in ((2, 256, 2), (16, 4096, 2)):
         events = generate("trace", {"path": str(trace), "coarsen": factor}, 1024, 0, seeds)
-        got = {s: int(simulate_lanes([Params(s, 1024, page_size=65536, table_size=table,
-                                             grace=0)], events)["pages_peak"][0])
-               for s in ("pairs", "ppc-frag")}  # fmt: skip
+        got = {
+            s: int(
+                simulate_lanes(
+                    [Params(s, 1024, page_size=65536, table_size=table, grace=0)], events
+                )["pages_peak"][0]
+            )
+            for s in ("pairs", "ppc-frag")
+        }
         assert got == {"pairs": pages, "ppc-frag": 1}
     unaddressed = parse_trace("\n".join(FAR_APART.splitlines()[4:]))  # no comments: slot order
-    assert unaddressed.addresses is None and coarsen(unaddressed, 2).slots.tolist() == [0, 0, 8, NO_SLOT]
+    assert unaddressed.addresses is None and coarsen(unaddressed, 2).slots.tolist() == [
+        0,
+        0,
+        8,
+        NO_SLOT,
+    ]
 
 
 def test_coarsen__a_recording_numbered_by_address_must_fit_n_slots(tmp_path):
@@ -228,10 +241,13 @@ def test_coarsen__a_sweep_replays_a_recording_at_a_coarser_span(tmp_path):
     from engine.workloads import generate
 
     trace = tmp_path / "t.csv"
-    trace.write_text("op,slot,time_us\nfault,0,0\nfault,1,5\nrcu_free,0,9\nrcu_free,1,20\nexit,,30\n")
+    trace.write_text(
+        "op,slot,time_us\nfault,0,0\nfault,1,5\nrcu_free,0,9\nrcu_free,1,20\nexit,,30\n"
+    )
     fine = generate("trace", {"path": str(trace)}, 4, 0, np.array([1], dtype=np.uint64))
-    coarse = generate("trace", {"path": str(trace), "coarsen": 2}, 4, 0,
-                      np.array([1], dtype=np.uint64))  # fmt: skip
+    coarse = generate(
+        "trace", {"path": str(trace), "coarsen": 2}, 4, 0, np.array([1], dtype=np.uint64)
+    )
     assert fine.lengths.tolist() == [5] and coarse.lengths.tolist() == [4]
     p = Params("whole-page", 4, grace=0)
     assert simulate_lanes([p], fine)["faults"][0] == 2

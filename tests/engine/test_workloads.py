@@ -116,8 +116,10 @@ def test_generators__a_seed_array_of_any_layout_gives_the_same_streams():
     seeds = np.arange(1, 9, dtype=np.uint64)
     strided = generate("churn", {}, 64, 200, seeds[::2])  # not contiguous: copied for C
     assert np.array_equal(strided.slots, generate("churn", {}, 64, 200, seeds_of(1, 3, 5, 7)).slots)
-    assert np.array_equal(generate("sparse", {}, 64, 200, [5]).slots,
-                          generate("sparse", {}, 64, 200, seeds_of(5)).slots)  # fmt: skip
+    assert np.array_equal(
+        generate("sparse", {}, 64, 200, [5]).slots,
+        generate("sparse", {}, 64, 200, seeds_of(5)).slots,
+    )
 
 
 def test_generators__the_extension_refuses_arrays_of_another_type_or_shape():
@@ -140,8 +142,11 @@ def test_generators__an_extension_that_does_not_import_says_what_to_install(monk
     generators.cache_clear()
     monkeypatch.setitem(sys.modules, "engine.workloads._generators", None)  # import fails
     try:
-        with pytest.raises(GeneratorsUnavailable, match=r"is not built .*apt-get install gcc "
-                                                        r"python3-dev.*reinstall ptfarm"):  # fmt: skip
+        with pytest.raises(
+            GeneratorsUnavailable,
+            match=r"is not built .*apt-get install gcc "
+            r"python3-dev.*reinstall ptfarm",
+        ):
             generate("churn", {}, 64, 10, seeds_of(1))
     finally:
         generators.cache_clear()

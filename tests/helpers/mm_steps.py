@@ -26,8 +26,14 @@ def addr(mb: str) -> int:
 for line in sys.stdin:
     cmd, *args = line.split()
     if cmd == "map":
-        got = libc.mmap(addr(args[0]), int(args[1]) * MB, 3,
-                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0)
+        got = libc.mmap(
+            addr(args[0]),
+            int(args[1]) * MB,
+            3,
+            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+            -1,
+            0,
+        )
         assert got == addr(args[0]), os.strerror(ctypes.get_errno())
     elif cmd == "touch":
         touch(addr(args[0]))

@@ -87,12 +87,15 @@ def _hand(kernel: str, name: str):
 #     (0); r0 drops P's count to 1, E still holds it (0); f1 cannot reuse the freed fragment
 #     and carves a new page (1).
 #   a page per table (6.12): f0 a page (1); r0 frees it (0); f1 a page (1).
-@pytest.mark.parametrize("kernel,pages", [
-    ("s390x-6.1", [0, 0, 0]),
-    ("s390x-6.12-v66", [0, 0, 0]),
-    ("s390x-6.12-frag", [0, 0, 1]),
-    ("s390x-6.12", [1, 0, 1]),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "kernel,pages",
+    [
+        ("s390x-6.1", [0, 0, 0]),
+        ("s390x-6.12-v66", [0, 0, 0]),
+        ("s390x-6.12-frag", [0, 0, 1]),
+        ("s390x-6.12", [1, 0, 1]),
+    ],
+)
 def test_hand_checked_reuse_of_a_freed_half(kernel, pages):
     assert _hand(kernel, "hand-reuse") == pages
 

@@ -14,8 +14,17 @@ def _main(monkeypatch, argv):
 def test_list_names_every_kernel_with_strategy_and_geometry(monkeypatch, capsys):
     assert _main(monkeypatch, ["kernel", "list"]) == 0
     out = capsys.readouterr().out
-    for line in ("s390x-6.1 ", "s390-v6.4", "4096/2048", "s390x-6.12", "whole-page",
-                 "ppc64le-6.1-radix", "65536/256", "ppc64le-6.1-hash", "65536/4096"):
+    for line in (
+        "s390x-6.1 ",
+        "s390-v6.4",
+        "4096/2048",
+        "s390x-6.12",
+        "whole-page",
+        "ppc64le-6.1-radix",
+        "65536/256",
+        "ppc64le-6.1-hash",
+        "65536/4096",
+    ):
         assert line in out
 
 

@@ -49,9 +49,12 @@ def test_kernel_check_killed_with_sigkill_leaves_no_qemu_running(tmp_path):
     # 3,000 events: the guest still runs well after the kill (without child_dies_with_parent this test
     # fails: QEMU is alive 5 s after its parent's SIGKILL)
     trace = random_trace(tmp_path / "long.csv", 3000, 200, 7)
-    farm = subprocess.Popen([sys.executable, "-m", "farm.cli", "kernel", "check", "--kernel", KERNEL,
-                             str(trace)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)  # fmt: skip
+    farm = subprocess.Popen(
+        [sys.executable, "-m", "farm.cli", "kernel", "check", "--kernel", KERNEL, str(trace)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     qemu: dict[int, str] = {}
     try:
         deadline = time.monotonic() + 300  # it may first fetch the kernel package

@@ -36,8 +36,14 @@ def _session() -> Session:
     hand = TMP / "hand-free.csv"
     hand.write_text(HAND_FREE)
     rand = random_trace(TMP / "random-frees.csv", 400, 30, 7, frees=0.5)
-    return enact(RADIX, [plan.from_trace(hand, RADIX), plan.from_trace(rand, RADIX),
-                         plan.from_trace(rand, RADIX, burst=6)])  # fmt: skip
+    return enact(
+        RADIX,
+        [
+            plan.from_trace(hand, RADIX),
+            plan.from_trace(rand, RADIX),
+            plan.from_trace(rand, RADIX, burst=6),
+        ],
+    )
 
 
 def test_hand_checked_free_of_a_huge_pages_table():
@@ -71,6 +77,9 @@ def test_kernels_without_huge_pages_refuse_free_naming_why(kernel, tmp_path):
 def test_defer_is_refused_on_radix_naming_why(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("op,slot\nfault,0\ndefer,0\n")
-    with pytest.raises(plan.PlanError, match=r"t\.csv:3: defer cannot be enacted on "
-                       r"ppc64le-6.1-radix: .*pte_free_defer.*allowed here: .*, free\)"):  # fmt: skip
+    with pytest.raises(
+        plan.PlanError,
+        match=r"t\.csv:3: defer cannot be enacted on "
+        r"ppc64le-6.1-radix: .*pte_free_defer.*allowed here: .*, free\)",
+    ):
         plan.from_trace(path, RADIX)

@@ -34,5 +34,7 @@ def test_slots_are_compacted_in_order_and_the_driver_text_follows(tmp_path):
 def test_too_many_slots_for_one_upper_level_table_is_refused(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("op,slot\n" + "".join(f"fault,{i}\n" for i in range(600)))
-    with pytest.raises(PlanError, match="600 distinct slots; ppc64le-6.1-radix can keep at most 511"):
+    with pytest.raises(
+        PlanError, match="600 distinct slots; ppc64le-6.1-radix can keep at most 511"
+    ):
         from_trace(path, KERNELS["ppc64le-6.1-radix"])

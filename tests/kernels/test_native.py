@@ -101,9 +101,12 @@ def test_ppc_prealloc_direct_free_and_rcu_callback():
 def _need(kernel: str) -> None:
     k = KERNELS[kernel]
     qemu = "qemu-system-s390x" if k.arch == "s390x" else "qemu-system-ppc64"
-    for tool, package in ((qemu, "qemu-system-misc / qemu-system-ppc"),
-                          (f"{k.gnu}-gcc", f"gcc-{k.gnu}"), ("mmdebstrap", "mmdebstrap"),
-                          ("mke2fs", "e2fsprogs")):  # fmt: skip
+    for tool, package in (
+        (qemu, "qemu-system-misc / qemu-system-ppc"),
+        (f"{k.gnu}-gcc", f"gcc-{k.gnu}"),
+        ("mmdebstrap", "mmdebstrap"),
+        ("mke2fs", "e2fsprogs"),
+    ):
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} is not installed (Debian package {package})")
 
@@ -169,10 +172,23 @@ def test_the_cli_refuses_mistakes_before_booting(tmp_path, capsys):
     f.write_text("x")
     assert main(["kernel", "record", "short", "--kernel", "nosuch", "-o", str(tmp_path / "o")]) == 2
     assert main(["kernel", "record", "short", "--kernel", "s390x-6.1", "-o", str(f)]) == 2
-    assert main(["kernel", "measure", "schedule", "--profile", "full", "--kernel",
-                 "s390x-6.1"]) == 2  # fmt: skip
-    assert main(["kernel", "measure", "short", "--kernel", "ppc64le-6.1-radix",
-                 "--strategy", "s390-v6.4"]) == 2  # fmt: skip
+    assert (
+        main(["kernel", "measure", "schedule", "--profile", "full", "--kernel", "s390x-6.1"]) == 2
+    )
+    assert (
+        main(
+            [
+                "kernel",
+                "measure",
+                "short",
+                "--kernel",
+                "ppc64le-6.1-radix",
+                "--strategy",
+                "s390-v6.4",
+            ]
+        )
+        == 2
+    )
     assert main(["kernel", "image", "--arch", "amd64"]) == 2
     err = capsys.readouterr().err
     assert "unknown kernel" in err and "is not a folder" in err and "needs the small image" in err
@@ -205,9 +221,22 @@ def test_nothing_is_left_running_when_the_recorder_is_killed(tmp_path):
 
     _need("s390x-6.1")
     _recorded("s390x-6.1", "schedule", False)  # image and kernel in the cache already
-    proc = subprocess.Popen([sys.executable, "-m", "farm.cli", "kernel", "record", "datajob",
-                             "--kernel", "s390x-6.1", "-o", str(tmp_path / "o")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "farm.cli",
+            "kernel",
+            "record",
+            "datajob",
+            "--kernel",
+            "s390x-6.1",
+            "-o",
+            str(tmp_path / "o"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
     def children() -> list[int]:
         out = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True)

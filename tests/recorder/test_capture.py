@@ -104,9 +104,16 @@ def test_capture__finds_exactly_the_touched_spans_of_a_real_process(monkeypatch,
     out = tmp_path / "cap.csv"
     end = base + BLOCKS * ALIGN * SPAN
     code = farm(
-        monkeypatch, "trace", "capture", "--pid", str(pid), "--range", f"{base:#x}-{end:#x}",
-        "-o", str(out),
-    )  # fmt: skip
+        monkeypatch,
+        "trace",
+        "capture",
+        "--pid",
+        str(pid),
+        "--range",
+        f"{base:#x}-{end:#x}",
+        "-o",
+        str(out),
+    )
     assert code == 0
     trace = load_trace(out)
     want = expected_slots()

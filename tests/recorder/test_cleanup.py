@@ -16,8 +16,11 @@ from support import ROOT
 from recorder import tracefs
 
 WHY = tracefs.available()
-pytestmark = [pytest.mark.tracefs, pytest.mark.slow,
-              pytest.mark.skipif(WHY is not None, reason=f"{WHY}")]  # fmt: skip
+pytestmark = [
+    pytest.mark.tracefs,
+    pytest.mark.slow,
+    pytest.mark.skipif(WHY is not None, reason=f"{WHY}"),
+]
 
 
 def _ours(prefix: str) -> list[str]:
@@ -26,16 +29,37 @@ def _ours(prefix: str) -> list[str]:
 
 
 def _farm(*argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "farm.cli", *argv], capture_output=True, text=True,
-                          cwd=ROOT, timeout=120)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "farm.cli", *argv],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
 
 
 def _killed_recorder(tmp_path: Path) -> str:
     """A recorder SIGKILLed while it records (and the command it recorded ended): the prefix of
     the instances it leaves."""
-    rec = subprocess.Popen([sys.executable, "-m", "farm.cli", "trace", "record", "--method", "events",
-                            "-o", str(tmp_path / "a.csv.gz"), "--", "sleep", "30"],
-                           cwd=ROOT, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    rec = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "farm.cli",
+            "trace",
+            "record",
+            "--method",
+            "events",
+            "-o",
+            str(tmp_path / "a.csv.gz"),
+            "--",
+            "sleep",
+            "30",
+        ],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     line = rec.stderr.readline()
     assert "from kernel events" in line, line
     command = [int(c) for c in Path(f"/proc/{rec.pid}/task/{rec.pid}/children").read_text().split()]
@@ -57,8 +81,17 @@ def test_cleanup__removes_the_instances_and_mount_a_sigkilled_recorder_left(tmp_
         tracefs.ROOT / "instances" / f"{mine}task" / "trace_pipe", os.O_RDONLY | os.O_NONBLOCK
     )
     try:
-        blocked = _farm("trace", "record", "--method", "events", "--quiet", "-o",
-                        str(tmp_path / "b.csv.gz"), "--", "true")  # fmt: skip
+        blocked = _farm(
+            "trace",
+            "record",
+            "--method",
+            "events",
+            "--quiet",
+            "-o",
+            str(tmp_path / "b.csv.gz"),
+            "--",
+            "true",
+        )
     finally:
         os.close(fd)
     assert blocked.returncode == 2, blocked.stderr

@@ -39,15 +39,22 @@ class Recording:
         import gzip
 
         lines = gzip.decompress(text).decode().splitlines()
-        self.address = {int(ln.split()[2]): int(ln.split()[3], 16)
-                        for ln in lines if ln.startswith("# slot ")}  # fmt: skip
-        start = next(int(ln.split("CLOCK_MONOTONIC ")[1].split()[0])
-                     for ln in lines if "time 0 is CLOCK_MONOTONIC" in ln)  # fmt: skip
+        self.address = {
+            int(ln.split()[2]): int(ln.split()[3], 16) for ln in lines if ln.startswith("# slot ")
+        }
+        start = next(
+            int(ln.split("CLOCK_MONOTONIC ")[1].split()[0])
+            for ln in lines
+            if "time 0 is CLOCK_MONOTONIC" in ln
+        )
         t = load_trace(path)
-        self.events = [(OP_NAMES[int(op)], self.address.get(int(s)), (int(when) + start // 1000))
-                       for op, s, when in zip(t.ops, t.slots, t.times, strict=True)]  # fmt: skip
-        self.causes = {int(ln.split()[2]): ln.split()[3] for ln in lines
-                       if ln.startswith("# cause ")}  # fmt: skip
+        self.events = [
+            (OP_NAMES[int(op)], self.address.get(int(s)), (int(when) + start // 1000))
+            for op, s, when in zip(t.ops, t.slots, t.times, strict=True)
+        ]
+        self.causes = {
+            int(ln.split()[2]): ln.split()[3] for ln in lines if ln.startswith("# cause ")
+        }
         self.path = path
 
     def at(self, address: int, shift: int = 21) -> list[tuple[str, int]]:
@@ -56,14 +63,36 @@ class Recording:
 
 
 def record_lifetimes(out: Path, span: str) -> tuple[list[list[str]], dict[int, Recording]]:
-    done = subprocess.run([sys.executable, "-m", "farm.cli", "trace", "record", "--method",
-                           "events", "--span", span, "--follow-forks", "--quiet", "-o", str(out),
-                           "--",
-                           "/usr/bin/python3", str(HELPERS / "lifetimes.py")],
-                          capture_output=True, text=True, cwd=ROOT, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "farm.cli",
+            "trace",
+            "record",
+            "--method",
+            "events",
+            "--span",
+            span,
+            "--follow-forks",
+            "--quiet",
+            "-o",
+            str(out),
+            "--",
+            "/usr/bin/python3",
+            str(HELPERS / "lifetimes.py"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
-    steps = [ln.split() for ln in done.stdout.splitlines() if ln.split()[0] in
-             ("life", "pinned", "thp", "fork", "reclaim")]  # fmt: skip
+    steps = [
+        ln.split()
+        for ln in done.stdout.splitlines()
+        if ln.split()[0] in ("life", "pinned", "thp", "fork", "reclaim")
+    ]
     files = {int(p.name.split("-")[1].split(".")[0]): Recording(p) for p in out.iterdir()}
     assert out.with_name(out.name + "-no-reclaim").is_dir() == any(r.causes for r in files.values())
     return steps, files
@@ -158,14 +187,17 @@ def test_events__pt_reclaim_frees_are_tagged_and_a_trace_without_them_is_derived
     histories = [parent.at(BASE + (192 + 4 * int(k)) * MB) for _, k, _, _ in spans]
     reclaimed = [(s, h) for s, h in zip(spans, histories, strict=True) if len(h) == 4]
     for h in histories:  # reclaimed and faulted again, or (declined) kept until the munmap
-        assert [op for op, _ in h] in (["fault", "rcu_free", "fault", "rcu_free"],
-                                       ["fault", "rcu_free"])  # fmt: skip
+        assert [op for op, _ in h] in (
+            ["fault", "rcu_free", "fault", "rcu_free"],
+            ["fault", "rcu_free"],
+        )
     if not pt_reclaim_active():
         assert not reclaimed
         pytest.skip("this kernel has no PT_RECLAIM: nothing to tag")
     assert reclaimed, "PT_RECLAIM freed none of three emptied spans"
-    derived = Recording(parent.path.parent.with_name(parent.path.parent.name + "-no-reclaim")
-                        / parent.path.name)  # fmt: skip
+    derived = Recording(
+        parent.path.parent.with_name(parent.path.parent.name + "-no-reclaim") / parent.path.name
+    )
     tagged = set()
     for (_, k, t0, t1), got in reclaimed:
         t0, t1 = int(t0) // 1000, int(t1) // 1000
@@ -180,8 +212,9 @@ def test_events__pt_reclaim_frees_are_tagged_and_a_trace_without_them_is_derived
 
 def test_events__sigterm_ends_the_recording_and_leaves_nothing(tmp_path):
     out, ready = tmp_path / "r.csv.gz", tmp_path / "ready"
-    rec = _started(["--method", "events", "-o", str(out), "--", "sh", "-c",
-                    f"touch {ready}; exec sleep 30"])  # fmt: skip
+    rec = _started(
+        ["--method", "events", "-o", str(out), "--", "sh", "-c", f"touch {ready}; exec sleep 30"]
+    )
     assert any(n.startswith(f"{tracefs.PREFIX}{rec.pid}-") for n in ours())
     deadline = time.monotonic() + 30  # the command has run (and faulted its tables) by then
     while not ready.exists():
@@ -203,15 +236,30 @@ def test_events__a_sigkilled_recorder_is_cleaned_up_by_the_next_run(tmp_path):
     for pid in command:  # the recorded command outlives a SIGKILLed recorder: end it
         os.kill(pid, signal.SIGKILL)
     assert any(n.startswith(mine) for n in ours())  # left behind, with its events enabled
-    assert main(["trace", "record", "--method", "events", "--quiet", "-o",
-                 str(tmp_path / "b.csv.gz"), "--", "true"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "trace",
+                "record",
+                "--method",
+                "events",
+                "--quiet",
+                "-o",
+                str(tmp_path / "b.csv.gz"),
+                "--",
+                "true",
+            ]
+        )
+        == 0
+    )
     assert not [n for n in ours() if n.startswith(mine)]
     assert load_trace(tmp_path / "b.csv.gz").ops[-1] == EXIT
     assert tracefs._mounted() == mounted and not tracefs.MOUNT_MARK.exists()
 
 
 def test_events__without_tracepoints_auto_falls_back_to_the_poller_with_a_notice(
-        tmp_path, monkeypatch, capsys):  # fmt: skip
+    tmp_path, monkeypatch, capsys
+):
     monkeypatch.setattr(tracefs, "available", lambda: "kernel tracepoints need root")
     out = tmp_path / "p.csv.gz"
     assert main(["trace", "record", "-o", str(out), "--", "sleep", "0.2"]) == 0
@@ -219,27 +267,47 @@ def test_events__without_tracepoints_auto_falls_back_to_the_poller_with_a_notice
     assert "kernel tracepoints need root: recording by polling /proc instead" in err
     assert _header(out, "method: polling")
     assert main(["trace", "record", "--method", "events", "-o", str(out), "--", "true"]) == 2
-    assert "--method events: kernel tracepoints need root; use --method poll" in \
-        capsys.readouterr().err  # fmt: skip
+    assert (
+        "--method events: kernel tracepoints need root; use --method poll"
+        in capsys.readouterr().err
+    )
 
 
 @pytest.mark.skipif(nobody.why_not() is not None, reason=f"{nobody.why_not()}")
 def test_events__a_non_root_user_gets_the_poller_with_a_one_line_notice():
-    done, folder = nobody.run_as_nobody(["trace", "record", "-o", "mine.csv.gz", "--", "sleep",
-                                         "0.3"])  # fmt: skip
+    done, folder = nobody.run_as_nobody(
+        ["trace", "record", "-o", "mine.csv.gz", "--", "sleep", "0.3"]
+    )
     try:
         assert done.returncode == 0, done.stderr
         notice = [ln for ln in done.stderr.splitlines() if "tracepoints" in ln]
-        assert notice == ["farm trace record: kernel tracepoints need root: recording by polling "
-                          "/proc instead (every 10 ms; short-lived tables are missed)"]
+        assert notice == [
+            "farm trace record: kernel tracepoints need root: recording by polling "
+            "/proc instead (every 10 ms; short-lived tables are missed)"
+        ]
         assert _header(folder / "mine.csv.gz", "method: polling")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_events__the_span_is_the_kernels_own(tmp_path, capsys):
-    assert main(["trace", "record", "--method", "events", "--span", "4M", "-o",
-                 str(tmp_path / "x.csv.gz"), "--", "true"]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "trace",
+                "record",
+                "--method",
+                "events",
+                "--span",
+                "4M",
+                "-o",
+                str(tmp_path / "x.csv.gz"),
+                "--",
+                "true",
+            ]
+        )
+        == 2
+    )
     assert "2M spans on x86-64) or their 1M halves" in capsys.readouterr().err
     assert not (tmp_path / "x.csv.gz").exists()
 
@@ -247,18 +315,24 @@ def test_events__the_span_is_the_kernels_own(tmp_path, capsys):
 def _header(path: Path, words: str) -> bool:
     import gzip
 
-    return any(words in ln for ln in gzip.decompress(path.read_bytes()).decode().splitlines()
-               if ln.startswith("#"))  # fmt: skip
+    return any(
+        words in ln
+        for ln in gzip.decompress(path.read_bytes()).decode().splitlines()
+        if ln.startswith("#")
+    )
 
 
 def _started(argv: list[str]) -> subprocess.Popen:
     """A recorder, returned once it says it records (its instances are made by then)."""
-    rec = subprocess.Popen([sys.executable, "-m", "farm.cli", "trace", "record", *argv], cwd=ROOT,
-                           stderr=subprocess.PIPE, text=True)  # fmt: skip
+    rec = subprocess.Popen(
+        [sys.executable, "-m", "farm.cli", "trace", "record", *argv],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     line = rec.stderr.readline()
     assert "from kernel events" in line, line
     return rec
-
 
 
 def test_grace__times_munmap_to_table_free_from_kernel_events(capsys):

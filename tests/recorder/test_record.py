@@ -33,8 +33,12 @@ pytestmark = pytest.mark.skipif(
 
 class Helper:
     def __init__(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, str(HELPERS / "mm_steps.py")],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HELPERS / "mm_steps.py")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
 
     def do(self, line: str) -> str:
         self.proc.stdin.write(line + "\n")
@@ -56,8 +60,11 @@ def helper():
 
 def ours(space) -> list[tuple[int, int, int]]:  # noqa: ANN001
     """The helper's own events (spans from BASE) as (op, MiB from BASE, time); exits too."""
-    return [(op, s - BASE_SPAN if op != EXIT else -1, t) for op, s, t in space.events
-            if op == EXIT or 0 <= s - BASE_SPAN < 1024]  # fmt: skip
+    return [
+        (op, s - BASE_SPAN if op != EXIT else -1, t)
+        for op, s, t in space.events
+        if op == EXIT or 0 <= s - BASE_SPAN < 1024
+    ]
 
 
 def test_record__faults_frees_and_exit_at_the_observation_that_saw_them(helper):
@@ -106,8 +113,10 @@ def test_record__follow_forks_gives_each_address_space_its_own_trace(helper, tmp
     assert ours(kid) == [(FAULT, 0, 5), (FAULT, 1, 5), (EXIT, -1, 9)]
     files = write_recording(rec, tmp_path / "tree", 16, ["test"])
     assert parent.comm.startswith("python") and kid.comm == parent.comm
-    assert [f.name for f in files] == [f"{parent.comm}-{helper.proc.pid}.csv.gz",
-                                       f"{kid.comm}-{child}.csv.gz"]  # fmt: skip
+    assert [f.name for f in files] == [
+        f"{parent.comm}-{helper.proc.pid}.csv.gz",
+        f"{kid.comm}-{child}.csv.gz",
+    ]
     for f in files:
         t = load_trace(f)
         assert t.times is not None and t.ops[-1] == EXIT
@@ -115,18 +124,43 @@ def test_record__follow_forks_gives_each_address_space_its_own_trace(helper, tmp
 
 def test_record__command_line_recording_matches_the_program_schedule(tmp_path, capfd):
     out = tmp_path / "sched.csv.gz"
-    assert main(["trace", "record", "--method", "poll", "-o", str(out), "--interval-ms", "5", "--quiet", "--",
-                 sys.executable, str(HELPERS / "scheduled.py")]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "trace",
+                "record",
+                "--method",
+                "poll",
+                "-o",
+                str(out),
+                "--interval-ms",
+                "5",
+                "--quiet",
+                "--",
+                sys.executable,
+                str(HELPERS / "scheduled.py"),
+            ]
+        )
+        == 0
+    )
     printed = capfd.readouterr().out
-    schedule = dict(ast.literal_eval(next(ln for ln in printed.splitlines() if ln.startswith("[("))))
+    schedule = dict(
+        ast.literal_eval(next(ln for ln in printed.splitlines() if ln.startswith("[(")))
+    )
     t = load_trace(out)
     text = __import__("gzip").decompress(out.read_bytes()).decode()
-    address = {int(ln.split()[2]): int(ln.split()[3], 16) for ln in text.splitlines()
-               if ln.startswith("# slot ")}  # fmt: skip
+    address = {
+        int(ln.split()[2]): int(ln.split()[3], 16)
+        for ln in text.splitlines()
+        if ln.startswith("# slot ")
+    }
     base = {s for s, a in address.items() if a >> 20 == BASE_SPAN}
     (slot0,) = base
-    events = [(int(o), -1 if o == EXIT else int(s) - slot0, int(w)) for o, s, w in zip(t.ops, t.slots, t.times,
-              strict=True) if o == EXIT or s >= slot0 and s - slot0 < 16]  # fmt: skip
+    events = [
+        (int(o), -1 if o == EXIT else int(s) - slot0, int(w))
+        for o, s, w in zip(t.ops, t.slots, t.times, strict=True)
+        if o == EXIT or s >= slot0 and s - slot0 < 16
+    ]
     kinds = [(o, s) for o, s, _ in events]
     want = [(FAULT, 0), (FAULT, 2), (FAULT, 3), (RCU_FREE, 2), (RCU_FREE, 3)]
     if "PT_RECLAIM: empty tables" in text:
@@ -144,10 +178,28 @@ def test_record__command_line_recording_matches_the_program_schedule(tmp_path, c
 
 def test_check__recordings_hold_against_vmpte(tmp_path, capsys):
     out = tmp_path / "py.csv.gz"
-    code = ("import numpy as np, time\nxs = [np.ones(1 << 18) for _ in range(40)]\n"
-            "time.sleep(0.2)\ndel xs[::2]\ntime.sleep(0.2)\n")
-    assert main(["trace", "record", "--method", "poll", "-o", str(out), "--quiet", "--", sys.executable, "-c",
-                 code]) == 0  # fmt: skip
+    code = (
+        "import numpy as np, time\nxs = [np.ones(1 << 18) for _ in range(40)]\n"
+        "time.sleep(0.2)\ndel xs[::2]\ntime.sleep(0.2)\n"
+    )
+    assert (
+        main(
+            [
+                "trace",
+                "record",
+                "--method",
+                "poll",
+                "-o",
+                str(out),
+                "--quiet",
+                "--",
+                sys.executable,
+                "-c",
+                code,
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["trace", "check", str(out)]) == 0
     line = capsys.readouterr().out.splitlines()[1]

@@ -34,8 +34,22 @@ def farm_run(
     path: Path, results: Path, *extra: str, wait: bool = True
 ) -> subprocess.CompletedProcess | subprocess.Popen:
     """`farm run` in a child process: serial, a part file at every task (many flushes)."""
-    argv = [sys.executable, "-m", "farm.cli", "run", str(path), "--serial", "--results", str(results),
-            "--no-progress", "--flush-every", "0", "--task-events", "20000", *extra]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "farm.cli",
+        "run",
+        str(path),
+        "--serial",
+        "--results",
+        str(results),
+        "--no-progress",
+        "--flush-every",
+        "0",
+        "--task-events",
+        "20000",
+        *extra,
+    ]
     if wait:
         return subprocess.run(argv, capture_output=True, text=True, timeout=300)
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -49,5 +63,8 @@ def assert_same_table(folder: Path, reference: Path) -> None:
 
 def leftovers(folder: Path) -> list[str]:
     """What a finished run must not leave in its folder: temporary files, a lock, part files."""
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
-                  if p.name.endswith(".tmp") or p.name == ".lock" or ".parts" in p.parts)  # fmt: skip
+    return sorted(
+        str(p.relative_to(folder))
+        for p in folder.rglob("*")
+        if p.name.endswith(".tmp") or p.name == ".lock" or ".parts" in p.parts
+    )

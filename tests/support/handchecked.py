@@ -16,8 +16,7 @@ def run(text: str, strategy: str, impl: str, **params: int) -> dict[str, int | f
     trace = parse_trace("op,slot\n" + body + "\n")
     n_slots = params.pop("n_slots", trace.min_slots)
     p = Params(strategy, n_slots, **params)
-    return simulate(p, trace.ops, trace.slots, reference=impl == "reference",
-                    debug=impl != "plain")  # fmt: skip
+    return simulate(p, trace.ops, trace.slots, reference=impl == "reference", debug=impl != "plain")
 
 
 def expect(got: dict[str, int | float], **want: int | float) -> None:

@@ -57,8 +57,11 @@ def traces() -> tuple[Path, ...]:
     """The batch every booting test uses: hand-checked traces, then two random ones."""
     TMP.mkdir(parents=True, exist_ok=True)
     hand = [i.path for i in corpus.items()[: len(corpus.HAND)]]
-    return (*hand, random_trace(TMP / "random-a.csv", 700, 40, 1),
-            random_trace(TMP / "random-b.csv", 500, 300, 2))  # fmt: skip
+    return (
+        *hand,
+        random_trace(TMP / "random-a.csv", 700, 40, 1),
+        random_trace(TMP / "random-b.csv", 500, 300, 2),
+    )
 
 
 @cache
@@ -87,8 +90,9 @@ def _boot_bursts(kernel: str, burst: int) -> Session | str:
     from kernels.fetch import FetchError
 
     TMP.mkdir(parents=True, exist_ok=True)
-    job = plan.from_trace(random_trace(TMP / "random-burst.csv", 600, 40, 5), KERNELS[kernel],
-                          burst)  # fmt: skip
+    job = plan.from_trace(
+        random_trace(TMP / "random-burst.csv", 600, 40, 5), KERNELS[kernel], burst
+    )
     try:
         return enact(KERNELS[kernel], [job])
     except FetchError as e:

@@ -32,8 +32,10 @@ def why_not() -> str | None:
     libraries = _libraries()
     for folder in [libraries, *libraries.parents]:  # the project's code is copied; these are not
         if not folder.stat().st_mode & 0o001:
-            return (f"this venv's libraries ({libraries}) lie in {folder}, which other users may "
-                    "not enter: user nobody could not import them")
+            return (
+                f"this venv's libraries ({libraries}) lie in {folder}, which other users may "
+                "not enter: user nobody could not import them"
+            )
     return None
 
 
@@ -43,11 +45,19 @@ def run_as_nobody(argv: list[str]) -> tuple[subprocess.CompletedProcess, Path]:
     folder.chmod(0o777)
     code = folder / "code"
     for package in ("engine", "farm", "recorder", "kernels"):
-        shutil.copytree(ROOT / package, code / package, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            ROOT / package, code / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
     for path in [code, *code.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     env = {**os.environ, "PYTHONPATH": f"{code}:{_libraries()}", "HOME": str(folder)}
-    done = subprocess.run([str(SYSTEM_PYTHON), "-m", "farm.cli", *argv], capture_output=True,
-                          text=True, timeout=120, env=env, cwd=folder,
-                          preexec_fn=lambda: (os.setgid(NOBODY), os.setuid(NOBODY)))  # fmt: skip
+    done = subprocess.run(
+        [str(SYSTEM_PYTHON), "-m", "farm.cli", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=folder,
+        preexec_fn=lambda: (os.setgid(NOBODY), os.setuid(NOBODY)),
+    )
     return done, folder

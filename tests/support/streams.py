@@ -28,18 +28,31 @@ EXAMPLES = 150
 PATH_FLOORS: dict[str, dict[str, int]] = {
     "whole-page": {"completion before the drain": 40},
     "s390-v6.4": {"completion before the drain": 40, "s390: head page busy, new page": 30},
-    "s390-v6.6": {"completion before the drain": 40, "s390: head page busy, new page": 20,
-                  "s390-v6.6: Active page released by a further completion": 30},
+    "s390-v6.6": {
+        "completion before the drain": 40,
+        "s390: head page busy, new page": 20,
+        "s390-v6.6: Active page released by a further completion": 30,
+    },
     # the cursor is used up only after 16 tables in one mm at a 16-fragment geometry: 8 of the
     # 150 examples get there when the whole suite runs, more when this test runs alone
-    "ppc-frag": {"completion before the drain": 40, "ppc: cursor used up at F >= 16": 5,
-                 "ppc: Active page released by a further completion": 30},
-    "pairs": {"completion before the drain": 40, "pairs: fault in a group with a live page": 40,
-              "pairs: group page released by a completion": 40},
-    "pool": {"completion before the drain": 40, "pool: a pool of K >= 4 filled": 20,
-             "pool: defer waits for a head": 15, "pool: head re-armed for every waiter": 10},
+    "ppc-frag": {
+        "completion before the drain": 40,
+        "ppc: cursor used up at F >= 16": 5,
+        "ppc: Active page released by a further completion": 30,
+    },
+    "pairs": {
+        "completion before the drain": 40,
+        "pairs: fault in a group with a live page": 40,
+        "pairs: group page released by a completion": 40,
+    },
+    "pool": {
+        "completion before the drain": 40,
+        "pool: a pool of K >= 4 filled": 20,
+        "pool: defer waits for a head": 15,
+        "pool: head re-armed for every waiter": 10,
+    },
     "ptdesc-dyn": {"completion before the drain": 40, "pool: a pool of K >= 4 filled": 20},
-}  # fmt: skip
+}
 REACH: defaultdict[str, Counter[str]] = defaultdict(Counter)
 
 
@@ -88,20 +101,27 @@ def random_params(draw: st.DrawFn, strategy: str, n_slots: int, length: int) -> 
 @st.composite
 def cases(draw: st.DrawFn, strategy: str) -> tuple[Params, np.ndarray, np.ndarray]:
     n_slots = draw(st.integers(1, 64))
-    steps = draw(st.lists(st.tuples(st.integers(0, 255), st.integers(0, 1 << 16)),
-                          min_size=20, max_size=400))  # fmt: skip
+    steps = draw(
+        st.lists(st.tuples(st.integers(0, 255), st.integers(0, 1 << 16)), min_size=20, max_size=400)
+    )
     ops, slots = decode(n_slots, steps)
     return random_params(draw, strategy, n_slots, len(ops)), ops, slots
 
 
 @st.composite
-def timed_cases(draw: st.DrawFn, strategy: str
-                ) -> tuple[Params, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+def timed_cases(
+    draw: st.DrawFn, strategy: str
+) -> tuple[Params, np.ndarray, np.ndarray, np.ndarray]:
     """A random stream with times: bursts of equal times, gaps from 0 to 10^9 us, and a grace
     from 0 to past 2^31 (often between the smallest and the largest gap)."""
     params, ops, slots = draw(cases(strategy))
-    gaps = draw(st.lists(st.sampled_from([0, 0, 0, 1, 3, 50, 700, 10**4, 10**6, 10**9])
-                         | st.integers(0, 10**9), min_size=len(ops), max_size=len(ops)))  # fmt: skip
+    gaps = draw(
+        st.lists(
+            st.sampled_from([0, 0, 0, 1, 3, 50, 700, 10**4, 10**6, 10**9]) | st.integers(0, 10**9),
+            min_size=len(ops),
+            max_size=len(ops),
+        )
+    )
     start = draw(st.sampled_from([0, 1, 12345]))
     times = start + np.cumsum(np.array(gaps, dtype=np.int64))
     grace = draw(st.sampled_from([0, 1, 2, 500, 10**4, 10**6, 2**31 + 7]) | st.integers(0, 10**7))
@@ -114,8 +134,9 @@ def timed_cases(draw: st.DrawFn, strategy: str
 BUILDS = ("plain", "checked")
 
 
-def growing_stream(rng: np.random.Generator, n_slots: int, length: int
-                   ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def growing_stream(
+    rng: np.random.Generator, n_slots: int, length: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Phases that fill most of the slots, then free most of them by every kind of free, with
     an exit now and then: pages held and completions in flight both reach the thousands."""
     ops, slots = [], []
@@ -144,8 +165,11 @@ def shipped() -> list[str]:
 def build_cases() -> list:
     """(strategy, build) for the parametrized tests: every strategy (the toy plug-in too) on
     both builds."""
-    return [pytest.param(name, build, id=f"{name}-{build}") for build in BUILDS
-            for name in all_strategies()]  # fmt: skip
+    return [
+        pytest.param(name, build, id=f"{name}-{build}")
+        for build in BUILDS
+        for name in all_strategies()
+    ]
 
 
 def fast_run(params: list[Params], events: LaneEvents, build: str) -> dict[str, np.ndarray]:
@@ -154,16 +178,25 @@ def fast_run(params: list[Params], events: LaneEvents, build: str) -> dict[str, 
     return run_lanes(params, events, debug=build == "checked")
 
 
-def core_run(params: Params, ops: np.ndarray, slots: np.ndarray,
-             times: np.ndarray | None = None, build: str = "plain"
-             ) -> dict[str, int | float]:  # fmt: skip
+def core_run(
+    params: Params,
+    ops: np.ndarray,
+    slots: np.ndarray,
+    times: np.ndarray | None = None,
+    build: str = "plain",
+) -> dict[str, int | float]:
     """One lane's metrics on one build."""
     out = fast_run([params], LaneEvents.from_streams([(ops, slots)], [times]), build)
     return {m: out[m][0].item() for m in METRICS}
 
 
-def compare(strategy: str, params: Params, ops: np.ndarray, slots: np.ndarray,
-            times: np.ndarray | None = None) -> None:  # fmt: skip
+def compare(
+    strategy: str,
+    params: Params,
+    ops: np.ndarray,
+    slots: np.ndarray,
+    times: np.ndarray | None = None,
+) -> None:
     """Both builds agree with the reference on every metric (the reference and the checked
     build checking invariants); count the rule paths the example reached."""
     before = Counter(REACHED)
@@ -191,5 +224,3 @@ def assert_reach(strategy: str, floors: dict[str, int]) -> None:
     reached = REACH[strategy]
     low = {path: reached[path] for path, floor in floors.items() if reached[path] < floor}
     assert not low, f"rule paths reached by too few of {reached['(examples)']} examples: {low}"
-
-

@@ -18,8 +18,9 @@ from farm.sweep import load_sweep
 def test_findings__committed_document_matches_a_fresh_run(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(ROOT)  # sweeps/real.yaml names the corpus relative to the repository
     for name in SWEEPS:
-        summary = run_sweep(load_sweep(f"sweeps/{name}.yaml"), tmp_path, backend_factory("serial"),
-                            progress=False)  # fmt: skip
+        summary = run_sweep(
+            load_sweep(f"sweeps/{name}.yaml"), tmp_path, backend_factory("serial"), progress=False
+        )
         assert summary.exit_code == 0
     assert main(["findings", "--results", str(tmp_path), "--check"]) == 0
     assert capsys.readouterr().out.strip() == "up to date"
@@ -55,8 +56,10 @@ def test_levels__a_process_holds_one_upper_table_per_area_per_level(tmp_path):
 
     trace = tmp_path / "p.csv"
     # three tables: two in one 2 GiB area, one 8 GiB away; all under one 4 TiB area
-    trace.write_text("# slot 0 0x100000\n# slot 1 0x200000\n# slot 2 0x200100000\n"
-                     "op,slot,time_us\nfault,0,0\nfault,1,1\nfault,2,2\nexit,,9\n")
+    trace.write_text(
+        "# slot 0 0x100000\n# slot 1 0x200000\n# slot 2 0x200100000\n"
+        "op,slot,time_us\nfault,0,0\nfault,1,1\nfault,2,2\nexit,,9\n"
+    )
     assert upper_bytes_mean(trace, GEOMETRIES["s390"], 1000) == (2 + 1) * 1000
     # hash: the three fall in one 16 GiB PMD area and one 16 TiB PUD area; a PMD table takes
     # 16 KiB of memory (VmPTE counts 8 KiB, the measured 8192 stands for the PUD level)

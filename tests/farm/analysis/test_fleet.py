@@ -19,11 +19,17 @@ def test_fleet__closed_form_is_tables_per_gib_times_bytes_per_table():
 
 def test_fleet__backends_are_the_processes_holding_at_least_half_the_most_tables():
     rows = [  # replicate 0: the postmaster (10 tables); 1 and 2: backends (100 and 60)
-        {"geometry": "s390", "_series": s, "replicate": r, "mapped_mean": t,
-         "bytes_mean": t * k, "bytes_peak": t * k}
+        {
+            "geometry": "s390",
+            "_series": s,
+            "replicate": r,
+            "mapped_mean": t,
+            "bytes_mean": t * k,
+            "bytes_peak": t * k,
+        }
         for s, k in (("s390-v6.6", 2048), ("whole-page", 4096))
         for r, t in ((0, 10), (1, 100), (2, 60))
-    ]  # fmt: skip
+    ]
     table, n = per_backend(pd.DataFrame(rows))
     assert n == 2
     got = table.set_index("_series")["bytes_mean"]

@@ -24,9 +24,11 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 # Size figures the synthetic table has no data for: one desc_size, and no toy strategy.
-NO_SERIES = {"ptdesc-dyn_size": "ptdesc-dyn runs with one desc_size only ([64]); a sweep of "
-                                 "desc_size draws it",
-             "toy-lazy_size": "no toy-lazy points in this sweep"}
+NO_SERIES = {
+    "ptdesc-dyn_size": "ptdesc-dyn runs with one desc_size only ([64]); a sweep of "
+    "desc_size draws it",
+    "toy-lazy_size": "no toy-lazy points in this sweep",
+}
 
 
 def expected_figures() -> list[str]:
@@ -145,8 +147,10 @@ def test_prepare__case_names_only_parameters_that_vary_within_a_workload(tmp_pat
     ]
 
 
-@pytest.mark.parametrize("name", ["quickstart", "proposals", "pool-sizes", "grace", "ppc-64k", "timed",
-                                  "real", "sensitivity"])
+@pytest.mark.parametrize(
+    "name",
+    ["quickstart", "proposals", "pool-sizes", "grace", "ppc-64k", "timed", "real", "sensitivity"],
+)
 def test_sweeps__each_file_loads_and_states_its_question(name):
     from farm.sweep import load_sweep
 

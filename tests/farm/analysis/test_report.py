@@ -230,7 +230,11 @@ def test_report__text_is_80_columns_with_the_numbers_of_report_md(tmp_path, caps
             for header, (mean, ratio, mark) in cells.items():
                 want = CELL.match(md[key][series][header])
                 assert want["mean"] == mean, (key, series, header)
-                assert ratio == "base" if want["ratio"] is None else ratio in ("—", f"x{want['ratio']}")
+                assert (
+                    ratio == "base"
+                    if want["ratio"] is None
+                    else ratio in ("—", f"x{want['ratio']}")
+                )
                 assert mark == (want["mark"] or "")
                 compared += 1
     # every cell of report.md (but its strategy and n columns) is in the text, and agrees

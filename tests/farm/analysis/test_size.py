@@ -20,8 +20,9 @@ from farm.run.driver import run_sweep
 from farm.sweep import load_sweep, parse_sweep
 
 GEOS = [(g.page_size, g.table_size) for g in GEOMETRIES.values()]
-ENGINE_STRATEGIES = [n for n, s in all_strategies().items()
-                     if s.reference.__module__.startswith("engine.reference.")]  # fmt: skip
+ENGINE_STRATEGIES = [
+    n for n, s in all_strategies().items() if s.reference.__module__.startswith("engine.reference.")
+]
 
 
 def populate_then_exit(tables: int, event_rate: float | None = None) -> dict[str, np.ndarray]:
@@ -41,8 +42,12 @@ def shapes(page_size: int, table_size: int) -> list[Params]:
         need = get_strategy(name).fragments
         if need is not None and need != page_size // table_size:
             continue
-        for extra in ({"pool_pages": 2}, {"pool_pages": 4}, {"ptlock_bytes": 40},
-                      {"desc_size": 32, "ptlock_bytes": 40}):  # fmt: skip
+        for extra in (
+            {"pool_pages": 2},
+            {"pool_pages": 4},
+            {"ptlock_bytes": 40},
+            {"desc_size": 32, "ptlock_bytes": 40},
+        ):
             out.append(Params(name, 1, page_size=page_size, table_size=table_size, **extra))
     return list(dict.fromkeys(out))
 
@@ -59,10 +64,18 @@ def test_size__hand_worked_three_tables_at_powerpc_radix():
     # (4.0x). ptdesc-dyn: one bare page and three 64 B descriptors, 65,536 + 192 = 65,728 B
     # (1 + 3 x 64 / 65,536 = 1.0029x). With a 40 B lock object: a page costs 65,576 (ptdesc-dyn:
     # the lock inside each descriptor, 65,536 + 3 x 104 = 65,848).
-    want = {("ppc-frag", 1, 0): 65536, ("pairs", 1, 0): 65536, ("whole-page", 1, 0): 196608,
-            ("pool", 2, 0): 131072, ("pool", 4, 0): 262144, ("ptdesc-dyn", 1, 0): 65728,
-            ("ppc-frag", 1, 40): 65576, ("whole-page", 1, 40): 3 * 65576,
-            ("pool", 2, 40): 2 * 65576, ("ptdesc-dyn", 1, 40): 65848}  # fmt: skip
+    want = {
+        ("ppc-frag", 1, 0): 65536,
+        ("pairs", 1, 0): 65536,
+        ("whole-page", 1, 0): 196608,
+        ("pool", 2, 0): 131072,
+        ("pool", 4, 0): 262144,
+        ("ptdesc-dyn", 1, 0): 65728,
+        ("ppc-frag", 1, 40): 65576,
+        ("whole-page", 1, 40): 3 * 65576,
+        ("pool", 2, 40): 2 * 65576,
+        ("ptdesc-dyn", 1, 40): 65848,
+    }
     stream = populate_then_exit(3)
     for (name, pool, lock), held in want.items():
         p = Params(name, 3, page_size=65536, table_size=256, pool_pages=pool, ptlock_bytes=lock)
@@ -109,8 +122,13 @@ def test_size__grace_and_event_times_leave_the_peak_alone():
 
 def test_size__closed_ratios_read_as_the_findings_say():
     s390 = Params("whole-page", 1)  # 4096 / 2048
-    assert [size.closed_ratio(t, s390, "s390-v6.6") for t in (1, 2, 3, 4, 17)] == \
-        [1.0, 2.0, 1.5, 2.0, 2 * 17 / 18]  # fmt: skip
+    assert [size.closed_ratio(t, s390, "s390-v6.6") for t in (1, 2, 3, 4, 17)] == [
+        1.0,
+        2.0,
+        1.5,
+        2.0,
+        2 * 17 / 18,
+    ]
     radix = Params("whole-page", 1, page_size=65536, table_size=256)
     ratios = size.closed_ratio(np.arange(1, 2000), radix, "ppc-frag")
     assert ratios.max() == 256 and list(ratios[:256]) == list(range(1, 257))  # T itself, capped
@@ -155,15 +173,26 @@ grid:
 
 def test_size__committed_sweep_has_every_scheme_at_every_geometry():
     sweep = load_sweep(ROOT / "sweeps" / "size.yaml")
-    points = {(p.params["strategy"], p.params.get("pool_pages"), p.params["page_size"],
-               p.params["table_size"], p.params["n_slots"]) for p in sweep.points}  # fmt: skip
+    points = {
+        (
+            p.params["strategy"],
+            p.params.get("pool_pages"),
+            p.params["page_size"],
+            p.params["table_size"],
+            p.params["n_slots"],
+        )
+        for p in sweep.points
+    }
     assert all(p.params["ticks"] == p.params["n_slots"] + 1 for p in sweep.points)
     assert {n for *_, n in points} >= {1, 4, 16, 64, 256, 1024, 4096, 32768}
     for page_size, table_size in GEOS:
         here = {(s, n) for s, n, p, t, _ in points if (p, t) == (page_size, table_size)}
         f = page_size // table_size
-        assert here == {(s, None) for s in ENGINE_STRATEGIES if s != "pool"
-                        and get_strategy(s).fragments in (None, f)} | {("pool", 2), ("pool", 4)}  # fmt: skip
+        assert here == {
+            (s, None)
+            for s in ENGINE_STRATEGIES
+            if s != "pool" and get_strategy(s).fragments in (None, f)
+        } | {("pool", 2), ("pool", 4)}
 
 
 SMALL_REAL = """\
@@ -181,8 +210,9 @@ grid:
 def test_size__section_reads_every_number_from_the_results(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)  # the recording is named relative to the repository
     for text, name in ((SMALL_SIZE, "size.yaml"), (SMALL_REAL, "real.yaml")):
-        summary = run_sweep(parse_sweep(text, name), tmp_path, backend_factory("serial"),
-                            progress=False)  # fmt: skip
+        summary = run_sweep(
+            parse_sweep(text, name), tmp_path, backend_factory("serial"), progress=False
+        )
         assert summary.exit_code == 0
     lines, figures = size.size_section(tmp_path)
     text = "\n".join(lines)
@@ -192,9 +222,13 @@ def test_size__section_reads_every_number_from_the_results(tmp_path, monkeypatch
     for g in GEOMETRIES.values():
         assert f"**{g.title}**" in text
     # powerpc radix at T = 17: whole-page costs the table count (a bound); a pool, its N pages
-    assert ("| 17 | 64 KiB | 17.000x (17.000) | 1.000x (1.000) | 2.000x (2.000) | 4.000x (4.000) "
-            "| 1.017x (1.017) |") in lines  # fmt: skip
-    assert "`whole-page` (bound)" in text and "| `pool (pool_pages=4)` | T ≥ 257 (T ≥ 115) |" in text
+    assert (
+        "| 17 | 64 KiB | 17.000x (17.000) | 1.000x (1.000) | 2.000x (2.000) | 4.000x (4.000) "
+        "| 1.017x (1.017) |"
+    ) in lines
+    assert (
+        "`whole-page` (bound)" in text and "| `pool (pool_pages=4)` | T ≥ 257 (T ≥ 115) |" in text
+    )
     assert "of 1 within 256 tables" in text and "of 1 within 16 tables" in text
     fig = figures[size.FIGURE]()
     assert len(fig.axes) == 6  # type: ignore[attr-defined]

@@ -24,15 +24,24 @@ def test_farm_bench__sweep_is_shaped_like_the_shipped_ones():
     assert {p.params["workload"] for p in sweep.points} == set(WORKLOADS)
     assert {p.params["n_slots"] for p in sweep.points} == set(N_SLOTS)
     assert len({seed for _, _, seed in rows}) == len(WORKLOADS) * len(N_SLOTS) * REPLICATES
-    shipped = {n for n, s in all_strategies().items() if s.reference.__module__.startswith("engine.")}
+    shipped = {
+        n for n, s in all_strategies().items() if s.reference.__module__.startswith("engine.")
+    }
     assert {p.params["strategy"] for p in sweep.points} == shipped and "toy-lazy" not in shipped
 
 
 def test_farm_bench__quick_report_matches_the_results_it_wrote(tmp_path):
-    code = ("import json, sys; from farm.bench.runs import farm_bench; "
-            "print(json.dumps(farm_bench(rows=300, quick=True, root=sys.argv[1])))")
-    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
-                         text=True, timeout=600, check=True).stdout  # fmt: skip
+    code = (
+        "import json, sys; from farm.bench.runs import farm_bench; "
+        "print(json.dumps(farm_bench(rows=300, quick=True, root=sys.argv[1])))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    ).stdout
     result = json.loads(out.strip().splitlines()[-1])
     assert [r["workers"] for r in result["runs"]] == [1, 2]
     for run in result["runs"]:

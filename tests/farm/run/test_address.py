@@ -24,8 +24,13 @@ def _closed_port() -> int:
 
 def _farm(*argv: str, cwd: Path) -> tuple[subprocess.CompletedProcess, float]:
     start = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "farm.cli", *argv], capture_output=True, text=True,
-                          timeout=120, cwd=cwd)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "farm.cli", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+    )
     return done, time.monotonic() - start
 
 

@@ -28,8 +28,9 @@ def serial_small(tmp_path_factory) -> pd.DataFrame:
 def test_backends__every_backend_gives_the_same_table(name, serial_small, tmp_path, request):
     if name == "ray":
         request.getfixturevalue("ray_local")
-    summary = run_sweep(parse_sweep(CONTRACT, "small.yaml"), tmp_path, backend_factory(name),
-                        progress=False)  # fmt: skip
+    summary = run_sweep(
+        parse_sweep(CONTRACT, "small.yaml"), tmp_path, backend_factory(name), progress=False
+    )
     assert summary.exit_code == 0 and summary.rows_computed == 12
     assert summary.backend.startswith(name)
     df = farm.load(tmp_path / "small").sort_values(["_point_id", "replicate"])

@@ -50,9 +50,14 @@ ROWS = (4 * 6 + 2 * 3) * 2
 
 def _env(temp_dir: Path) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0", RAY_TMPDIR=str(temp_dir),
-               RAY_health_check_period_ms="500", RAY_health_check_timeout_ms="500",
-               RAY_health_check_failure_threshold="4")
+    env.update(
+        RAY_AUTH_MODE="disabled",
+        RAY_USAGE_STATS_ENABLED="0",
+        RAY_TMPDIR=str(temp_dir),
+        RAY_health_check_period_ms="500",
+        RAY_health_check_timeout_ms="500",
+        RAY_health_check_failure_threshold="4",
+    )
     env.pop("RAY_ADDRESS", None)
     return env
 
@@ -138,14 +143,19 @@ class Cluster:
 
     def _start(self, *args: str) -> set[int]:
         before = _ours(self.temp_dir)
-        subprocess.run([RAY, "start", *args, "--num-cpus=1",
-                        f"--object-store-memory={100 * 1024 * 1024}"],
-                       env=_env(self.temp_dir), check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            [RAY, "start", *args, "--num-cpus=1", f"--object-store-memory={100 * 1024 * 1024}"],
+            env=_env(self.temp_dir),
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         return _ours(self.temp_dir, before)
 
     def start(self) -> None:
-        self.head = self._start("--head", f"--port={self.port}", "--include-dashboard=false",
-                                "--disable-usage-stats")
+        self.head = self._start(
+            "--head", f"--port={self.port}", "--include-dashboard=false", "--disable-usage-stats"
+        )
         self.node = self._start(f"--address={self.address}")
 
     def node_workers(self) -> set[int]:
@@ -187,16 +197,35 @@ def two_nodes() -> Iterator[Cluster]:
 @pytest.fixture(scope="module")
 def serial(tmp_path_factory) -> pd.DataFrame:
     root = tmp_path_factory.mktemp("serial")
-    run_sweep(parse_sweep(SWEEP, "cluster.yaml"), root, backend=backend_factory("serial"), progress=False)
+    run_sweep(
+        parse_sweep(SWEEP, "cluster.yaml"), root, backend=backend_factory("serial"), progress=False
+    )
     return farm.load(root / "cluster")[COLS]
 
 
-def _driver(path: Path, results: Path, cluster: Cluster, task_events: int = 40_000
-            ) -> subprocess.Popen:  # fmt: skip
+def _driver(
+    path: Path, results: Path, cluster: Cluster, task_events: int = 40_000
+) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "farm.cli", "run", str(path), "--address", cluster.address,
-         "--results", str(results), "--task-events", str(task_events), "--flush-every", "0.1"],
-        env=_env(cluster.temp_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "farm.cli",
+            "run",
+            str(path),
+            "--address",
+            cluster.address,
+            "--results",
+            str(results),
+            "--task-events",
+            str(task_events),
+            "--flush-every",
+            "0.1",
+        ],
+        env=_env(cluster.temp_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -267,8 +296,10 @@ grid: {strategy: [whole-page, s390-v6.4, pool], grace: [0, 30]}
 def _readme_recipe() -> str:
     """The bash block under README's "Two commands: `ray start`" heading, as written there."""
     text = (ROOT / "README.md").read_text()
-    section = text[text.index("Two commands: `ray start`"):]
-    return section[section.index("```bash\n") + 8 : section.index("```\n", section.index("```bash"))]
+    section = text[text.index("Two commands: `ray start`") :]
+    return section[
+        section.index("```bash\n") + 8 : section.index("```\n", section.index("```bash"))
+    ]
 
 
 def test_cluster__readme_recipe_works_verbatim_with_token_authentication_on(tmp_path):
@@ -279,32 +310,63 @@ def test_cluster__readme_recipe_works_verbatim_with_token_authentication_on(tmp_
     sweep = tmp_path / "tiny.yaml"
     sweep.write_text(TINY)
     port = _free_port()
-    script = (_readme_recipe().replace("HEAD_IP", "127.0.0.1").replace("6379", str(port))
-              .replace("/path/to/auth_token", str(home / ".ray" / "auth_token"))
-              .replace("sweeps/proposals.yaml", f"{sweep} --results {tmp_path / 'r'}"))  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH") and k != "RAY_ADDRESS"}
-    env.update(HOME=str(home), RAY_TMPDIR=str(temp), RAY_USAGE_STATS_ENABLED="0",
-               PATH=f"{Path(sys.executable).parent}:{env['PATH']}")  # fmt: skip
+    script = (
+        _readme_recipe()
+        .replace("HEAD_IP", "127.0.0.1")
+        .replace("6379", str(port))
+        .replace("/path/to/auth_token", str(home / ".ray" / "auth_token"))
+        .replace("sweeps/proposals.yaml", f"{sweep} --results {tmp_path / 'r'}")
+    )
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH") and k != "RAY_ADDRESS"
+    }
+    env.update(
+        HOME=str(home),
+        RAY_TMPDIR=str(temp),
+        RAY_USAGE_STATS_ENABLED="0",
+        PATH=f"{Path(sys.executable).parent}:{env['PATH']}",
+    )
     try:
-        done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], env=env, text=True,
-                              capture_output=True, timeout=300)  # fmt: skip
+        done = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            env=env,
+            text=True,
+            capture_output=True,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         assert (home / ".ray" / "auth_token").is_file()
         assert "12 rows computed" in done.stdout and "2 nodes" in done.stdout, done.stdout
         serial_root = tmp_path / "serial"
-        run_sweep(parse_sweep(TINY, "tiny.yaml"), serial_root, backend_factory("serial"),
-                  progress=False)  # fmt: skip
-        pd.testing.assert_frame_equal(farm.load(tmp_path / "r" / "tiny")[COLS],
-                                      farm.load(serial_root / "tiny")[COLS])  # fmt: skip
+        run_sweep(
+            parse_sweep(TINY, "tiny.yaml"), serial_root, backend_factory("serial"), progress=False
+        )
+        pd.testing.assert_frame_equal(
+            farm.load(tmp_path / "r" / "tiny")[COLS], farm.load(serial_root / "tiny")[COLS]
+        )
 
         # A driver without the token: one line saying how to pass it, exit 2, nothing written.
         stranger = tmp_path / "stranger"
         stranger.mkdir()
         env_no = {**env, "HOME": str(stranger)}
         env_no.pop("RAY_AUTH_MODE", None)
-        no = subprocess.run([sys.executable, "-m", "farm.cli", "run", str(sweep), "--address",
-                             f"127.0.0.1:{port}", "--results", str(tmp_path / "no")],
-                            env=env_no, text=True, capture_output=True, timeout=120)  # fmt: skip
+        no = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "farm.cli",
+                "run",
+                str(sweep),
+                "--address",
+                f"127.0.0.1:{port}",
+                "--results",
+                str(tmp_path / "no"),
+            ],
+            env=env_no,
+            text=True,
+            capture_output=True,
+            timeout=120,
+        )
         assert no.returncode == 2
         lines = no.stderr.strip().splitlines()
         assert len(lines) == 1 and "wants its authentication token" in lines[0], no.stderr

@@ -16,8 +16,9 @@ from farm.sweep import parse_sweep
 def test_driver__a_lane_too_big_for_memory_is_refused_before_anything_runs(tmp_path, capsys):
     sweep = tmp_path / "big.yaml"
     sweep.write_text(SMALL)
-    assert main(["run", str(sweep), "--serial", "--results", str(tmp_path),
-                 "n_slots=2000000000"]) == 2  # fmt: skip
+    assert (
+        main(["run", str(sweep), "--serial", "--results", str(tmp_path), "n_slots=2000000000"]) == 2
+    )
     err = capsys.readouterr().err
     assert "n_slots=2000000000 needs about" in err and "GiB of memory available" in err
     assert not (tmp_path / "small").exists()

@@ -46,9 +46,14 @@ def installed_plugin(site: Path) -> None:
 
 
 def farm(*argv: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", "import sys; from farm.cli import main; "
-                           "sys.exit(main())", *argv], env=env, cwd=cwd, capture_output=True,
-                          text=True, timeout=600)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-c", "import sys; from farm.cli import main; sys.exit(main())", *argv],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_plugin__runs_from_the_cli_on_ray_with_debug_figures_and_report(tmp_path):
@@ -57,8 +62,17 @@ def test_plugin__runs_from_the_cli_on_ray_with_debug_figures_and_report(tmp_path
     cache = tmp_path / "cache"
     env = {**os.environ, "PYTHONPATH": str(site), "XDG_CACHE_HOME": str(cache)}
     (tmp_path / "plug.yaml").write_text(SWEEP)
-    run = farm("run", "plug.yaml", "--results", "results", "--workers", "2", "--no-progress",
-               env=env, cwd=tmp_path)  # fmt: skip
+    run = farm(
+        "run",
+        "plug.yaml",
+        "--results",
+        "results",
+        "--workers",
+        "2",
+        "--no-progress",
+        env=env,
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     assert "12 rows computed" in run.stdout and "ray (local" in run.stdout, run.stdout
     built = sorted(p.name for p in (cache / "ptfarm" / "strategies").iterdir())
@@ -82,8 +96,18 @@ def test_plugin__runs_from_the_cli_on_ray_with_debug_figures_and_report(tmp_path
 
     trace = tmp_path / "t.csv"
     trace.write_text("op,slot\nfault,0\nfault,1\nfree,0\nfault,2\n")
-    replay = farm("replay", str(trace), "--strategy", "toy-lazy", "--grace", "2", "--debug",
-                  "--json", env=env, cwd=tmp_path)  # fmt: skip
+    replay = farm(
+        "replay",
+        str(trace),
+        "--strategy",
+        "toy-lazy",
+        "--grace",
+        "2",
+        "--debug",
+        "--json",
+        env=env,
+        cwd=tmp_path,
+    )
     assert replay.returncode == 0, replay.stderr
     assert json.loads(replay.stdout)["wasted_allocs"] == 1
     assert len(list((cache / "ptfarm" / "strategies").iterdir())) == 2  # and its checked build

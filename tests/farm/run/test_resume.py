@@ -33,9 +33,24 @@ KEY = ["_point_id", "replicate"]
 
 def farm_run(path: Path, results: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "farm.cli", "run", str(path), "--serial", "--results", str(results),
-         "--flush-every", "0.05", "--task-events", "20000", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "farm.cli",
+            "run",
+            str(path),
+            "--serial",
+            "--results",
+            str(results),
+            "--flush-every",
+            "0.05",
+            "--task-events",
+            "20000",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -81,4 +96,7 @@ def test_resume__sigkilled_driver_reruns_to_the_same_table_without_recomputing(t
     assert (kept["_wall_s"] == kept["_wall_s_after"]).all()
     runs = json.loads((folder / "manifest.json").read_text())["runs"]
     assert [r["finished"] for r in runs] == [False, True]
-    assert (runs[1]["rows_skipped"], runs[1]["rows_computed"]) == (len(flushed), TOTAL - len(flushed))
+    assert (runs[1]["rows_skipped"], runs[1]["rows_computed"]) == (
+        len(flushed),
+        TOTAL - len(flushed),
+    )

@@ -47,7 +47,9 @@ def table(folder: Path) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def serial_table(tmp_path_factory) -> pd.DataFrame:
     root = tmp_path_factory.mktemp("serial")
-    summary = run_sweep(parse_sweep(SWEEP, "small.yaml"), root, backend=backend_factory("serial"), progress=False)
+    summary = run_sweep(
+        parse_sweep(SWEEP, "small.yaml"), root, backend=backend_factory("serial"), progress=False
+    )
     assert (summary.rows_computed, summary.rows_failed, summary.exit_code) == (34, 0, 0)
     return table(root / "small")
 
@@ -64,46 +66,96 @@ def test_farm__serial_rows_are_tidy_and_complete(serial_table, tmp_path):
 
 
 def test_farm__column_names_are_the_contract(tmp_path):
-    run_sweep(parse_sweep(SWEEP, "small.yaml", ["strategy=pool", "pool_pages=2"]), tmp_path,
-              backend=backend_factory("serial"), progress=False)
+    run_sweep(
+        parse_sweep(SWEEP, "small.yaml", ["strategy=pool", "pool_pages=2"]),
+        tmp_path,
+        backend=backend_factory("serial"),
+        progress=False,
+    )
     df = farm.load(tmp_path / "small")
-    assert list(df.columns[:10]) == ["strategy", "workload", "grace", "n_slots", "ticks",
-                                     "page_size", "table_size", "pool_pages", "desc_size",
-                                     "ptlock_bytes"]
-    assert list(df.columns[-7:]) == ["_point_id", "_name", "_timed", "_status", "_error", "_wall_s",
-                                     "_host"]  # fmt: skip
+    assert list(df.columns[:10]) == [
+        "strategy",
+        "workload",
+        "grace",
+        "n_slots",
+        "ticks",
+        "page_size",
+        "table_size",
+        "pool_pages",
+        "desc_size",
+        "ptlock_bytes",
+    ]
+    assert list(df.columns[-7:]) == [
+        "_point_id",
+        "_name",
+        "_timed",
+        "_status",
+        "_error",
+        "_wall_s",
+        "_host",
+    ]
     assert {"replicate", "seed", "overhead", *METRICS} <= set(df.columns)
     assert str(df.seed.dtype) == "uint64"
     assert df.desc_size.isna().all()  # not a parameter of pool
-    assert set(df["_name"]) == {"pool[grace=0,workload=churn]", "pool[grace=50,workload=churn]",
-                             "pool[grace=10,workload=stride]"}
+    assert set(df["_name"]) == {
+        "pool[grace=0,workload=churn]",
+        "pool[grace=50,workload=churn]",
+        "pool[grace=10,workload=stride]",
+    }
 
 
 def test_farm__packing_never_changes_a_result(serial_table, tmp_path):
-    run_sweep(parse_sweep(SWEEP, "small.yaml"), tmp_path, backend=backend_factory("serial"), progress=False,
-              target_events=1)  # one lane per task
+    run_sweep(
+        parse_sweep(SWEEP, "small.yaml"),
+        tmp_path,
+        backend=backend_factory("serial"),
+        progress=False,
+        target_events=1,
+    )  # one lane per task
     pd.testing.assert_frame_equal(table(tmp_path / "small"), serial_table)
 
 
 def test_farm__embedded_ray_equals_serial(serial_table, tmp_path, ray_local):
-    summary = run_sweep(parse_sweep(SWEEP, "small.yaml"), tmp_path, backend=backend_factory("ray"),
-                        progress=False, target_events=20_000)
+    summary = run_sweep(
+        parse_sweep(SWEEP, "small.yaml"),
+        tmp_path,
+        backend=backend_factory("ray"),
+        progress=False,
+        target_events=20_000,
+    )
     assert summary.exit_code == 0
     assert summary.backend.startswith("ray (local, 1 node, 2 workers)")
     pd.testing.assert_frame_equal(table(tmp_path / "small"), serial_table)
 
 
 def test_farm__resume_computes_only_new_points(serial_table, tmp_path):
-    subset = SWEEP.replace("grace: [0, 50]\n  - strategy: [pool]", "grace: [0]\n  - strategy: [pool]")
-    first = run_sweep(parse_sweep(subset, "small.yaml"), tmp_path, backend=backend_factory("serial"), progress=False)
+    subset = SWEEP.replace(
+        "grace: [0, 50]\n  - strategy: [pool]", "grace: [0]\n  - strategy: [pool]"
+    )
+    first = run_sweep(
+        parse_sweep(subset, "small.yaml"),
+        tmp_path,
+        backend=backend_factory("serial"),
+        progress=False,
+    )
     before = farm.load(tmp_path / "small")
-    again = run_sweep(parse_sweep(SWEEP, "small.yaml"), tmp_path, backend=backend_factory("serial"), progress=False)
+    again = run_sweep(
+        parse_sweep(SWEEP, "small.yaml"),
+        tmp_path,
+        backend=backend_factory("serial"),
+        progress=False,
+    )
     assert (first.rows_computed, again.rows_skipped, again.rows_computed) == (22, 22, 12)
     after = farm.load(tmp_path / "small")
     kept = after.merge(before, on=KEY, suffixes=("", "_before"))
     assert len(kept) == 22 and (kept["_wall_s"] == kept["_wall_s_before"]).all()
     pd.testing.assert_frame_equal(table(tmp_path / "small"), serial_table)
-    third = run_sweep(parse_sweep(SWEEP, "small.yaml"), tmp_path, backend=backend_factory("serial"), progress=False)
+    third = run_sweep(
+        parse_sweep(SWEEP, "small.yaml"),
+        tmp_path,
+        backend=backend_factory("serial"),
+        progress=False,
+    )
     assert (third.rows_computed, third.rows_skipped) == (0, 34)
     assert len(farm.load(tmp_path / "small")) == 34
 
@@ -111,13 +163,16 @@ def test_farm__resume_computes_only_new_points(serial_table, tmp_path):
 def test_farm__force_recomputes_without_duplicates(serial_table, tmp_path):
     sweep = parse_sweep(SWEEP, "small.yaml")
     run_sweep(sweep, tmp_path, backend=backend_factory("serial"), progress=False)
-    forced = run_sweep(sweep, tmp_path, backend=backend_factory("serial"), progress=False, force=True)
+    forced = run_sweep(
+        sweep, tmp_path, backend=backend_factory("serial"), progress=False, force=True
+    )
     assert forced.rows_computed == 34
     pd.testing.assert_frame_equal(table(tmp_path / "small"), serial_table)
 
 
-def test_farm__failing_point_is_isolated_and_exit_code_nonzero(serial_table, tmp_path,
-                                                               monkeypatch, capsys):
+def test_farm__failing_point_is_isolated_and_exit_code_nonzero(
+    serial_table, tmp_path, monkeypatch, capsys
+):
     import engine
 
     real = engine.simulate_lanes
@@ -138,8 +193,10 @@ def test_farm__failing_point_is_isolated_and_exit_code_nonzero(serial_table, tmp
     df = table(tmp_path / "r" / "small")
     bad = df["_status"] == "error"
     assert set(df[bad]["_name"]) == {"ppc-frag[grace=50,workload=churn]"}
-    assert (farm.load(tmp_path / "r" / "small").query("_status == 'error'")["_error"]
-            == "RuntimeError: injected failure").all()
+    assert (
+        farm.load(tmp_path / "r" / "small").query("_status == 'error'")["_error"]
+        == "RuntimeError: injected failure"
+    ).all()
     assert df[bad][list(METRICS[1:])].isna().all().all()  # no numbers for a failed row
     pd.testing.assert_frame_equal(df[~bad], serial_table[~bad], check_dtype=False)
     monkeypatch.setattr(engine, "simulate_lanes", real)
@@ -168,7 +225,13 @@ def test_farm__manifest_and_sweep_yaml_record_the_run(tmp_path):
     import yaml
 
     sweep = parse_sweep(SWEEP, "small.yaml", ["grace=0"])
-    run_sweep(sweep, tmp_path, backend=backend_factory("serial"), progress=False, argv=["farm", "run", "x"])
+    run_sweep(
+        sweep,
+        tmp_path,
+        backend=backend_factory("serial"),
+        progress=False,
+        argv=["farm", "run", "x"],
+    )
     folder = tmp_path / "small"
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["versions"]["engine_model"] == "1"
@@ -198,7 +261,9 @@ grid: {{strategy: [whole-page, pairs], grace: [0, 5]}}
     sweep = parse_sweep(text, "replay.yaml")
     assert "ticks" not in sweep.points[0].params  # a replayed trace has its own length
     run_sweep(sweep, tmp_path / "a", backend=backend_factory("serial"), progress=False)
-    run_sweep(sweep, tmp_path / "b", backend=backend_factory("serial"), progress=False, target_events=1)
+    run_sweep(
+        sweep, tmp_path / "b", backend=backend_factory("serial"), progress=False, target_events=1
+    )
     a, b = table(tmp_path / "a" / "replay"), table(tmp_path / "b" / "replay")
     pd.testing.assert_frame_equal(a, b)
     assert (a.ticks == 3000).all() and (a["_status"] == "ok").all()
@@ -223,6 +288,7 @@ def test_store__a_killed_runs_part_files_are_read_merged_or_dropped_by_force(tmp
     assert not parts.exists() and len(farm.load(folder)) == len(whole)  # merged, removed
     parts.mkdir()
     half.to_parquet(parts / "part-000000.parquet")
-    forced = run_sweep(sweep, tmp_path, backend=backend_factory("serial"), progress=False,
-                       force=True)  # fmt: skip
+    forced = run_sweep(
+        sweep, tmp_path, backend=backend_factory("serial"), progress=False, force=True
+    )
     assert forced.rows_computed == len(whole) and len(farm.load(folder)) == len(whole)

@@ -13,16 +13,25 @@ from farm.run.tasks import Task, run_task
 
 def make_task(strategy: str, seeds: list[int]) -> Task:
     n = len(seeds)
-    return Task(workload="churn", workload_params={"occupancy": 0.5}, n_slots=128, ticks=3000,
-                rows=tuple(range(n)), params=tuple(Params(strategy, 128, grace=10) for _ in seeds),
-                seeds=tuple(seeds), replicates=tuple(range(n)))  # fmt: skip
+    return Task(
+        workload="churn",
+        workload_params={"occupancy": 0.5},
+        n_slots=128,
+        ticks=3000,
+        rows=tuple(range(n)),
+        params=tuple(Params(strategy, 128, grace=10) for _ in seeds),
+        seeds=tuple(seeds),
+        replicates=tuple(range(n)),
+    )
 
 
 def test_execute__streams_are_generated_once_per_worker(monkeypatch):
     seeds = [lane_seed("churn", {"occupancy": 0.5}, 128, 3000, 0, r) for r in range(3)]
     calls = []
     real = engine.workloads.generate
-    monkeypatch.setattr(engine.workloads, "generate", lambda *a, **k: calls.append(a) or real(*a, **k))
+    monkeypatch.setattr(
+        engine.workloads, "generate", lambda *a, **k: calls.append(a) or real(*a, **k)
+    )
     monkeypatch.setattr(execute, "_streams", execute.OrderedDict())
     monkeypatch.setattr(execute, "_stream_bytes", 0)
     first = run_task(make_task("s390-v6.4", seeds))

@@ -31,16 +31,27 @@ grid:
 """
 
 
-@pytest.mark.parametrize(("text", "line", "words"), [
-    ("op,slot,time_us\nfault,0,5\nfault,1,4\n", 3, "time goes backwards: 4 after 5"),
-    ("op,slot,time_us\nfault,0\n", 2, "expected 3 comma-separated fields (op,slot,time_us), got 2"),
-    ("op,slot,time_us\nfault,0,\n", 2, "no time"),
-    ("op,slot,time_us\nfault,0,1e3\n", 2, "time_us must be decimal digits, got '1e3'"),
-    ("op,slot,time_us\nfault,0,-1\n", 2, "time_us must be decimal digits"),
-    ("op,slot\nfault,0,5\n", 2, "expected 2 comma-separated fields (op,slot), got 3"),
-    (f"op,slot,time_us\nfault,0,{2**60 + 1}\n", 2, "is more than 2^60"),
-    ("# c\n\nop,slot,time_us\nfault,0,1\nexit,,1\nfree,0,2\n", 6, "free of slot 0, which is not mapped"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ("op,slot,time_us\nfault,0,5\nfault,1,4\n", 3, "time goes backwards: 4 after 5"),
+        (
+            "op,slot,time_us\nfault,0\n",
+            2,
+            "expected 3 comma-separated fields (op,slot,time_us), got 2",
+        ),
+        ("op,slot,time_us\nfault,0,\n", 2, "no time"),
+        ("op,slot,time_us\nfault,0,1e3\n", 2, "time_us must be decimal digits, got '1e3'"),
+        ("op,slot,time_us\nfault,0,-1\n", 2, "time_us must be decimal digits"),
+        ("op,slot\nfault,0,5\n", 2, "expected 2 comma-separated fields (op,slot), got 3"),
+        (f"op,slot,time_us\nfault,0,{2**60 + 1}\n", 2, "is more than 2^60"),
+        (
+            "# c\n\nop,slot,time_us\nfault,0,1\nexit,,1\nfree,0,2\n",
+            6,
+            "free of slot 0, which is not mapped",
+        ),
+    ],
+)
 def test_trace__timed_lines_are_validated_by_line(text, line, words):
     with pytest.raises(TraceError, match=f"t.csv:{line}: .*{re.escape(words)}"):
         parse_trace(text, "t.csv")
@@ -85,13 +96,21 @@ def test_sweep__grace_ms_is_the_same_point_as_grace_in_microseconds():
     assert sorted({p.params["grace"] for p in rounded.points}) == [0, 1, 2]
 
 
-@pytest.mark.parametrize(("edit", "words"), [
-    (("event_rate: 50000.0", "event_rate: 0.0"), "event_rate must be in"),
-    (("workload: churn, event_rate: 50000.0", "workload: churn"),
-     "t.yaml:7: grace_ms for whole-page on workload churn: its stream is untimed"),
-    (("grace_ms: [0, 0.15, 8]", "grace_ms: [-1]"), "grace_ms must be a number of milliseconds"),
-    (("grace_ms: [0, 0.15, 8]", "grace_ms: [1]\n  grace: [3]"), "give grace (in the stream's unit) or grace_ms"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (("event_rate: 50000.0", "event_rate: 0.0"), "event_rate must be in"),
+        (
+            ("workload: churn, event_rate: 50000.0", "workload: churn"),
+            "t.yaml:7: grace_ms for whole-page on workload churn: its stream is untimed",
+        ),
+        (("grace_ms: [0, 0.15, 8]", "grace_ms: [-1]"), "grace_ms must be a number of milliseconds"),
+        (
+            ("grace_ms: [0, 0.15, 8]", "grace_ms: [1]\n  grace: [3]"),
+            "give grace (in the stream's unit) or grace_ms",
+        ),
+    ],
+)
 def test_sweep__grace_ms_mistakes_name_the_line_and_why(edit, words):
     with pytest.raises(SweepError, match=words.replace("(", r"\(").replace(")", r"\)")):
         parse_sweep(TIMED.replace(*edit), "t.yaml")
@@ -151,8 +170,9 @@ grid:
 def test_replay__timed_trace_with_grace_ms(tmp_path, capsys):
     trace = tmp_path / "t.csv"
     trace.write_text("op,slot,time_us\nfault,0,0\nrcu_free,0,10\nfault,1,3000\n")
-    assert main(["replay", str(trace), "--strategy", "whole-page", "--grace-ms", "2",
-                 "--json"]) == 0  # fmt: skip
+    assert (
+        main(["replay", str(trace), "--strategy", "whole-page", "--grace-ms", "2", "--json"]) == 0
+    )
     got = json.loads(capsys.readouterr().out)
     # A held [0, 2010) (its completion at 10 + 2000 runs before fault1 at 3000), B [3000, 3001)
     assert got["pages_mean"] == pytest.approx(2011 / 3001, rel=1e-12)
@@ -167,8 +187,27 @@ def test_replay__timed_trace_with_grace_ms(tmp_path, capsys):
 
 def test_trace_gen__event_rate_writes_a_timed_trace_equal_to_the_sweep_lane(tmp_path, capsys):
     out = tmp_path / "lane.csv"
-    assert main(["trace", "gen", "churn", "event_rate=1000", "--n-slots", "64", "--ticks", "500",
-                 "--seed", "3", "--replicate", "1", "-o", str(out)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "trace",
+                "gen",
+                "churn",
+                "event_rate=1000",
+                "--n-slots",
+                "64",
+                "--ticks",
+                "500",
+                "--seed",
+                "3",
+                "--replicate",
+                "1",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     t = load_trace(out)
     assert t.times is not None and len(t.times) == 500
     seed = lane_seed("churn", {"event_rate": 1000.0}, 64, 500, 3, 1)

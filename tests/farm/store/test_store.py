@@ -17,8 +17,7 @@ from farm.sweep import parse_sweep
 
 
 def test_store__integer_parameters_load_as_nullable_integers(tmp_path):
-    run_sweep(parse_sweep(SMALL, "small.yaml"), tmp_path, backend_factory("serial"),
-              progress=False)  # fmt: skip
+    run_sweep(parse_sweep(SMALL, "small.yaml"), tmp_path, backend_factory("serial"), progress=False)
     df = farm.load(tmp_path / "small")
     assert str(df["pool_pages"].dtype) == "Int64"
     assert df.loc[df.strategy == "whole-page", "pool_pages"].isna().all()

@@ -47,8 +47,9 @@ def test_sweep__union_of_products_drops_inapplicable_base_params():
 
 def test_sweep__point_id_is_the_same_in_two_sweeps_and_ignores_dropped_params():
     a = parse_sweep(GOOD, "a.yaml")
-    b = parse_sweep(GOOD.replace("pool_pages: 2", "pool_pages: 3").replace("name: demo", "name: x"),
-                    "b.yaml")
+    b = parse_sweep(
+        GOOD.replace("pool_pages: 2", "pool_pages: 3").replace("name: demo", "name: x"), "b.yaml"
+    )
     assert a.points[0].id == b.points[0].id  # whole-page: pool_pages is not part of it
     assert a.points[0].id == point_id(a.points[0].params)
     assert len({p.id for p in a.points}) == len(a.points)
@@ -64,7 +65,9 @@ def test_sweep__seeds_depend_on_workload_and_replicate_only():
 
 
 def test_sweep__zip_advances_together_and_crosses_the_grid():
-    text = GOOD.replace("grid:", "zip:\n  page_size: [4096, 8192]\n  table_size: [2048, 4096]\ngrid:")
+    text = GOOD.replace(
+        "grid:", "zip:\n  page_size: [4096, 8192]\n  table_size: [2048, 4096]\ngrid:"
+    )
     sweep = parse_sweep(text, "z.yaml")
     assert len(sweep.points) == 12
     geometry = {(p.params["page_size"], p.params["table_size"]) for p in sweep.points}
@@ -76,52 +79,103 @@ def test_sweep__overrides_replace_base_and_grid_values():
     sweep = parse_sweep(GOOD, "demo.yaml", ["grace=7", "n_slots=128", "pool_pages=1,2,8"])
     assert {p.params["grace"] for p in sweep.points} == {7}
     assert {p.params["n_slots"] for p in sweep.points} == {128}
-    assert sorted(p.params["pool_pages"] for p in sweep.points if "pool_pages" in p.params) == [1, 2, 8]
+    assert sorted(p.params["pool_pages"] for p in sweep.points if "pool_pages" in p.params) == [
+        1,
+        2,
+        8,
+    ]
     assert len(sweep.points) == 2 + 3
 
 
 def test_sweep__union_overlap_gives_one_point():
-    text = GOOD.replace("  - strategy: [pool]\n    pool_pages: [1, 4]\n    grace: [100]\n",
-                        "  - strategy: [whole-page]\n    grace: [0]\n")
+    text = GOOD.replace(
+        "  - strategy: [pool]\n    pool_pages: [1, 4]\n    grace: [100]\n",
+        "  - strategy: [whole-page]\n    grace: [0]\n",
+    )
     assert len(parse_sweep(text, "u.yaml").points) == 4
 
 
 BAD = [
     ("yaml-syntax", GOOD.replace("grace: [0, 100]", "grace: [0, 100"), "invalid YAML"),
     ("unknown-top-key", GOOD + "grdi: {}\n", ":15: unknown key 'grdi' (did you mean grid?)"),
-    ("unknown-param", GOOD.replace("grace: [0, 100]", "gracee: [0, 100]"),
-     ":11: unknown parameter 'gracee' (did you mean grace or grace_ms?"),
-    ("unknown-strategy", GOOD.replace("[whole-page, ppc-frag]", "[whole-page, ppc-frg]"),
-     ":10: unknown strategy 'ppc-frg' (did you mean ppc-frag?)"),
-    ("unknown-workload", GOOD.replace("workload: churn", "workload: chrun"),
-     ":7: unknown workload 'chrun' (did you mean churn?)"),
-    ("wrong-type", GOOD.replace("grace: [0, 100]", "grace: [0, fast]"),
-     ":11: parameter 'grace': grace must be an integer"),
+    (
+        "unknown-param",
+        GOOD.replace("grace: [0, 100]", "gracee: [0, 100]"),
+        ":11: unknown parameter 'gracee' (did you mean grace or grace_ms?",
+    ),
+    (
+        "unknown-strategy",
+        GOOD.replace("[whole-page, ppc-frag]", "[whole-page, ppc-frg]"),
+        ":10: unknown strategy 'ppc-frg' (did you mean ppc-frag?)",
+    ),
+    (
+        "unknown-workload",
+        GOOD.replace("workload: churn", "workload: chrun"),
+        ":7: unknown workload 'chrun' (did you mean churn?)",
+    ),
+    (
+        "wrong-type",
+        GOOD.replace("grace: [0, 100]", "grace: [0, fast]"),
+        ":11: parameter 'grace': grace must be an integer",
+    ),
     ("empty-grid", GOOD.split("grid:")[0] + "grid: []\n", ":9: empty grid"),
-    ("empty-list", GOOD.replace("grace: [0, 100]", "grace: []"), ":11: grid parameter 'grace' has an empty list"),
-    ("zip-unequal", GOOD + "zip:\n  page_size: [4096, 8192]\n  table_size: [2048]\n",
-     "zip lists must have equal lengths"),
-    ("s390-geometry", GOOD.replace("[whole-page, ppc-frag]", "[s390-v6.4]").replace(
-        "n_slots: 64", "n_slots: 64\n  table_size: 1024"),
-     ":6: parameter 'table_size': s390-v6.4 needs exactly 2 tables per page"),
-    ("negative-grace", GOOD.replace("grace: [0, 100]", "grace: [0, -5]"),
-     ":11: parameter 'grace': grace must be in [0,"),
-    ("crossed-param", GOOD.replace("grace: [0, 100]", "grace: [0, 100]\n    pool_pages: [1, 2]"),
-     ":12: parameter 'pool_pages' does not apply to strategy whole-page"),
-    ("unknown-workload-param", GOOD.replace("ticks: 2000", "ticks: 2000\n  occupancyy: 0.5"),
-     "unknown parameter 'occupancyy' (did you mean occupancy?"),
-    ("workload-param-range", GOOD.replace("ticks: 2000", "ticks: 2000\n  occupancy: 3.0"),
-     ":7: parameter 'occupancy': occupancy must be in"),
-    ("crossed-workload-param", GOOD.replace("grace: [0, 100]", "grace: [0, 100]\n    stride: [2, 3]"),
-     "parameter 'stride' does not apply to workload churn"),
-    ("replicates", GOOD.replace("replicates: 2", "replicates: 0"), ":2: replicates must be an integer >= 1"),
+    (
+        "empty-list",
+        GOOD.replace("grace: [0, 100]", "grace: []"),
+        ":11: grid parameter 'grace' has an empty list",
+    ),
+    (
+        "zip-unequal",
+        GOOD + "zip:\n  page_size: [4096, 8192]\n  table_size: [2048]\n",
+        "zip lists must have equal lengths",
+    ),
+    (
+        "s390-geometry",
+        GOOD.replace("[whole-page, ppc-frag]", "[s390-v6.4]").replace(
+            "n_slots: 64", "n_slots: 64\n  table_size: 1024"
+        ),
+        ":6: parameter 'table_size': s390-v6.4 needs exactly 2 tables per page",
+    ),
+    (
+        "negative-grace",
+        GOOD.replace("grace: [0, 100]", "grace: [0, -5]"),
+        ":11: parameter 'grace': grace must be in [0,",
+    ),
+    (
+        "crossed-param",
+        GOOD.replace("grace: [0, 100]", "grace: [0, 100]\n    pool_pages: [1, 2]"),
+        ":12: parameter 'pool_pages' does not apply to strategy whole-page",
+    ),
+    (
+        "unknown-workload-param",
+        GOOD.replace("ticks: 2000", "ticks: 2000\n  occupancyy: 0.5"),
+        "unknown parameter 'occupancyy' (did you mean occupancy?",
+    ),
+    (
+        "workload-param-range",
+        GOOD.replace("ticks: 2000", "ticks: 2000\n  occupancy: 3.0"),
+        ":7: parameter 'occupancy': occupancy must be in",
+    ),
+    (
+        "crossed-workload-param",
+        GOOD.replace("grace: [0, 100]", "grace: [0, 100]\n    stride: [2, 3]"),
+        "parameter 'stride' does not apply to workload churn",
+    ),
+    (
+        "replicates",
+        GOOD.replace("replicates: 2", "replicates: 0"),
+        ":2: replicates must be an integer >= 1",
+    ),
     ("base-list", GOOD.replace("n_slots: 64", "n_slots: [64, 128]"), ":5: base value of 'n_slots'"),
     ("missing-ticks", GOOD.replace("  ticks: 2000\n", ""), "no 'ticks'"),
     ("duplicate-key", GOOD.replace("seed: 5", "seed: 5\nseed: 6"), ":4: duplicate key 'seed'"),
     ("bad-name", GOOD.replace("name: demo", "name: ../evil"), ":1: name must be a folder name"),
     ("empty-file", "", "the sweep file is empty"),
-    ("geometry", GOOD.replace("n_slots: 64", "n_slots: 64\n  table_size: 3000"),
-     "parameter 'table_size': table_size 3000 must divide page_size 4096"),
+    (
+        "geometry",
+        GOOD.replace("n_slots: 64", "n_slots: 64\n  table_size: 3000"),
+        "parameter 'table_size': table_size 3000 must divide page_size 4096",
+    ),
 ]
 BAD_OVERRIDES = [
     (["grace"], "an override is key=value"),
@@ -149,7 +203,9 @@ def test_sweep__malformed_file_exits_2_with_location_and_writes_nothing(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml"]
 
 
-@pytest.mark.parametrize(("overrides", "message"), BAD_OVERRIDES, ids=[o[1][:20] for o in BAD_OVERRIDES])
+@pytest.mark.parametrize(
+    ("overrides", "message"), BAD_OVERRIDES, ids=[o[1][:20] for o in BAD_OVERRIDES]
+)
 def test_sweep__bad_override_exits_2_and_writes_nothing(overrides, message, tmp_path, capsys):
     path = tmp_path / "good.yaml"
     path.write_text(GOOD)
