@@ -41,6 +41,10 @@ PTF_CHECK const char *check_common(const lane *L) {
         return "idle-page counter does not match the held units";
     if (L->room != room)
         return "units-with-room counter does not match the held units";
+#if defined(HAS_DESCS) && !defined(PTFARM_NO_PEAKS)
+    if (L->bytes != held_bytes(p, L->pages, L->descs))
+        return "bytes-held counter does not match the pages and descriptors";
+#endif
     i64 *seen = check_scratch(L, L->next_id * p->k);
     const char *why = NULL;
     i64 mapped = 0;

@@ -75,13 +75,19 @@ typedef struct {
  * lines of the unit array (aligned: alloc_aligned). */
 #define UCOLS (U_X0 + UNIT_FIELDS <= 8 ? 8 : 16)
 
-/* What the lane's entry (run_lane in loop.h) owns: the arrays as last grown, freed when the lane
- * ends, and where a failed allocation jumps. Growth goes through it so that the lane itself, a
- * local of the loop, never has its address taken: the compiler may then keep its counters in
- * registers across the stores to the arrays. */
+/* What the entry (loop.h) owns: the arrays as last grown, kept from lane to lane of one call
+ * (a lane starts on the capacities the lanes before it reached: no growth, no fresh pages) and
+ * freed when the call ends, and where a failed allocation jumps. Growth goes through it so that
+ * the lane itself, a local of the loop, never has its address taken: the compiler may then keep
+ * its counters in registers across the stores to the arrays. Between lanes every unit and
+ * fragment row is zero: a lane's rows are zeroed after it (``used`` of them). */
 struct owner {
     i64 *sf, *un, *fr;
     void *q;
+    size_t sf_bytes, fr_bytes; /* allocated */
+    i64 ucap, qcap;            /* unit rows, ring entries */
+    i64 used;                  /* unit rows the last lane wrote */
+    size_t fr_used;            /* bytes of fragment rows the last lane wrote */
     jmp_buf oom;
     const char *why; /* checked build: the invariant that broke, NULL while none */
 };
@@ -106,17 +112,19 @@ typedef struct {
     i64 qlen;      /* completion ring: entries */
     i64 x[MM_FIELDS > 0 ? MM_FIELDS : 1]; /* the strategy's own per-mm scalars */
 #ifndef PTFARM_NO_MEANS
-    /* A timed lane's exact means, integrated by parts at each change instead of at every
-     * sample: the integral of a held quantity v over [0, end) is v(end) * end - the sum over
-     * its changes of (change x time of the change). Every change is made at L->now, the time
-     * of the sample that follows it, so the sum is the samples' own; changes in the exit and
-     * drain after the last event come after the integrals are taken. Pages and idle pages
-     * change by N at a time: their sums count units. Each sum is one int64 word, and the
-     * count of its overflows (2^64 each, a cold word): exact. An untimed lane's samples each
-     * hold one tick: loop.h sums them (``by_parts`` is 0 there). */
-    int by_parts;
+    /* The exact means, integrated by parts at each change instead of at every sample: the
+     * integral of a held quantity v over [0, end) is v(end) * end - the sum over its changes
+     * of (change x time of the change). Every change is made at L->now, the time of the sample
+     * that follows it, so the sum is the samples' own (an untimed lane's event t is at time t,
+     * and each of its samples holds one tick); changes in the exit and drain after the last
+     * event come after the integrals are taken. Pages and idle pages change by N at a time:
+     * their sums count units. Each sum is one int64 word, and the count of its overflows
+     * (2^64 each, a cold word): exact. */
     i64 moved_mapped, moved_pages, moved_idle, moved_descs;
     i64 wraps_mapped, wraps_pages, wraps_idle, wraps_descs;
+#endif
+#if defined(HAS_DESCS) && !defined(PTFARM_NO_PEAKS)
+    i64 bytes; /* bytes held (held_bytes), kept at each change for the bytes peak */
 #endif
     /* arrays; unit, frag and the ring grow (doubling) when full */
     i64 *sf;       /* (n_slots + n_aux + n_blocks): fragment of each mapped slot's table, -1
@@ -171,14 +179,25 @@ PTF_NOINLINE void *grow(struct owner *own, void **slot, size_t old, size_t bytes
     return mem;
 }
 
+/* The fragment array holds ``cap`` rows of the lane's width (its rows past the lane's are
+ * zero, as every byte past what a lane wrote is). */
+PTF_INLINE i64 *fit_fragments(struct owner *own, i64 cap, i64 ks) {
+    size_t bytes = (size_t)(cap * 2 * ks) * sizeof(i64);
+    if (own->fr_bytes < bytes) {
+        grow(own, (void **)&own->fr, own->fr_bytes, bytes);
+        own->fr_bytes = bytes;
+    }
+    return own->fr;
+}
+
 /* Double the unit and fragment arrays (new rows are zero). */
 PTF_INLINE void grow_units(lane *L) {
-    size_t cap = (size_t)L->ucap, frag_row = (size_t)(2 * L->p.ks) * sizeof(i64);
-    L->un = grow(L->own, (void **)&L->own->un, cap * UCOLS * sizeof(i64),
-                 2 * cap * UCOLS * sizeof(i64));
-    if (frag_row > 0)
-        L->fr = grow(L->own, (void **)&L->own->fr, cap * frag_row, 2 * cap * frag_row);
+    struct owner *own = L->own;
+    size_t cap = (size_t)L->ucap;
+    L->un = grow(own, (void **)&own->un, cap * UCOLS * sizeof(i64), 2 * cap * UCOLS * sizeof(i64));
     L->ucap *= 2;
+    own->ucap = L->ucap;
+    L->fr = fit_fragments(own, L->ucap, L->p.ks);
 }
 
 /* The ring ``q`` of ``cap`` entries, ``len`` of them from ``head``, in a ring twice as large,
@@ -198,17 +217,23 @@ PTF_INLINE void grow_queue(lane *L) {
     L->q = grow_ring(L->own, L->q, L->qcap, L->qhead, L->qlen);
     L->qhead = 0;
     L->qcap *= 2;
+    L->own->qcap = L->qcap;
 }
+
+/* Bytes held changed by ``d`` (a strategy with descriptors, in a build with the bytes peak). */
+#if defined(HAS_DESCS) && !defined(PTFARM_NO_PEAKS)
+#define BYTES_MOVED(L, d) ((L)->bytes += (d))
+#else
+#define BYTES_MOVED(L, d) ((void)0)
+#endif
 
 /* A held quantity changed by ``d`` now (the lane counter itself is the caller's). */
 #ifndef PTFARM_NO_MEANS
-#define MOVED(L, q, d)                                                                        \
-    do {                                                                                      \
-        if ((L)->by_parts) { /* the same way all the lane long: predicted */                  \
-            i64 moved_ = (d) * (L)->now;                                                      \
-            if (PTF_UNLIKELY(__builtin_add_overflow((L)->moved_##q, moved_, &(L)->moved_##q))) \
-                (L)->wraps_##q += moved_ > 0 ? 1 : -1;                                        \
-        }                                                                                     \
+#define MOVED(L, q, d)                                                                    \
+    do {                                                                                  \
+        i64 moved_ = (d) * (L)->now;                                                      \
+        if (PTF_UNLIKELY(__builtin_add_overflow((L)->moved_##q, moved_, &(L)->moved_##q))) \
+            (L)->wraps_##q += moved_ > 0 ? 1 : -1;                                        \
     } while (0)
 /* The exact sum of quantity q's changes times their times. */
 #define MOVED_SUM(L, q) ((i128)(L)->wraps_##q * ((i128)1 << 64) + (L)->moved_##q)
@@ -277,6 +302,7 @@ PTF_INLINE i64 new_unit(lane *L, i64 allocated) {
     L->allocs += 1;
     L->pages += L->p.n;
     MOVED(L, pages, 1);
+    BYTES_MOVED(L, L->p.n * L->p.page_bytes);
     L->room += allocated < L->p.k;
     return u;
 }
@@ -292,6 +318,7 @@ PTF_INLINE void release(lane *L, i64 u) {
     L->room -= 1;
     L->pages -= L->p.n;
     MOVED(L, pages, -1);
+    BYTES_MOVED(L, -L->p.n * L->p.page_bytes);
     L->frees += 1;
     UN(L, u, U_HELD) = 0;
     UN(L, u, U_NEXT) = L->free_head;
@@ -303,6 +330,7 @@ PTF_INLINE void add_descs(lane *L, i64 d) {
 #ifndef PTFARM_PLAIN
     L->descs += d;
     MOVED(L, descs, d);
+    BYTES_MOVED(L, d * L->p.desc_bytes);
 #else
     (void)L;
     (void)d;

@@ -49,34 +49,34 @@ PTF_INLINE void raise_peak(i64 *peak, i64 x) {
         *peak = x;
 }
 
-/* The peaks of mapped slots, pages and (but in a build without the extra peaks) idle pages
- * raised to the lane's values: one branch for the three, as a new peak is rare. */
-PTF_INLINE void raise_peaks(const lane *L, i64 *mapped, i64 *pages, i64 *idle) {
-#ifndef PTFARM_NO_PEAKS
-    i64 m = L->mapped, pg = L->pages, id = L->idle;
-    if (PTF_UNLIKELY((m > *mapped) | (pg > *pages) | (id > *idle))) {
-        *mapped = max64(*mapped, m);
-        *pages = max64(*pages, pg);
-        *idle = max64(*idle, id);
-    }
-#else
-    (void)idle;
-    raise_peak(mapped, L->mapped);
-    raise_peak(pages, L->pages);
-#endif
-}
-
 /* The peaks of a lane (the means need nothing per sample: lane.h integrates them by parts). A
- * build without the extra peaks leaves idle and bytes at 0. */
+ * build without the extra peaks leaves idle and bytes at 0; a strategy without descriptors
+ * takes the bytes peak from the pages peak at the end. */
 typedef struct {
     i64 mapped, pages, idle, bytes;
 } peaks;
 
-/* A sample: the peaks raised to the lane's values. */
-PTF_INLINE void sample(const lane *L, peaks *P) {
-    raise_peaks(L, &P->mapped, &P->pages, &P->idle);
+/* The bytes held, kept by lane.h at each change (a strategy with descriptors), else 0. */
 #if defined(HAS_DESCS) && !defined(PTFARM_NO_PEAKS)
-    raise_peak(&P->bytes, held_bytes(&L->p, L->pages, DESCS(L)));
+#define BYTES(L) ((L)->bytes)
+#else
+#define BYTES(L) ((i64)0)
+#endif
+
+/* A sample: the peaks raised to the lane's values, one branch for all of them, as a new peak
+ * is rare. */
+PTF_INLINE void sample(const lane *L, peaks *P) {
+#ifndef PTFARM_NO_PEAKS
+    i64 m = L->mapped, pg = L->pages, id = L->idle, by = BYTES(L);
+    if (PTF_UNLIKELY((m > P->mapped) | (pg > P->pages) | (id > P->idle) | (by > P->bytes))) {
+        P->mapped = max64(P->mapped, m);
+        P->pages = max64(P->pages, pg);
+        P->idle = max64(P->idle, id);
+        P->bytes = max64(P->bytes, by);
+    }
+#else
+    raise_peak(&P->mapped, L->mapped);
+    raise_peak(&P->pages, L->pages);
 #endif
 }
 
@@ -169,23 +169,12 @@ PTF_INLINE int apply_event(lane *L, int op, i64 s) {
     return 1;
 }
 
-/* Two int64 side by side (GCC's and clang's vector extension): an untimed lane's sums are added
- * two at a time, in vector registers, which spares the general ones the loop is short of. */
-typedef i64 i64x2 __attribute__((vector_size(16)));
-
 /* Events 0 .. n-1 (or up to a bad one: its index is returned). One body for both kinds of
  * lane, made twice (``timed`` is a constant at each call): an untimed lane (event t at time t)
- * never runs step (0), and each of its samples holds one tick, so its integrals are plain sums
- * of the samples, kept in registers and written to ``held``; a timed lane's are made by parts
- * (lane.h). The peaks are locals here, written to P at the end. */
+ * never runs step (0). The peaks are locals here, written to P at the end. */
 PTF_INLINE i64 run_events(lane *L, const int8_t *ops, const int32_t *slots, const i64 *times,
-                          const int timed, i64 n, peaks *P, i64 *held) {
+                          const int timed, i64 n, peaks *P) {
     peaks pk = {0, 0, 0, 0};
-#ifndef PTFARM_NO_MEANS
-    i64x2 s_mapped_pages = {0, 0}, s_idle_descs = {0, 0};
-#else
-    (void)held;
-#endif
     i64 t;
     for (t = 0; t < n; t++) {
         i64 now = t;
@@ -209,23 +198,15 @@ PTF_INLINE i64 run_events(lane *L, const int8_t *ops, const int32_t *slots, cons
             break;
 #endif
         sample(L, &pk); /* (3) */
-#ifndef PTFARM_NO_MEANS
-        if (!timed) {
-            s_mapped_pages += (i64x2){L->mapped, L->pages};
-            s_idle_descs += (i64x2){L->idle, DESCS(L)};
-        }
-#endif
     }
     *P = pk;
-#ifndef PTFARM_NO_MEANS
-    if (!timed) {
-        held[H_MAPPED] = s_mapped_pages[0];
-        held[H_PAGES] = s_mapped_pages[1];
-        held[H_IDLE] = s_idle_descs[0];
-        held[H_DESCS] = s_idle_descs[1];
-    }
-#endif
     return t;
+}
+
+/* What a lane wrote into the owner's unit and fragment rows: zeroed after it. */
+PTF_INLINE void lane_done(struct owner *own, const lane *L) {
+    own->used = L->next_id;
+    own->fr_used = (size_t)(L->next_id * 2 * L->p.ks) * sizeof(i64);
 }
 
 /* One lane: its events, the implicit exit at time ``end`` and the drain (not sampled), then
@@ -242,17 +223,14 @@ PTF_NOINLINE int lane_loop(struct owner *own, const lane_params *p, i64 *sf, con
     L->un = own->un;
     L->fr = own->fr;
     L->q = own->q;
-    L->ucap = INITIAL_UNITS;
-    L->qcap = INITIAL_QUEUE;
+    L->ucap = own->ucap;
+    L->qcap = own->qcap;
     L->own = own;
     peaks P;
-    i64 held[H_COUNT] = {0, 0, 0, 0}; /* an untimed lane's integrals */
-#ifndef PTFARM_NO_MEANS
-    L->by_parts = timed;
-#endif
     rule_new_mm(L);
-    i64 t = timed ? run_events(L, ops, slots, times, 1, n, &P, held)
-                  : run_events(L, ops, slots, times, 0, n, &P, held);
+    i64 t = timed ? run_events(L, ops, slots, times, 1, n, &P)
+                  : run_events(L, ops, slots, times, 0, n, &P);
+    lane_done(own, L);
     if (t < n) {
         *bad_event = t;
         return own->why != NULL ? PTF_INVARIANT : PTF_BAD_EVENT;
@@ -261,15 +239,10 @@ PTF_NOINLINE int lane_loop(struct owner *own, const lane_params *p, i64 *sf, con
 #ifndef PTFARM_NO_MEANS
     /* the integrals, before the exit and drain change anything (pages and idle: units of N) */
     i128 n_pages = L->p.n;
-    if (timed) {
-        put_integral(sums, H_MAPPED, (i128)L->mapped * end - MOVED_SUM(L, mapped));
-        put_integral(sums, H_PAGES, (i128)L->pages * end - n_pages * MOVED_SUM(L, pages));
-        put_integral(sums, H_IDLE, (i128)L->idle * end - n_pages * MOVED_SUM(L, idle));
-        put_integral(sums, H_DESCS, (i128)DESCS(L) * end - MOVED_SUM(L, descs));
-    } else {
-        for (int k = 0; k < H_COUNT; k++)
-            put_integral(sums, k, held[k]);
-    }
+    put_integral(sums, H_MAPPED, (i128)L->mapped * end - MOVED_SUM(L, mapped));
+    put_integral(sums, H_PAGES, (i128)L->pages * end - n_pages * MOVED_SUM(L, pages));
+    put_integral(sums, H_IDLE, (i128)L->idle * end - n_pages * MOVED_SUM(L, idle));
+    put_integral(sums, H_DESCS, (i128)DESCS(L) * end - MOVED_SUM(L, descs));
     sums[S_END] = end;
 #else
     (void)sums;
@@ -277,6 +250,7 @@ PTF_NOINLINE int lane_loop(struct owner *own, const lane_params *p, i64 *sf, con
     L->now = end;
     exit_mm(L);
     run_due(L, end, 1);
+    lane_done(own, L);
 #ifdef PTFARM_CHECKS
     own->why = check_all(L);
     if (own->why == NULL && L->pages != 0)
@@ -307,31 +281,56 @@ PTF_NOINLINE int lane_loop(struct owner *own, const lane_params *p, i64 *sf, con
     return PTF_OK;
 }
 
-/* Make a lane's empty arrays, run it, free them. A failed allocation anywhere inside jumps back
- * here. */
-PTF_NOINLINE int run_lane(const i64 *lp, const int8_t *ops, const int32_t *slots,
-                          const i64 *times, int timed, i64 n, i64 *out, i64 *sums,
-                          i64 *bad_event, const char **why) {
+/* A lane on the owner's arrays: its slot table filled, its unit and fragment rows zero. A failed
+ * allocation anywhere inside jumps back here. */
+PTF_NOINLINE int run_lane(struct owner *own, const i64 *lp, const int8_t *ops,
+                          const int32_t *slots, const i64 *times, int timed, i64 n, i64 *out,
+                          i64 *sums, i64 *bad_event) {
     lane_params p;
     memcpy(&p, lp, sizeof p);
+    volatile int code = PTF_NO_MEMORY; /* set after setjmp returned 0: volatile for longjmp */
+    if (setjmp(own->oom) == 0) {
+        i64 mapped = p.n_slots + p.n_aux;
+        size_t table = (size_t)(mapped + n_blocks(&p)) * sizeof(i64);
+        if (own->sf_bytes < table) {
+            grow(own, (void **)&own->sf, 0, table);
+            own->sf_bytes = table;
+        }
+        for (i64 i = 0; i < mapped; i++)
+            own->sf[i] = -1; /* nothing mapped, no group page */
+        memset(own->sf + mapped, 0, table - (size_t)mapped * sizeof(i64)); /* block counts */
+        memset(own->un, 0, (size_t)(own->used * UCOLS) * sizeof(i64));
+        if (own->fr_used > 0) /* a strategy without fragment rows has no array */
+            memset(own->fr, 0, own->fr_used);
+        own->used = 0;
+        own->fr_used = 0;
+        fit_fragments(own, own->ucap, p.ks);
+        code = lane_loop(own, &p, own->sf, ops, slots, times, timed, n, out, sums, bad_event);
+    }
+    return code;
+}
+
+/* Run every lane (layout.h describes the arguments) on one owner's arrays, freed at the end. */
+PTF_EXPORT int PTF_ENTRY(STRATEGY) PTF_ENTRY_PARAMS {
     struct owner *own = calloc(1, sizeof(struct owner));
     if (own == NULL)
         return PTF_NO_MEMORY;
-    volatile int code = PTF_NO_MEMORY; /* set after setjmp returned 0: volatile for longjmp */
+    int code = PTF_NO_MEMORY;
     if (setjmp(own->oom) == 0) {
-        i64 mapped = p.n_slots + p.n_aux, table = mapped + n_blocks(&p);
-        i64 *sf = grow(own, (void **)&own->sf, 0, (size_t)table * sizeof(i64));
-        for (i64 i = 0; i < mapped; i++)
-            sf[i] = -1; /* nothing mapped, no group page; the block counts are 0 */
-        grow(own, (void **)&own->un, 0, (size_t)(INITIAL_UNITS * UCOLS) * sizeof(i64));
-        if (p.ks > 0) {
-            i64 *fr = grow(own, (void **)&own->fr, 0,
-                           (size_t)(INITIAL_UNITS * 2 * p.ks) * sizeof(i64));
-            for (i64 i = 0; i < INITIAL_UNITS * 2 * p.ks; i++)
-                fr[i] = i % (2 * p.ks) < p.ks ? 0 : -1; /* states free, links unset */
-        }
-        grow(own, &own->q, 0, (size_t)INITIAL_QUEUE * sizeof(completion));
-        code = lane_loop(own, &p, sf, ops, slots, times, timed, n, out, sums, bad_event);
+        own->un = grow(own, (void **)&own->un, 0, (size_t)(INITIAL_UNITS * UCOLS) * sizeof(i64));
+        own->ucap = INITIAL_UNITS;
+        own->q = grow(own, &own->q, 0, (size_t)INITIAL_QUEUE * sizeof(completion));
+        own->qcap = INITIAL_QUEUE;
+        code = PTF_OK;
+    }
+    for (i64 i = 0; i < lanes && code == PTF_OK; i++) {
+        int is_timed = timed[i] != 0 && t_cols > 0;
+        bad[1] = -1;
+        code = run_lane(own, lp + i * LP_COUNT, ops + i * t_max, slots + i * t_max,
+                        is_timed ? times + i * t_cols : NULL, is_timed, lengths[i],
+                        ints + i * O_COUNT, sums + i * S_COUNT, &bad[1]);
+        if (code != PTF_OK)
+            bad[0] = i;
     }
     *why = own->why;
     free(own->sf);
@@ -340,20 +339,4 @@ PTF_NOINLINE int run_lane(const i64 *lp, const int8_t *ops, const int32_t *slots
     free(own->q);
     free(own);
     return code;
-}
-
-/* Run every lane (layout.h describes the arguments). */
-PTF_EXPORT int PTF_ENTRY(STRATEGY) PTF_ENTRY_PARAMS {
-    for (i64 i = 0; i < lanes; i++) {
-        int is_timed = timed[i] != 0 && t_cols > 0;
-        bad[1] = -1;
-        int code = run_lane(lp + i * LP_COUNT, ops + i * t_max, slots + i * t_max,
-                            is_timed ? times + i * t_cols : NULL, is_timed, lengths[i],
-                            ints + i * O_COUNT, sums + i * S_COUNT, &bad[1], why);
-        if (code != PTF_OK) {
-            bad[0] = i;
-            return code;
-        }
-    }
-    return PTF_OK;
 }
