@@ -41,6 +41,8 @@ PTF_CHECK const char *check_common(const lane *L) {
         return "idle-page counter does not match the held units";
     if (L->room != room)
         return "units-with-room counter does not match the held units";
+    if (L->next_due != (L->qlen > 0 ? L->q[L->qhead].due : INT64_MAX))
+        return "next-due time does not match the completion ring";
 #if defined(HAS_DESCS) && !defined(PTFARM_NO_PEAKS)
     if (L->bytes != held_bytes(p, L->pages, L->descs))
         return "bytes-held counter does not match the pages and descriptors";

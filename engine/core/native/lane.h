@@ -110,6 +110,7 @@ typedef struct {
     i64 free_head; /* first released unit id to reuse (chained by U_NEXT), -1 when none */
     i64 qhead;     /* completion ring: index of the oldest entry */
     i64 qlen;      /* completion ring: entries */
+    i64 next_due;  /* completion ring: the oldest entry's due time, INT64_MAX when empty */
     i64 x[MM_FIELDS > 0 ? MM_FIELDS : 1]; /* the strategy's own per-mm scalars */
 #ifndef PTFARM_NO_MEANS
     /* The exact means, integrated by parts at each change instead of at every sample: the
@@ -249,6 +250,8 @@ PTF_INLINE void push(lane *L, i64 kind, i64 a, i64 b) {
         grow_queue(L);
     completion *e = &L->q[(L->qhead + L->qlen) & (L->qcap - 1)];
     e->due = L->now + L->p.grace;
+    if (L->qlen == 0)
+        L->next_due = e->due;
     e->kind = kind;
     e->a = a;
     e->b = b;

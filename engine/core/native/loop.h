@@ -92,12 +92,11 @@ PTF_INLINE void put_integral(i64 *sums, int k, i128 integral) {
 /* Every completion due by ``now`` (all of them when draining), in FIFO = due order, including
  * the ones they queue. */
 PTF_INLINE void run_due(lane *L, i64 now, int drain) {
-    while (L->qlen > 0) {
+    while (drain ? L->qlen > 0 : L->next_due <= now) {
         completion e = L->q[L->qhead];
-        if (!drain && e.due > now)
-            break;
         L->qhead = (L->qhead + 1) & (L->qcap - 1);
         L->qlen -= 1;
+        L->next_due = L->qlen > 0 ? L->q[L->qhead].due : INT64_MAX;
         rule_complete(L, e.kind, e.a, e.b);
     }
 }
@@ -181,8 +180,8 @@ PTF_INLINE i64 run_events(lane *L, const int8_t *ops, const int32_t *slots, cons
         if (timed) {
             now = times[t];
             /* (0) completions due before now, batch by batch at their own due time */
-            while (L->qlen > 0 && L->q[L->qhead].due < now) {
-                i64 due = L->q[L->qhead].due;
+            while (L->next_due < now) {
+                i64 due = L->next_due;
                 L->now = due;
                 run_due(L, due, 0);
                 sample(L, &pk);
@@ -191,7 +190,7 @@ PTF_INLINE i64 run_events(lane *L, const int8_t *ops, const int32_t *slots, cons
         L->now = now;
         if (PTF_UNLIKELY(!apply_event(L, ops[t], slots[t]))) /* (1) */
             break;
-        if (L->qlen > 0 && L->q[L->qhead].due <= now) /* (2) */
+        if (L->next_due <= now) /* (2) */
             run_due(L, now, 0);
 #ifdef PTFARM_CHECKS
         if (PTF_UNLIKELY((L->own->why = check_all(L)) != NULL))
@@ -231,6 +230,7 @@ PTF_NOINLINE int lane_loop(struct owner *own, const lane_params *p, i64 *sf, con
     memset(L, 0, sizeof *L);
     L->p = *p;
     L->lhead = L->ltail = L->free_head = -1;
+    L->next_due = INT64_MAX;
     L->sf = sf;
     L->un = own->un;
     L->fr = own->fr;
