@@ -26,7 +26,7 @@ from farm.run.backends import Backend, Job
 from farm.run.rows import SweepRows, overhead
 from farm.run.tasks import Lane, plan_tasks, replay_block, select_seeds
 from farm.store import FolderLocked, ResultsStore, ResumeIndex, disk_full, now, run_entry
-from farm.sweep import Sweep, dump_definition
+from farm.sweep import Shape, Sweep, dump_definition
 
 FLUSH_EVERY_S = 2.0
 CHUNK_ROWS = 50_000  # rows planned at a time (a chunk of points: every replicate of each)
@@ -90,15 +90,11 @@ def row_status(sweep: Sweep, folder: Path) -> dict[str, tuple[int, int]]:
 
 def _lanes(rows: SweepRows, point_index: int, reps: np.ndarray, cost: int) -> list[Lane]:
     point = rows.sweep.points[point_index]
-    p, seeds = point.params, rows.seeds(point)
+    seeds = rows.seeds(point)
     return [
         Lane(
             row=point_index * rows.replicates + int(r),
             shape=point.shape,
-            workload=p["workload"],
-            workload_params=point.workload_params,
-            n_slots=p["n_slots"],
-            ticks=p.get("ticks", 0),
             params=point.engine,
             seed=int(seeds[r]),
             replicate=int(r),
@@ -110,30 +106,20 @@ def _lanes(rows: SweepRows, point_index: int, reps: np.ndarray, cost: int) -> li
 
 def _replay_blocks(
     rows: SweepRows, index: ResumeIndex
-) -> tuple[dict[tuple, tuple[Any, list[int]]], dict[tuple, int]]:
+) -> tuple[dict[Shape, tuple[Any, list[int]]], dict[Shape, int]]:
     """Events of every replayed shape still to do (only the driver reads trace files), one lane
     per seed, and the longest trace of each shape. Bad files raise before anything is written."""
     from engine.workloads import get_workload
 
-    seeds: dict[tuple, dict[int, int]] = {}
-    first: dict[tuple, Lane] = {}
+    seeds: dict[Shape, dict[int, int]] = {}
     for i, point in enumerate(rows.sweep.points):
-        if get_workload(point.params["workload"]).replay:
+        if get_workload(point.shape.workload).replay:
             for lane in _lanes(rows, i, rows.todo(index, i), 0):
                 seeds.setdefault(lane.shape, {})[lane.seed] = lane.replicate
-                first.setdefault(lane.shape, lane)
-    blocks: dict[tuple, tuple[Any, list[int]]] = {}
+    blocks: dict[Shape, tuple[Any, list[int]]] = {}
     for shape, seed_rep in seeds.items():
-        lane = first[shape]
         order = sorted(seed_rep)
-        block = replay_block(
-            lane.workload,
-            lane.workload_params,
-            lane.n_slots,
-            lane.ticks,
-            order,
-            [seed_rep[s] for s in order],
-        )
+        block = replay_block(shape, order, [seed_rep[s] for s in order])
         blocks[shape] = (block, order)
     longest = {shape: int(b.lengths.max()) if b.lanes else 0 for shape, (b, _) in blocks.items()}
     return blocks, longest
@@ -151,21 +137,20 @@ def available_memory() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def check_memory(rows: SweepRows, longest: dict[tuple, int], available: int | None = None) -> None:
+def check_memory(rows: SweepRows, longest: dict[Shape, int], available: int | None = None) -> None:
     """Refuse, before anything runs, a lane that cannot fit in this machine's memory."""
     from engine import lane_bytes
 
     if not rows.sweep.points:
         return
     costs = [
-        (lane_bytes(p.engine, longest.get(p.shape, p.params.get("ticks", 0))), p)
-        for p in rows.sweep.points
+        (lane_bytes(p.engine, longest.get(p.shape, p.shape.ticks)), p) for p in rows.sweep.points
     ]
     need, point = max(costs, key=lambda x: x[0])
     have = available_memory() if available is None else available
     if need > have:
-        events = longest.get(point.shape, point.params.get("ticks", 0))
-        n_slots = point.params["n_slots"]
+        events = longest.get(point.shape, point.shape.ticks)
+        n_slots = point.shape.n_slots
         param = "n_slots" if 16 * n_slots >= 5 * events else "ticks"
         value = n_slots if param == "n_slots" else events
         raise UserError(
@@ -267,8 +252,8 @@ def _recomputes(sweep: Sweep) -> Callable[[Path, int | None], bool]:
 def _jobs(
     rows: SweepRows,
     index: ResumeIndex,
-    blocks: dict[tuple, tuple[Any, list[int]]],
-    longest: dict[tuple, int],
+    blocks: dict[Shape, tuple[Any, list[int]]],
+    longest: dict[Shape, int],
     workers: int,
     options: dict[str, int],
     chunk_rows: int,
@@ -279,15 +264,12 @@ def _jobs(
     for start in range(0, len(points), per_chunk):
         lanes: list[Lane] = []
         for i in range(start, min(start + per_chunk, len(points))):
-            p = points[i]
-            lanes += _lanes(
-                rows, i, rows.todo(index, i), longest.get(p.shape, p.params.get("ticks", 0))
-            )
+            shape = points[i].shape
+            lanes += _lanes(rows, i, rows.todo(index, i), longest.get(shape, shape.ticks))
         for task in plan_tasks(lanes, workers, **options):
             events = None
-            shape = points[task.rows[0] // rows.replicates].shape
-            if shape in blocks:
-                block, block_seeds = blocks[shape]
+            if task.shape in blocks:
+                block, block_seeds = blocks[task.shape]
                 events = select_seeds(block, block_seeds, task.distinct_seeds())
             yield task, events
 
@@ -295,8 +277,8 @@ def _jobs(
 def _run_locked(
     rows: SweepRows,
     store: ResultsStore,
-    blocks: dict[tuple, tuple[Any, list[int]]],
-    longest: dict[tuple, int],
+    blocks: dict[Shape, tuple[Any, list[int]]],
+    longest: dict[Shape, int],
     force: bool,
     engine: Backend | None,
     argv: Sequence[str],

@@ -8,7 +8,6 @@ from a one-row-per-point table, metrics straight from the engine's arrays.
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
@@ -46,12 +45,7 @@ class SweepRows:
     def seeds(self, point: Point) -> np.ndarray:
         """(replicates,) uint64: the lane seed of every replicate of ``point``."""
         p = point.params
-        part = (
-            p["workload"],
-            json.dumps(point.workload_params, sort_keys=True, default=str),
-            p["n_slots"],
-            p.get("ticks", 0),
-        )
+        part = point.shape.stream
         if part not in self._seeds:
             self._seeds[part] = np.array(
                 [

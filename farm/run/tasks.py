@@ -1,7 +1,7 @@
 """Packing rows (point x replicate) into tasks, and running one task.
 
-A task is a batch of lanes of one *shape* (strategy, n_slots, page_size, table_size, workload,
-workload parameters, ticks): one vectorized engine call. Lanes may differ in grace, pool_pages,
+A task is a batch of lanes of one :class:`~farm.sweep.points.Shape` (strategy, n_slots,
+page_size, table_size, workload, workload parameters, ticks): one vectorized engine call. Lanes may differ in grace, pool_pages,
 desc_size, ptlock_bytes and replicate. The events of each distinct seed are generated once per
 task and shared by every lane of that seed; a lane's events depend only on its seed and a lane's
 result only on its own parameters and events, so packing never changes a result.
@@ -12,7 +12,6 @@ This module knows nothing about Ray, YAML or files: backends ship :class:`Task` 
 
 from __future__ import annotations
 
-import json
 import math
 import socket
 import time
@@ -26,6 +25,7 @@ import numpy as np
 from engine.events import LaneEvents
 from engine.metrics import INT_METRICS, METRICS
 from engine.params import Params
+from farm.sweep.points import Shape
 
 # A task should run long enough to amortise the per-task cost of Ray (~1 ms with the driver's
 # bookkeeping) and short enough to balance over the workers and to lose little when a worker
@@ -39,10 +39,7 @@ TASKS_PER_WORKER = 4  # at least this many tasks per worker when the sweep is bi
 class Task:
     """Lanes of one shape; ``rows`` index the driver's row list, one per lane."""
 
-    workload: str
-    workload_params: dict[str, Any]
-    n_slots: int
-    ticks: int
+    shape: Shape
     rows: tuple[int, ...]
     params: tuple[Params, ...]  # per lane, as the sweep built them
     seeds: tuple[int, ...]  # lane seed (uint64) per lane
@@ -88,7 +85,7 @@ def _message(e: BaseException) -> str:
 STREAM_CACHE_BYTES = 256 * 2**20
 _streams: OrderedDict[tuple[Any, ...], tuple[np.ndarray, np.ndarray, np.ndarray | None]] = (
     OrderedDict()
-)
+)  # (Shape.stream, seed) -> ops, slots, times
 _stream_bytes = 0
 
 
@@ -97,20 +94,15 @@ def generated_streams(task: Task, wanted: list[int]) -> LaneEvents:
     global _stream_bytes
     from engine.workloads import generate
 
-    shape = (
-        task.workload,
-        json.dumps(task.workload_params, sort_keys=True, default=str),
-        task.n_slots,
-        task.ticks,
-    )
-    found = {seed: _streams.get((shape, seed)) for seed in wanted}
+    shape = task.shape
+    found = {seed: _streams.get((shape.stream, seed)) for seed in wanted}
     missing = [seed for seed, stream in found.items() if stream is None]
     if missing:
         block = generate(
-            task.workload,
-            task.workload_params,
-            task.n_slots,
-            task.ticks,
+            shape.workload,
+            shape.workload_params,
+            shape.n_slots,
+            shape.ticks,
             np.array(missing, dtype=np.uint64),
         )
         for i, seed in enumerate(missing):
@@ -118,7 +110,7 @@ def generated_streams(task: Task, wanted: list[int]) -> LaneEvents:
             times = block.lane_times(i)
             found[seed] = (ops.copy(), slots.copy(), None if times is None else times.copy())
     for seed in wanted:
-        key = (shape, seed)
+        key = (shape.stream, seed)
         if key in _streams:
             _streams.move_to_end(key)
         else:
@@ -209,11 +201,7 @@ class Lane:
     """One row to compute: a point's shape and engine parameters, its replicate's seed."""
 
     row: int
-    shape: tuple
-    workload: str
-    workload_params: dict[str, Any]
-    n_slots: int
-    ticks: int  # the ticks parameter (0 for replayed traces)
+    shape: Shape
     params: Params  # built once by the sweep
     seed: int
     replicate: int
@@ -232,7 +220,7 @@ def plan_tasks(
     Within a group, lanes are ordered by seed so that a task needs few distinct event streams.
     Groups are cut into equal-sized chunks; the longest tasks come first (better balance).
     """
-    groups: dict[tuple, list[Lane]] = {}
+    groups: dict[Shape, list[Lane]] = {}
     for lane in lanes:
         groups.setdefault(lane.shape, []).append(lane)
     tasks: list[Task] = []
@@ -241,15 +229,11 @@ def plan_tasks(
         size = lanes_per_task(group[0].cost, len(lanes), workers, target_events, max_lanes)
         chunks = math.ceil(len(group) / size)
         size = math.ceil(len(group) / chunks)
-        first = group[0]
         for c in range(chunks):
             part = group[c * size : (c + 1) * size]
             tasks.append(
                 Task(
-                    workload=first.workload,
-                    workload_params=first.workload_params,
-                    n_slots=first.n_slots,
-                    ticks=first.ticks,
+                    shape=group[0].shape,
                     rows=tuple(x.row for x in part),
                     params=tuple(x.params for x in part),
                     seeds=tuple(x.seed for x in part),
@@ -261,23 +245,16 @@ def plan_tasks(
     return tasks
 
 
-def replay_block(
-    workload: str,
-    workload_params: dict[str, Any],
-    n_slots: int,
-    ticks: int,
-    seeds: Sequence[int],
-    replicates: Sequence[int],
-) -> LaneEvents:
+def replay_block(shape: Shape, seeds: Sequence[int], replicates: Sequence[int]) -> LaneEvents:
     """Events of a replayed workload, one lane per seed: the driver calls this (it reads the
     trace files) and ships the events with the tasks."""
     from engine.workloads import generate
 
     return generate(
-        workload,
-        workload_params,
-        n_slots,
-        ticks,
+        shape.workload,
+        shape.workload_params,
+        shape.n_slots,
+        shape.ticks,
         np.array(seeds, dtype=np.uint64),
         replicates=np.array(replicates, dtype=np.int64),
     )

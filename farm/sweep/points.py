@@ -2,10 +2,50 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from farm.sweep.identity import row_seed
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What lanes of one engine call (and one event block) must share; hashable, so it keys
+    groups of lanes, event blocks and generated streams."""
+
+    strategy: str
+    n_slots: int
+    page_size: int
+    table_size: int
+    workload: str
+    workload_items: tuple[tuple[str, Any], ...]  # the workload parameters, sorted by name
+    ticks: int  # events per lane (0 for a replayed trace)
+
+    @classmethod
+    def of(cls, params: Mapping[str, Any], workload_params: Mapping[str, Any]) -> Shape:
+        """The shape of a point's resolved ``params`` and ``workload_params``."""
+        return cls(
+            params["strategy"],
+            params["n_slots"],
+            params["page_size"],
+            params["table_size"],
+            params["workload"],
+            tuple(sorted(workload_params.items())),
+            params.get("ticks", 0),
+        )
+
+    @property
+    def workload_params(self) -> dict[str, Any]:
+        """The workload parameters as a dict."""
+        return dict(self.workload_items)
+
+    @property
+    def stream(self) -> tuple[str, tuple[tuple[str, Any], ...], int, int]:
+        """The part a lane's events depend on besides its seed: workload, its parameters,
+        n_slots and ticks (shapes of other strategies or geometries share their streams)."""
+        return (self.workload, self.workload_items, self.n_slots, self.ticks)
 
 
 @dataclass(frozen=True)
@@ -19,19 +59,10 @@ class Point:
     timed: bool = False  # its streams carry times: grace is in microseconds
     engine: Any = field(default=None, compare=False)  # its engine.Params, built once
 
-    @property
-    def shape(self) -> tuple:
+    @cached_property
+    def shape(self) -> Shape:
         """What lanes of one engine call (and one event block) must share."""
-        p = self.params
-        return (
-            p["strategy"],
-            p["n_slots"],
-            p["page_size"],
-            p["table_size"],
-            p["workload"],
-            tuple(sorted(self.workload_params.items())),
-            p.get("ticks"),
-        )
+        return Shape.of(self.params, self.workload_params)
 
 
 @dataclass(frozen=True)
