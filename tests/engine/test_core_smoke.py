@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.core import InvariantError, run_lanes
+from engine.core import run_lanes
 from engine.events import DEFER, EXIT, FAULT, FREE, NO_SLOT, RCU_FREE, LaneEvents
 from engine.metrics import INT_METRICS, METRICS
 from engine.params import Params
@@ -268,7 +268,3 @@ def test_run_lanes__debug_mode_is_clean_and_agrees_with_fast_path(name: str) -> 
     for m in METRICS:
         np.testing.assert_array_equal(checked[m], fast[m])
     assert (checked["leaked_pages"] == 0).all()
-
-
-def test_invariant_error__is_an_assertion_error() -> None:
-    assert issubclass(InvariantError, AssertionError)

@@ -80,7 +80,6 @@ def test_lane_loop__each_build_holds_every_rules_file_of_the_package(checked):
     module = shipped_module(checked)
     assert module.CHECKED == checked
     assert set(module.STRATEGIES) == set(shipped_rules())
-    assert shipped_rules() == sorted(p.stem for p in NATIVE_DIR.glob("*.c") if p.stem != "module")
     assert lane_loop("pool", checked).func is module.run
 
 
