@@ -548,6 +548,11 @@ def _native_report(args: argparse.Namespace) -> int:
         raise UserError(
             f"{root / 'native'} is not a folder (the native corpus: corpus/native/make_native.sh)"
         )
+    if not any((root / "native").glob("*/*/*.csv.gz")):
+        raise UserError(
+            f"{root / 'native'} holds no native recording (KERNEL/PROGRAM/*.csv.gz): record "
+            "them with corpus/native/make_native.sh"
+        )
     command = "farm kernel native-report" + (f" --write {args.write}" if args.write else "")
     text = report.markdown(root, command)
     if args.write:

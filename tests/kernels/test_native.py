@@ -194,12 +194,14 @@ def test_the_cli_refuses_mistakes_before_booting(tmp_path, capsys):
     assert "unknown kernel" in err and "is not a folder" in err and "needs the small image" in err
 
 
-def test_native_report_of_a_missing_corpus_says_so(tmp_path):
-    from kernels.native import report
+def test_native_report_of_a_missing_corpus_says_so(tmp_path, capsys):
+    from farm.cli import main
 
-    text = report.markdown(tmp_path, "farm kernel native-report")
-    assert text.startswith("# Native recordings")
-    assert "| s390" not in text  # no native recording: no rows
+    for made in ("", "native/s390x-6.1/datajob"):  # no native/ folder; one without recordings
+        (tmp_path / made).mkdir(parents=True, exist_ok=True)
+        assert main(["kernel", "native-report", "--corpus", str(tmp_path)]) == 2
+        error = capsys.readouterr().err
+        assert str(tmp_path / "native") in error and "make_native.sh" in error, error
 
 
 def test_corpus_native_traces_load():
