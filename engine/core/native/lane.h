@@ -77,10 +77,9 @@ typedef struct {
 
 /* What the entry (loop.h) owns: the arrays as last grown, kept from lane to lane of one call
  * (a lane starts on the capacities the lanes before it reached: no growth, no fresh pages) and
- * freed when the call ends, and where a failed allocation jumps. Growth goes through it so that
- * the lane itself, a local of the loop, never has its address taken: the compiler may then keep
- * its counters in registers across the stores to the arrays. Between lanes every unit and
- * fragment row is zero: a lane's rows are zeroed after it (``used`` of them). */
+ * freed when the call ends, and where a failed allocation jumps. Growth goes through it, so that
+ * it always holds the arrays to free. Between lanes every unit and fragment row is zero: a
+ * lane's rows are zeroed after it (``used`` of them). */
 struct owner {
     i64 *sf, *un, *fr;
     void *q;
