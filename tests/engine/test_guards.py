@@ -18,6 +18,7 @@ import engine.strategies as registry
 from engine import Params, simulate
 from engine.core import InvariantError as CoreInvariantError
 from engine.events import FAULT, RCU_FREE
+from engine.events import FREE as FREE_OP
 from engine.reference.base import InvariantError
 from engine.reference.pairs import Pairs
 from engine.reference.pool import FREE, PoolLane
@@ -221,3 +222,39 @@ def test_guards__checked_build_names_an_invariant_broken_in_the_c_rules(tmp_path
     ):
         simulate(Params(name, 4), ops, slots, debug=True)
     simulate(Params(name, 4), ops, slots)  # the product checks nothing
+
+
+@pytest.mark.parametrize("grows", [False, True])
+def test_guards__a_completion_that_raises_a_peak_is_caught_unless_declared(
+    grows, tmp_path, monkeypatch
+):
+    # The product skips the sample after a batch of step (0): no completion of a shipped rule
+    # raises a sampled quantity. Planted: whole-page's completion takes two pages instead of
+    # releasing one. Timed, grace 5: t0 fault 0 (page A, pages 1); t1 fault 1 (B, pages 2, the
+    # peak so far); t2 rcu_free 0 (due 7); t10: the batch at 7 takes two pages (pages 4), then
+    # free 1 releases B (pages 3). Only the batch's sample sees 4: declared (COMPLETIONS_GROW),
+    # the loop takes it and the peak is 4; undeclared, the peak is 3 and the checked build names
+    # the broken rule.
+    name = c_mutant(
+        tmp_path,
+        monkeypatch,
+        f"mutant-grows-{grows}",
+        "whole_page",
+        (
+            "    (void)b;\n    release(L, a);",
+            "    (void)a;\n    (void)b;\n    new_unit(L, 1);\n    new_unit(L, 1);",
+        ),
+        WholePage,
+        lane_constants=lambda p: {"k": 1},
+    )
+    if grows:
+        path = tmp_path / f"{name.replace('-', '_')}.c"
+        path.write_text("#define COMPLETIONS_GROW\n" + path.read_text())
+    ops = np.array([FAULT, FAULT, RCU_FREE, FREE_OP], dtype=np.int8)
+    slots = np.array([0, 1, 0, 1], dtype=np.int32)
+    times = np.array([0, 1, 2, 10], dtype=np.int64)
+    params = Params(name, 4, grace=5)
+    assert simulate(params, ops, slots, times=times)["pages_peak"] == (4 if grows else 3)
+    if not grows:
+        with pytest.raises(CoreInvariantError, match="a completion raised a peak"):
+            simulate(params, ops, slots, times=times, debug=True)

@@ -12,7 +12,10 @@
  *   const char *rule_check(L) the strategy's invariants (checks.h), NULL when they hold; the
  *                             checked build runs it after the shared checks (define HAS_CHECK)
  *
- * and a strategy that counts live per-table descriptors (L->descs) defines HAS_DESCS.
+ * and a strategy that counts live per-table descriptors (L->descs) defines HAS_DESCS. A
+ * completion releases and frees: it never raises the mapped slots, pages, idle pages or bytes
+ * held. A strategy whose completions may raise one of them defines COMPLETIONS_GROW (see
+ * batch_sample).
  */
 #ifndef STRATEGY
 #error "a strategy defines STRATEGY (its core module's name) before including loop.h"
@@ -77,6 +80,26 @@ PTF_INLINE void sample(const lane *L, peaks *P) {
 #else
     raise_peak(&P->mapped, L->mapped);
     raise_peak(&P->pages, L->pages);
+#endif
+}
+
+/* The sample after a batch of step (0). The state before the batch is the last sample's, and a
+ * completion raises none of the sampled quantities (see the top of this file), so this sample
+ * holds no new peak: the product skips it, unless the strategy defines COMPLETIONS_GROW. The
+ * checked build samples and holds the rules to that. */
+PTF_INLINE void batch_sample(lane *L, peaks *P) {
+#if defined(COMPLETIONS_GROW)
+    sample(L, P);
+#elif defined(PTFARM_CHECKS)
+    peaks before = *P;
+    sample(L, P);
+    if (before.mapped != P->mapped || before.pages != P->pages || before.idle != P->idle
+        || before.bytes != P->bytes)
+        L->own->why = "a completion raised a peak (a strategy whose completions may grow "
+                      "defines COMPLETIONS_GROW)";
+#else
+    (void)L;
+    (void)P;
 #endif
 }
 
@@ -184,7 +207,7 @@ PTF_INLINE i64 run_events(lane *L, const int8_t *ops, const int32_t *slots, cons
                 i64 due = L->next_due;
                 L->now = due;
                 run_due(L, due, 0);
-                sample(L, &pk);
+                batch_sample(L, &pk);
             }
         }
         L->now = now;
@@ -193,7 +216,7 @@ PTF_INLINE i64 run_events(lane *L, const int8_t *ops, const int32_t *slots, cons
         if (L->next_due <= now) /* (2) */
             run_due(L, now, 0);
 #ifdef PTFARM_CHECKS
-        if (PTF_UNLIKELY((L->own->why = check_all(L)) != NULL))
+        if (PTF_UNLIKELY(L->own->why != NULL || (L->own->why = check_all(L)) != NULL))
             break;
 #endif
         sample(L, &pk); /* (3) */
