@@ -224,17 +224,26 @@ def test_guards__checked_build_names_an_invariant_broken_in_the_c_rules(tmp_path
     simulate(Params(name, 4), ops, slots)  # the product checks nothing
 
 
+# Planted below: whole-page's completion takes two pages instead of releasing one. Both streams
+# have grace 5 (untimed: 1) and pages 1, 2 after faults 0 and 1 (2 is the peak so far), then
+# rcu_free 0, then completions run with nothing else that can hold a peak (pages 4), then free 1
+# releases B (pages 3). Timed: the completion runs in a batch of step (0) at t7, before free 1
+# at t10. Untimed: it runs in step (2) of a hit (fault 1 at t3), before free 1 at t4.
+QUIET = {
+    "batch": ([FAULT, FAULT, RCU_FREE, FREE_OP], [0, 1, 0, 1], [0, 1, 2, 10], 5),
+    "hit": ([FAULT, FAULT, RCU_FREE, FAULT, FREE_OP], [0, 1, 0, 1, 1], None, 1),
+}
+
+
 @pytest.mark.parametrize("grows", [False, True])
+@pytest.mark.parametrize("case", list(QUIET))
 def test_guards__a_completion_that_raises_a_peak_is_caught_unless_declared(
-    grows, tmp_path, monkeypatch
+    case, grows, tmp_path, monkeypatch
 ):
-    # The product skips the sample after a batch of step (0): no completion of a shipped rule
-    # raises a sampled quantity. Planted: whole-page's completion takes two pages instead of
-    # releasing one. Timed, grace 5: t0 fault 0 (page A, pages 1); t1 fault 1 (B, pages 2, the
-    # peak so far); t2 rcu_free 0 (due 7); t10: the batch at 7 takes two pages (pages 4), then
-    # free 1 releases B (pages 3). Only the batch's sample sees 4: declared (COMPLETIONS_GROW),
-    # the loop takes it and the peak is 4; undeclared, the peak is 3 and the checked build names
-    # the broken rule.
+    # The product skips a sample after nothing but completions (a batch of step (0); a hit and
+    # its step (2)): no completion of a shipped rule raises a sampled quantity. Only that sample
+    # sees 4 pages: declared (COMPLETIONS_GROW), the loop takes it and the peak is 4;
+    # undeclared, the peak is 3 and the checked build names the broken rule.
     name = c_mutant(
         tmp_path,
         monkeypatch,
@@ -250,11 +259,14 @@ def test_guards__a_completion_that_raises_a_peak_is_caught_unless_declared(
     if grows:
         path = tmp_path / f"{name.replace('-', '_')}.c"
         path.write_text("#define COMPLETIONS_GROW\n" + path.read_text())
-    ops = np.array([FAULT, FAULT, RCU_FREE, FREE_OP], dtype=np.int8)
-    slots = np.array([0, 1, 0, 1], dtype=np.int32)
-    times = np.array([0, 1, 2, 10], dtype=np.int64)
-    params = Params(name, 4, grace=5)
-    assert simulate(params, ops, slots, times=times)["pages_peak"] == (4 if grows else 3)
+    ops, slots, times, grace = QUIET[case]
+    events = {
+        "ops": np.array(ops, dtype=np.int8),
+        "slots": np.array(slots, dtype=np.int32),
+        "times": None if times is None else np.array(times, dtype=np.int64),
+    }
+    params = Params(name, 4, grace=grace)
+    assert simulate(params, **events)["pages_peak"] == (4 if grows else 3)
     if not grows:
         with pytest.raises(CoreInvariantError, match="a completion raised a peak"):
-            simulate(params, ops, slots, times=times, debug=True)
+            simulate(params, **events, debug=True)

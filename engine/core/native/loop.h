@@ -15,7 +15,7 @@
  * and a strategy that counts live per-table descriptors (L->descs) defines HAS_DESCS. A
  * completion releases and frees: it never raises the mapped slots, pages, idle pages or bytes
  * held. A strategy whose completions may raise one of them defines COMPLETIONS_GROW (see
- * batch_sample).
+ * quiet_sample).
  */
 #ifndef STRATEGY
 #error "a strategy defines STRATEGY (its core module's name) before including loop.h"
@@ -83,11 +83,12 @@ PTF_INLINE void sample(const lane *L, peaks *P) {
 #endif
 }
 
-/* The sample after a batch of step (0). The state before the batch is the last sample's, and a
- * completion raises none of the sampled quantities (see the top of this file), so this sample
- * holds no new peak: the product skips it, unless the strategy defines COMPLETIONS_GROW. The
+/* A sample after nothing but completions since the one before: after a batch of step (0), and
+ * after a hit (which changes nothing) and its step (2). A completion raises none of the sampled
+ * quantities (see the top of this file), so such a sample holds no value above the one before
+ * and no new peak: the product skips it, unless the strategy defines COMPLETIONS_GROW. The
  * checked build samples and holds the rules to that. */
-PTF_INLINE void batch_sample(lane *L, peaks *P) {
+PTF_INLINE void quiet_sample(lane *L, peaks *P) {
 #if defined(COMPLETIONS_GROW)
     sample(L, P);
 #elif defined(PTFARM_CHECKS)
@@ -150,34 +151,37 @@ PTF_INLINE void exit_mm(lane *L) {
     rule_new_mm(L);
 }
 
-/* Step (1) of an event; 0 when the event is not one a valid stream can hold (an op out of
- * range, a slot outside [0, n_slots), a free of an unmapped slot): nothing is done then. The
- * product checks this much of every event: the Python side validates streams, but a lane loop
- * must not corrupt memory on one it did not. */
+/* What step (1) did: nothing, as the event is not one a valid stream can hold (an op out of
+ * range, a slot outside [0, n_slots), a free of an unmapped slot); a change; or a hit, which
+ * changes nothing. The product checks this much of every event: the Python side validates
+ * streams, but a lane loop must not corrupt memory on one it did not. */
+enum { EV_BAD = 0, EV_CHANGED = 1, EV_HIT = 2 };
+
+/* Step (1) of an event (EV_*). */
 PTF_INLINE int apply_event(lane *L, int op, i64 s) {
     i64 *sf = L->sf;
     if (op == OP_EXIT) {
         exit_mm(L);
-        return 1;
+        return EV_CHANGED;
     }
     if (PTF_UNLIKELY((uint64_t)s >= (uint64_t)L->p.n_slots || (unsigned)op > OP_EXIT))
-        return 0;
+        return EV_BAD;
     if (op == OP_FAULT) {
         if (sf[s] >= 0) {
             L->hits += 1;
-        } else {
-            L->faults += 1;
-            i64 f = rule_alloc(L, s);
-            sf[s] = f;
-            sf[block_of(&L->p, s)] += 1;
-            L->mapped += 1;
-            MOVED(L, mapped, 1);
+            return EV_HIT;
         }
-        return 1;
+        L->faults += 1;
+        i64 f = rule_alloc(L, s);
+        sf[s] = f;
+        sf[block_of(&L->p, s)] += 1;
+        L->mapped += 1;
+        MOVED(L, mapped, 1);
+        return EV_CHANGED;
     }
     i64 f = sf[s];
     if (PTF_UNLIKELY(f < 0))
-        return 0;
+        return EV_BAD;
     sf[s] = -1;
     sf[block_of(&L->p, s)] -= 1;
     L->mapped -= 1;
@@ -188,7 +192,7 @@ PTF_INLINE int apply_event(lane *L, int op, i64 s) {
         rule_defer(L, s, f);
     else
         rule_rcu_free(L, s, f);
-    return 1;
+    return EV_CHANGED;
 }
 
 /* Events 0 .. n-1 (or up to a bad one: its index is returned). One body for both kinds of
@@ -207,19 +211,23 @@ PTF_INLINE i64 run_events(lane *L, const int8_t *ops, const int32_t *slots, cons
                 i64 due = L->next_due;
                 L->now = due;
                 run_due(L, due, 0);
-                batch_sample(L, &pk);
+                quiet_sample(L, &pk);
             }
         }
         L->now = now;
-        if (PTF_UNLIKELY(!apply_event(L, ops[t], slots[t]))) /* (1) */
+        int done = apply_event(L, ops[t], slots[t]); /* (1) */
+        if (PTF_UNLIKELY(done == EV_BAD))
             break;
         if (L->next_due <= now) /* (2) */
             run_due(L, now, 0);
+        if (done == EV_HIT) /* (3) */
+            quiet_sample(L, &pk);
+        else
+            sample(L, &pk);
 #ifdef PTFARM_CHECKS
         if (PTF_UNLIKELY(L->own->why != NULL || (L->own->why = check_all(L)) != NULL))
             break;
 #endif
-        sample(L, &pk); /* (3) */
     }
     *P = pk;
     return t;
