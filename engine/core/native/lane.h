@@ -309,15 +309,9 @@ PTF_INLINE i64 new_unit(lane *L, i64 allocated) {
     return u;
 }
 
-/* Return unit u, which has no allocated fragment (idle), to the page allocator (its id is
- * reused later). The checked build's recount of the idle and room counters holds the rules to
- * that. */
-PTF_INLINE void release(lane *L, i64 u) {
-#ifndef PTFARM_PLAIN
-    L->idle -= L->p.n;
-    MOVED(L, idle, -1);
-#endif
-    L->room -= 1;
+/* Unit u goes back to the page allocator (its id is reused later); the idle and room counts
+ * are the caller's. */
+PTF_INLINE void drop_unit(lane *L, i64 u) {
     L->pages -= L->p.n;
     MOVED(L, pages, -1);
     BYTES_MOVED(L, -L->p.n * L->p.page_bytes);
@@ -325,6 +319,26 @@ PTF_INLINE void release(lane *L, i64 u) {
     UN(L, u, U_HELD) = 0;
     UN(L, u, U_NEXT) = L->free_head;
     L->free_head = u;
+}
+
+/* Return unit u, which has no allocated fragment (idle), to the page allocator. The checked
+ * build's recount of the idle and room counters holds the rules to that. */
+PTF_INLINE void release(lane *L, i64 u) {
+#ifndef PTFARM_PLAIN
+    L->idle -= L->p.n;
+    MOVED(L, idle, -1);
+#endif
+    L->room -= 1;
+    drop_unit(L, u);
+}
+
+/* Unallocate every allocated fragment of unit u (at least one) and return it at once: what
+ * set_alloc(L, u, 0) then release(L, u) do, without the unit going idle and back at the same
+ * time. */
+PTF_INLINE void release_allocated(lane *L, i64 u) {
+    L->room -= UN(L, u, U_ALLOC) < L->p.k;
+    UN(L, u, U_ALLOC) = 0;
+    drop_unit(L, u);
 }
 
 /* A per-table descriptor born (d = 1) or gone (-1). */

@@ -35,11 +35,12 @@ PTF_INLINE void unmap(lane *L, i64 slot, i64 frag, int dirty) {
     if (UN(L, u, MAPPED) > 0)
         return;
     L->sf[L->p.n_slots + slot / f] = -1;
-    set_alloc(L, u, 0);
-    if (UN(L, u, DIRTY))
+    if (UN(L, u, DIRTY)) {
+        set_alloc(L, u, 0);
         push(L, RELEASE, u, 0);
-    else
-        release(L, u);
+    } else {
+        release_allocated(L, u);
+    }
 }
 
 /* Unmap by ``free``. */

@@ -64,19 +64,20 @@ PTF_INLINE void make_pending(lane *L, i64 u, i64 i) {
     UN(L, u, N_PENDING) += 1;
 }
 
-/* Free now; release the pool when nothing in it is allocated or pending, else list it at the
- * head. */
+/* Free now; release the pool when nothing in it is allocated or pending (this was its last
+ * allocated fragment), else list it at the head. */
 PTF_INLINE void rule_free(lane *L, i64 slot, i64 frag) {
     (void)slot;
     i64 u = frag / L->p.k;
     make_free(L, u, frag % L->p.k);
-    add_alloc(L, u, -1);
-    if (UN(L, u, U_ALLOC) == 0 && UN(L, u, N_PENDING) == 0) {
+    if (UN(L, u, U_ALLOC) == 1 && UN(L, u, N_PENDING) == 0) {
         list_unlink(L, u);
-        release(L, u);
-    } else if (UN(L, u, U_LISTED) == 0) {
-        list_insert(L, u, 1);
+        release_allocated(L, u);
+        return;
     }
+    add_alloc(L, u, -1);
+    if (UN(L, u, U_LISTED) == 0)
+        list_insert(L, u, 1);
 }
 
 /* Pending; the mmu_gather batch's own completion frees it. */

@@ -15,8 +15,7 @@ PTF_INLINE i64 rule_alloc(lane *L, i64 slot) {
 /* Release the page now. */
 PTF_INLINE void rule_free(lane *L, i64 slot, i64 frag) {
     (void)slot;
-    add_alloc(L, frag, -1);
-    release(L, frag);
+    release_allocated(L, frag);
 }
 
 /* Queue a completion that releases the page (``defer`` is the same). */
