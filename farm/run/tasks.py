@@ -1,10 +1,11 @@
 """Packing rows (point x replicate) into tasks, and running one task.
 
 A task is a batch of lanes of one :class:`~farm.sweep.points.Shape` (strategy, n_slots,
-page_size, table_size, workload, workload parameters, ticks): one vectorized engine call. Lanes may differ in grace, pool_pages,
-desc_size, ptlock_bytes and replicate. The events of each distinct seed are generated once per
-task and shared by every lane of that seed; a lane's events depend only on its seed and a lane's
-result only on its own parameters and events, so packing never changes a result.
+page_size, table_size, workload, workload parameters, ticks): one vectorized engine call. Lanes
+may differ in grace, pool_pages, desc_size, ptlock_bytes and replicate. The events of each
+distinct seed are generated once per task and shared by every lane of that seed; a lane's events
+depend only on its seed and a lane's result only on its own parameters and events, so packing
+never changes a result.
 
 This module knows nothing about Ray, YAML or files: backends ship :class:`Task` and get
 :class:`TaskResult` back.
