@@ -270,3 +270,37 @@ def test_guards__a_completion_that_raises_a_peak_is_caught_unless_declared(
     if not grows:
         with pytest.raises(CoreInvariantError, match="a completion raised a peak"):
             simulate(params, **events, debug=True)
+
+
+def test_guards__a_fall_not_noted_is_caught(tmp_path, monkeypatch):
+    # The product takes the peaks where a value falls (lane.h: the last sample before each fall,
+    # and the last of all). Planted: whole-page's free takes its page back by hand, the fall not
+    # noted. Faults 0 and 1 hold 2 pages (sampled at t1), free 0 leaves 1 (sampled at t2): the
+    # peak is 2, but with the fall unnoted the product sees only the last sample, 1, and the
+    # checked build names the rule its peaks over every sample break.
+    bug = (
+        "    release_allocated(L, frag);",
+        "    L->room -= UN(L, frag, U_ALLOC) < L->p.k;\n"
+        "    UN(L, frag, U_ALLOC) = 0;\n"
+        "    L->pages -= L->p.n;\n"
+        "    MOVED(L, pages, -1);\n"
+        "    L->frees += 1;\n"
+        "    UN(L, frag, U_HELD) = 0;\n"
+        "    UN(L, frag, U_NEXT) = L->free_head;\n"
+        "    L->free_head = frag;",
+    )
+    name = c_mutant(
+        tmp_path,
+        monkeypatch,
+        "mutant-fall",
+        "whole_page",
+        bug,
+        WholePage,
+        lane_constants=lambda p: {"k": 1},
+    )
+    ops = np.array([FAULT, FAULT, FREE_OP], dtype=np.int8)
+    slots = np.array([0, 1, 0], dtype=np.int32)
+    assert simulate(Params("whole-page", 4), ops, slots)["pages_peak"] == 2
+    assert simulate(Params(name, 4), ops, slots)["pages_peak"] == 1
+    with pytest.raises(CoreInvariantError, match="where values fall are not the peaks over every"):
+        simulate(Params(name, 4), ops, slots, debug=True)

@@ -91,6 +91,13 @@ struct owner {
     const char *why; /* checked build: the invariant that broke, NULL while none */
 };
 
+/* A lane's mapped slots, pages, idle pages and bytes held: its peaks, or its values at a
+ * sample. A build without the extra peaks leaves idle and bytes at 0, and so does a strategy
+ * without descriptors for bytes (its bytes peak is the pages peak at their cost). */
+typedef struct {
+    i64 mapped, pages, idle, bytes;
+} peaks;
+
 /* The state of one lane . */
 typedef struct {
     lane_params p;
@@ -126,6 +133,16 @@ typedef struct {
 #if defined(HAS_DESCS) && !defined(PTFARM_NO_PEAKS)
     i64 bytes; /* bytes held (held_bytes), kept at each change for the bytes peak */
 #endif
+    /* The peaks over the samples, taken where a value falls instead of at every sample: a
+     * value that only rises between two falls is largest at the last sample before the second,
+     * so the largest of the samples is the largest of the last samples before each fall and of
+     * the last sample of all. A sample notes the values (``seen``: a store, no branch, where a
+     * compare would guess wrong at every sample of a value that keeps rising); a fall raises
+     * its peak to the value seen (FALLS), which holds a new peak only after a rise. */
+    peaks seen, peak;
+#ifdef PTFARM_CHECKS
+    peaks every; /* the peaks over every sample, the ones the product skips included */
+#endif
     /* arrays; unit, frag and the ring grow (doubling) when full */
     i64 *sf;       /* (n_slots + n_aux + n_blocks): fragment of each mapped slot's table, -1
                       when unmapped; then the strategy's fixed table; then mapped per block */
@@ -142,6 +159,31 @@ typedef struct {
 
 PTF_INLINE i64 min64(i64 a, i64 b) { return a < b ? a : b; }
 PTF_INLINE i64 max64(i64 a, i64 b) { return a > b ? a : b; }
+
+/* A peak raised to x: a branch, as a new peak is rare (no store, no dependency chain). */
+PTF_INLINE void raise_peak(i64 *peak, i64 x) {
+    if (PTF_UNLIKELY(x > *peak))
+        *peak = x;
+}
+
+/* A value falls now (the lane's ``seen``): its peak raised to its value at the last sample.
+ * FALLS for the mapped slots and the pages; the idle pages and the bytes held only in a build
+ * with their peaks (bytes: a strategy with descriptors; without, the bytes peak is the pages
+ * peak at their cost). IDLE_MAY_FALL where the idle pages may fall or not (a unit may leave
+ * idle): without a branch, as whether the unit was idle is data the predictor cannot guess. */
+#define FALLS(L, q) raise_peak(&(L)->peak.q, (L)->seen.q)
+#ifndef PTFARM_NO_PEAKS
+#define IDLE_FALLS(L) FALLS(L, idle)
+#define IDLE_MAY_FALL(L) ((L)->peak.idle = max64((L)->peak.idle, (L)->seen.idle))
+#else
+#define IDLE_FALLS(L) ((void)0)
+#define IDLE_MAY_FALL(L) ((void)0)
+#endif
+#if defined(HAS_DESCS) && !defined(PTFARM_NO_PEAKS)
+#define BYTES_FALL(L) FALLS(L, bytes)
+#else
+#define BYTES_FALL(L) ((void)0)
+#endif
 
 PTF_INLINE i64 n_blocks(const lane_params *p) { return (p->n_slots + BLOCK - 1) / BLOCK; }
 
@@ -258,9 +300,10 @@ PTF_INLINE void push(lane *L, i64 kind, i64 a, i64 b) {
     L->compl += 1;
 }
 
-/* Set unit u's allocated fragments, keeping the idle and room counters exact (arithmetic, not
- * branches: whether a unit crosses a boundary is data the predictor cannot guess). */
-PTF_INLINE void set_alloc(lane *L, i64 u, i64 allocated) {
+/* Unit u's allocated fragments set, the idle and room counters kept exact (arithmetic, not
+ * branches: whether a unit crosses a boundary is data the predictor cannot guess); the idle
+ * peak is the caller's. */
+PTF_INLINE void count_alloc(lane *L, i64 u, i64 allocated) {
     i64 old = UN(L, u, U_ALLOC);
     i64 k = L->p.k;
     UN(L, u, U_ALLOC) = allocated;
@@ -272,9 +315,18 @@ PTF_INLINE void set_alloc(lane *L, i64 u, i64 allocated) {
 #endif
 }
 
-/* Allocate (delta = 1) or unallocate (-1) one fragment of unit u. */
+/* Set unit u's allocated fragments (set to none, it cannot leave idle). */
+PTF_INLINE void set_alloc(lane *L, i64 u, i64 allocated) {
+    if (allocated > 0)
+        IDLE_MAY_FALL(L);
+    count_alloc(L, u, allocated);
+}
+
+/* Allocate (delta = 1: the unit may leave idle) or unallocate (-1) one fragment of unit u. */
 PTF_INLINE void add_alloc(lane *L, i64 u, i64 delta) {
-    set_alloc(L, u, UN(L, u, U_ALLOC) + delta);
+    if (delta > 0)
+        IDLE_MAY_FALL(L);
+    count_alloc(L, u, UN(L, u, U_ALLOC) + delta);
 }
 
 /* A page-allocator call for one unit (N pages) owned by the live mm, made for the table of a
@@ -312,6 +364,8 @@ PTF_INLINE i64 new_unit(lane *L, i64 allocated) {
 /* Unit u goes back to the page allocator (its id is reused later); the idle and room counts
  * are the caller's. */
 PTF_INLINE void drop_unit(lane *L, i64 u) {
+    FALLS(L, pages);
+    BYTES_FALL(L);
     L->pages -= L->p.n;
     MOVED(L, pages, -1);
     BYTES_MOVED(L, -L->p.n * L->p.page_bytes);
@@ -325,6 +379,7 @@ PTF_INLINE void drop_unit(lane *L, i64 u) {
  * build's recount of the idle and room counters holds the rules to that. */
 PTF_INLINE void release(lane *L, i64 u) {
 #ifndef PTFARM_PLAIN
+    IDLE_FALLS(L);
     L->idle -= L->p.n;
     MOVED(L, idle, -1);
 #endif
@@ -344,6 +399,8 @@ PTF_INLINE void release_allocated(lane *L, i64 u) {
 /* A per-table descriptor born (d = 1) or gone (-1). */
 PTF_INLINE void add_descs(lane *L, i64 d) {
 #ifndef PTFARM_PLAIN
+    if (d < 0)
+        BYTES_FALL(L);
     L->descs += d;
     MOVED(L, descs, d);
     BYTES_MOVED(L, d * L->p.desc_bytes);

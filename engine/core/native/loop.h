@@ -15,7 +15,8 @@
  * and a strategy that counts live per-table descriptors (L->descs) defines HAS_DESCS. A
  * completion releases and frees: it never raises the mapped slots, pages, idle pages or bytes
  * held. A strategy whose completions may raise one of them defines COMPLETIONS_GROW (see
- * quiet_sample).
+ * quiet_sample). Rules change those counts only through lane.h's helpers, which note where a
+ * value falls: the peaks are taken there (lane.h, the lane's ``seen``).
  */
 #ifndef STRATEGY
 #error "a strategy defines STRATEGY (its core module's name) before including loop.h"
@@ -46,19 +47,6 @@ PTF_CHECK const char *check_all(const lane *L) {
 #define DESCS(L) ((i64)0)
 #endif
 
-/* A peak raised to x: a branch, as a new peak is rare (no store, no dependency chain). */
-PTF_INLINE void raise_peak(i64 *peak, i64 x) {
-    if (PTF_UNLIKELY(x > *peak))
-        *peak = x;
-}
-
-/* The peaks of a lane (the means need nothing per sample: lane.h integrates them by parts). A
- * build without the extra peaks leaves idle and bytes at 0; a strategy without descriptors
- * takes the bytes peak from the pages peak at the end. */
-typedef struct {
-    i64 mapped, pages, idle, bytes;
-} peaks;
-
 /* The bytes held, kept by lane.h at each change (a strategy with descriptors), else 0. */
 #if defined(HAS_DESCS) && !defined(PTFARM_NO_PEAKS)
 #define BYTES(L) ((L)->bytes)
@@ -66,20 +54,30 @@ typedef struct {
 #define BYTES(L) ((i64)0)
 #endif
 
-/* A sample: the peaks raised to the lane's values, one branch for all of them, as a new peak
- * is rare. */
-PTF_INLINE void sample(const lane *L, peaks *P) {
+/* Every peak of P raised to the values of V. */
+PTF_INLINE void raise_peaks(const peaks *V, peaks *P) {
+    P->mapped = max64(P->mapped, V->mapped);
+    P->pages = max64(P->pages, V->pages);
+    P->idle = max64(P->idle, V->idle);
+    P->bytes = max64(P->bytes, V->bytes);
+}
+
+/* The lane's values now (idle and bytes 0 in a build without their peaks). */
+PTF_INLINE peaks values(const lane *L) {
 #ifndef PTFARM_NO_PEAKS
-    i64 m = L->mapped, pg = L->pages, id = L->idle, by = BYTES(L);
-    if (PTF_UNLIKELY((m > P->mapped) | (pg > P->pages) | (id > P->idle) | (by > P->bytes))) {
-        P->mapped = max64(P->mapped, m);
-        P->pages = max64(P->pages, pg);
-        P->idle = max64(P->idle, id);
-        P->bytes = max64(P->bytes, by);
-    }
+    return (peaks){L->mapped, L->pages, L->idle, BYTES(L)};
 #else
-    raise_peak(&P->mapped, L->mapped);
-    raise_peak(&P->pages, L->pages);
+    return (peaks){L->mapped, L->pages, 0, 0};
+#endif
+}
+
+/* A sample: the lane's values noted (lane.h takes the peaks where they fall: no compare, no
+ * branch here). The checked build also raises its peaks over every sample, to hold the ones
+ * taken at the falls to at the end. */
+PTF_INLINE void sample(lane *L) {
+    L->seen = values(L);
+#ifdef PTFARM_CHECKS
+    raise_peaks(&L->seen, &L->every);
 #endif
 }
 
@@ -87,20 +85,18 @@ PTF_INLINE void sample(const lane *L, peaks *P) {
  * after a hit (which changes nothing) and its step (2). A completion raises none of the sampled
  * quantities (see the top of this file), so such a sample holds no value above the one before
  * and no new peak: the product skips it, unless the strategy defines COMPLETIONS_GROW. The
- * checked build samples and holds the rules to that. */
-PTF_INLINE void quiet_sample(lane *L, peaks *P) {
+ * checked build raises its peaks over every sample there, and holds the rules to that. */
+PTF_INLINE void quiet_sample(lane *L) {
 #if defined(COMPLETIONS_GROW)
-    sample(L, P);
+    sample(L);
 #elif defined(PTFARM_CHECKS)
-    peaks before = *P;
-    sample(L, P);
-    if (before.mapped != P->mapped || before.pages != P->pages || before.idle != P->idle
-        || before.bytes != P->bytes)
+    peaks before = L->every, now = values(L);
+    raise_peaks(&now, &L->every);
+    if (memcmp(&before, &L->every, sizeof before) != 0)
         L->own->why = "a completion raised a peak (a strategy whose completions may grow "
                       "defines COMPLETIONS_GROW)";
 #else
     (void)L;
-    (void)P;
 #endif
 }
 
@@ -130,6 +126,8 @@ PTF_INLINE void exit_mm(lane *L) {
     const lane_params *p = &L->p;
     i64 counts = p->n_slots + p->n_aux;
     rule_exit_hook(L);
+    if (L->mapped > 0)
+        FALLS(L, mapped);
     for (i64 b = 0; b < n_blocks(p); b++) {
         if (L->mapped == 0)
             break;
@@ -184,6 +182,7 @@ PTF_INLINE int apply_event(lane *L, int op, i64 s) {
         return EV_BAD;
     sf[s] = -1;
     sf[block_of(&L->p, s)] -= 1;
+    FALLS(L, mapped);
     L->mapped -= 1;
     MOVED(L, mapped, -1);
     if (op == OP_FREE)
@@ -197,10 +196,9 @@ PTF_INLINE int apply_event(lane *L, int op, i64 s) {
 
 /* Events 0 .. n-1 (or up to a bad one: its index is returned). One body for both kinds of
  * lane, made twice (``timed`` is a constant at each call): an untimed lane (event t at time t)
- * never runs step (0). The peaks are locals here, written to P at the end. */
+ * never runs step (0). */
 PTF_INLINE i64 run_events(lane *L, const int8_t *ops, const int32_t *slots, const i64 *times,
-                          const int timed, i64 n, peaks *P) {
-    peaks pk = {0, 0, 0, 0};
+                          const int timed, i64 n) {
     i64 t;
     for (t = 0; t < n; t++) {
         i64 now = t;
@@ -211,7 +209,7 @@ PTF_INLINE i64 run_events(lane *L, const int8_t *ops, const int32_t *slots, cons
                 i64 due = L->next_due;
                 L->now = due;
                 run_due(L, due, 0);
-                quiet_sample(L, &pk);
+                quiet_sample(L);
             }
         }
         L->now = now;
@@ -221,15 +219,14 @@ PTF_INLINE i64 run_events(lane *L, const int8_t *ops, const int32_t *slots, cons
         if (L->next_due <= now) /* (2) */
             run_due(L, now, 0);
         if (done == EV_HIT) /* (3) */
-            quiet_sample(L, &pk);
+            quiet_sample(L);
         else
-            sample(L, &pk);
+            sample(L);
 #ifdef PTFARM_CHECKS
         if (PTF_UNLIKELY(L->own->why != NULL || (L->own->why = check_all(L)) != NULL))
             break;
 #endif
     }
-    *P = pk;
     return t;
 }
 
@@ -237,12 +234,12 @@ PTF_INLINE i64 run_events(lane *L, const int8_t *ops, const int32_t *slots, cons
  * out each loop on its own (inlined together into lane_loop, the timed loop ran up to a fifth
  * slower). */
 PTF_NOINLINE i64 run_timed(lane *L, const int8_t *ops, const int32_t *slots, const i64 *times,
-                           i64 n, peaks *P) {
-    return run_events(L, ops, slots, times, 1, n, P);
+                           i64 n) {
+    return run_events(L, ops, slots, times, 1, n);
 }
 
-PTF_NOINLINE i64 run_untimed(lane *L, const int8_t *ops, const int32_t *slots, i64 n, peaks *P) {
-    return run_events(L, ops, slots, NULL, 0, n, P);
+PTF_NOINLINE i64 run_untimed(lane *L, const int8_t *ops, const int32_t *slots, i64 n) {
+    return run_events(L, ops, slots, NULL, 0, n);
 }
 
 /* What a lane wrote into the owner's unit and fragment rows: zeroed after it. */
@@ -269,14 +266,23 @@ PTF_NOINLINE int lane_loop(struct owner *own, const lane_params *p, i64 *sf, con
     L->ucap = own->ucap;
     L->qcap = own->qcap;
     L->own = own;
-    peaks P;
     rule_new_mm(L);
-    i64 t = timed ? run_timed(L, ops, slots, times, n, &P) : run_untimed(L, ops, slots, n, &P);
+    i64 t = timed ? run_timed(L, ops, slots, times, n) : run_untimed(L, ops, slots, n);
     lane_done(own, L);
     if (t < n) {
         *bad_event = t;
         return own->why != NULL ? PTF_INVARIANT : PTF_BAD_EVENT;
     }
+    /* the peaks: the last samples before each fall, and the last sample of all */
+    peaks P = L->peak;
+    raise_peaks(&L->seen, &P);
+#ifdef PTFARM_CHECKS
+    if (memcmp(&P, &L->every, sizeof P) != 0) {
+        own->why = "the peaks taken where values fall are not the peaks over every sample";
+        *bad_event = n;
+        return PTF_INVARIANT;
+    }
+#endif
     i64 end = n > 0 ? (timed ? times[n - 1] + 1 : n) : 0;
 #ifndef PTFARM_NO_MEANS
     /* the integrals, before the exit and drain change anything (pages and idle: units of N) */
