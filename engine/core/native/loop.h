@@ -126,8 +126,7 @@ PTF_INLINE void exit_mm(lane *L) {
     const lane_params *p = &L->p;
     i64 counts = p->n_slots + p->n_aux;
     rule_exit_hook(L);
-    if (L->mapped > 0)
-        FALLS(L, mapped);
+    FALLS(L, mapped); /* every mapped slot goes */
     for (i64 b = 0; b < n_blocks(p); b++) {
         if (L->mapped == 0)
             break;
