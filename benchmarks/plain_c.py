@@ -10,7 +10,7 @@ so that the timing is the lane loop alone; ``simulate_lanes`` (packing and the e
 too, as users call it) is timed beside them. Every build must count the product's ten metrics
 on every shape. Runs of the builds are interleaved, best of ``--rounds``.
 
-    python benchmarks/plain_c.py [--quick] [--rounds N] [--strategy NAME ...]
+    python benchmarks/plain_c.py [--quick] [--rounds N] [--strategy NAME ...] [--shape NAME ...]
 
 Run it alone on the machine (``flock -w 3000 /tmp/ptfarm-heavy.lock ...`` on a shared one).
 """
@@ -225,15 +225,24 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="256 lanes x 5,000 events per shape")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds, best taken")
-    ap.add_argument("--strategy", action="append", help="only these (default: every one)")
-    ap.add_argument("--ladder", action="store_true", help="also time the stripped builds")
-    args = ap.parse_args(argv)
-    lanes, ticks = (256, 5_000) if args.quick else (1024, 20_000)
-    names = args.strategy or [
+    limited = [  # the strategies the plain loop has
         n
         for n, s in all_strategies().items()
         if (LIMIT_DIR / f"{Path(s.c_rules).stem}.c").is_file()
     ]
+    ap.add_argument(
+        "--strategy", action="append", choices=limited, help="only these (default: every one)"
+    )
+    ap.add_argument(
+        "--shape",
+        action="append",
+        choices=[shape.name for shape in SHAPES],
+        help="only these trace shapes (default: every one)",
+    )
+    ap.add_argument("--ladder", action="store_true", help="also time the stripped builds")
+    args = ap.parse_args(argv)
+    lanes, ticks = (256, 5_000) if args.quick else (1024, 20_000)
+    names = args.strategy or limited
     builds = ["plain", "product", *(["no_means", "no_peaks", "stripped"] if args.ladder else [])]
     print(
         f"{lanes} lanes x {ticks:,} events per shape; M lane-events/s, best of {args.rounds} "
@@ -251,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
             rules = Path(get_strategy(name).c_rules).stem
             loops = {b: c_loop(Path(tmp), rules, b) for b in builds}
             for shape in SHAPES:
+                if args.shape and shape.name not in args.shape:
+                    continue
                 for timed in (False, True):
                     params, events = shape_run(shape, name, lanes, ticks, timed)
                     calls = {b: c_call(loop, params, events) for b, loop in loops.items()}
