@@ -1,5 +1,5 @@
 """``docs/findings.md``, its figures and the README's headline, from the results of the
-committed sweeps (``real``, ``timed``, ``sensitivity``) and ``docs/kernel-check.md``.
+committed sweeps (:data:`farm.analysis.SWEEPS`) and ``docs/kernel-check.md``.
 
 Every number is computed here or in :mod:`farm.analysis.answer`; nothing is typed by hand, so
 rerunning the sweeps and ``farm findings`` regenerates the document and its figures, and
@@ -23,7 +23,6 @@ from farm.analysis.measured import NATIVE, kernels_section, measured_section
 from farm.analysis.notes import ASKS, CORRECTNESS, LIMITS
 from farm.analysis.size import size_section
 
-SWEEPS = ("real", "size", "fleet", "timed", "sensitivity")  # each a sweeps/NAME.yaml
 MARKER = ("<!-- findings:start -->", "<!-- findings:end -->")
 FIGURES = ("same-scheme.png", "size.png", "grace.png", "levels.png", "fleet.png")
 

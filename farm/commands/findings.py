@@ -8,12 +8,15 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from farm.analysis import SWEEPS
+
     p = sub.add_parser(
         "findings",
         help="write docs/findings.md, its figures and the README headline from the sweeps' results",
         description="Regenerate docs/findings.md, its figures (docs/figures/*.png) and the headline "
-        "between the findings markers of README.md from results/real, results/size, results/timed "
-        "and results/sensitivity (run `farm run sweeps/NAME.yaml` for each first), "
+        "between the findings markers of README.md from "
+        + ", ".join(f"results/{name}" for name in SWEEPS)
+        + " (run `farm run sweeps/NAME.yaml` for each first), "
         "docs/kernel-check.md (`farm kernel corpus`) and corpus/native/ (`farm kernel "
         "measure`, corpus/native/make_native.sh). Every "
         "number comes from the results. --check writes nothing and exits 1 when the committed "

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from support import ROOT
 
-from farm.analysis.findings import FIGURES, SWEEPS
+from farm.analysis import SWEEPS
+from farm.analysis.findings import FIGURES
 from farm.cli import main
 from farm.errors import UserError
 from farm.run.backends import backend_factory
