@@ -189,9 +189,12 @@ def test_the_cli_refuses_mistakes_before_booting(tmp_path, capsys):
         )
         == 2
     )
-    assert main(["kernel", "image", "--arch", "amd64"]) == 2
     err = capsys.readouterr().err
     assert "unknown kernel" in err and "is not a folder" in err and "needs the small image" in err
+    with pytest.raises(SystemExit) as e:  # argparse's own error: the choices are the code's
+        main(["kernel", "image", "--arch", "amd64"])
+    assert e.value.code == 2
+    assert "invalid choice: 'amd64' (choose from 's390x', 'ppc64el')" in capsys.readouterr().err
 
 
 def test_native_report_of_a_missing_corpus_says_so(tmp_path, capsys):
