@@ -1,26 +1,32 @@
-/* ``pool`` (option 2): tables carved from pools of N = ``pool_pages`` pages. The rules
- * of ``pool`` and, but for ``defer``, of ``ptdesc-dyn`` (which includes this header).
+/* Tables carved from pools of N pages: the rules ``pool`` (option 2, pool.c: N =
+ * ``pool_pages``) and ``ptdesc-dyn`` (option 3, ptdesc_dyn.c: N = 1) share, all but ``defer``
+ * and the completions, which each file defines.
  *
- * A pool is one unit of K = N*F fragments, each free, allocated or pending (FR(u, i)), with N
- * rcu_heads. Per mm: the ordered list of pools that have a free fragment (lane.h list helpers).
- * ``defer`` needs a head: the fragments that find all N busy wait in a per-pool list (linked by
- * FR(u, K + i)) and are handed together to the next head whose completion runs. */
+ * A pool is one unit of K = N*F fragments, each free, allocated or pending (FR(u, i)). Per mm:
+ * the ordered list of pools that have a free fragment (lane.h list helpers). ``pool`` also
+ * keeps the pool's N rcu_heads (it defines POOL_HEADS before including this header): its
+ * columns BUSY, W_FIRST and W_LAST. */
+#ifdef POOL_HEADS
 #define UNIT_FIELDS 5
+#else
+#define UNIT_FIELDS 2
+#endif
 #define MM_FIELDS 0
 #define HAS_DESCS
 #include "lane.h"
 
 enum { FREE_FRAG = 0, ALLOCATED = 1, PENDING = 2 }; /* fragment states */
 
-#define N_PENDING U_X0    /* unit column: pending fragments */
-#define LOW (U_X0 + 1)    /* unit column: no free fragment below this index */
-#define BUSY (U_X0 + 2)   /* unit column: heads waiting for their completion */
+#define N_PENDING U_X0 /* unit column: pending fragments */
+#define LOW (U_X0 + 1) /* unit column: no free fragment below this index */
+#ifdef POOL_HEADS
+#define BUSY (U_X0 + 2)    /* unit column: heads waiting for their completion */
 #define W_FIRST (U_X0 + 3) /* unit column: first / last fragment waiting for a head, -1: none */
 #define W_LAST (U_X0 + 4)
+#endif
 
-/* completions: fragment b of pool a becomes free; a head of pool a frees its batch (linked
- * from fragment b), then re-arms */
-enum { FRAG_FREE = 0, HEAD = 1 };
+/* completion: fragment b of pool a becomes free (pool.c adds its heads') */
+enum { FRAG_FREE = 0 };
 
 /* The head pool's lowest free fragment (unlink the pool when it has none left), else a new
  * pool: fragment 0, and the pool goes to the head when it has more. */
@@ -41,8 +47,10 @@ PTF_INLINE i64 rule_alloc(lane *L, i64 slot) {
         return u * k + i;
     }
     u = new_unit(L, 1);
+#ifdef POOL_HEADS
     UN(L, u, W_FIRST) = -1;
     UN(L, u, W_LAST) = -1;
+#endif
     FR(L, u, 0) = ALLOCATED;
     UN(L, u, LOW) = 1;
     if (k > 1)
@@ -88,50 +96,15 @@ PTF_INLINE void rule_rcu_free(lane *L, i64 slot, i64 frag) {
     push(L, FRAG_FREE, u, i);
 }
 
-/* Pending; take an idle head (its completion frees the fragment), or wait for one. */
-PTF_INLINE void pool_defer(lane *L, i64 slot, i64 frag) {
-    (void)slot;
-    i64 k = L->p.k;
-    i64 u = frag / k, i = frag % k;
-    make_pending(L, u, i);
-    FR(L, u, k + i) = -1;
-    if (UN(L, u, BUSY) < L->p.n) {
-        UN(L, u, BUSY) += 1;
-        push(L, HEAD, u, i);
-    } else {
-        if (UN(L, u, W_FIRST) == -1)
-            UN(L, u, W_FIRST) = i;
-        else
-            FR(L, u, k + UN(L, u, W_LAST)) = i;
-        UN(L, u, W_LAST) = i;
-    }
+/* Pending fragment b of pool a becomes free. */
+PTF_INLINE void pending_free(lane *L, i64 a, i64 b) {
+    make_free(L, a, b);
+    UN(L, a, N_PENDING) -= 1;
 }
 
-/* FRAG_FREE: free fragment b of pool a. HEAD: free the head's batch starting at fragment b,
- * then re-arm the same head for every waiting fragment (one completion) or idle it. Then the
- * pool is released when nothing is allocated or pending, else listed at the tail if it belongs
- * to the live mm. */
-PTF_INLINE void rule_complete(lane *L, i64 kind, i64 a, i64 b) {
-    i64 k = L->p.k;
-    if (kind == FRAG_FREE) {
-        make_free(L, a, b);
-        UN(L, a, N_PENDING) -= 1;
-    } else {
-        i64 i = b;
-        while (i != -1) {
-            i64 next = FR(L, a, k + i);
-            make_free(L, a, i);
-            UN(L, a, N_PENDING) -= 1;
-            i = next;
-        }
-        if (UN(L, a, W_FIRST) != -1) {
-            push(L, HEAD, a, UN(L, a, W_FIRST));
-            UN(L, a, W_FIRST) = -1;
-            UN(L, a, W_LAST) = -1;
-        } else {
-            UN(L, a, BUSY) -= 1;
-        }
-    }
+/* After a completion freed fragments of pool a: release it when nothing is allocated or
+ * pending, else list it at the tail if it belongs to the live mm. */
+PTF_INLINE void after_completion(lane *L, i64 a) {
     if (UN(L, a, U_ALLOC) == 0 && UN(L, a, N_PENDING) == 0) {
         list_unlink(L, a);
         release(L, a);
@@ -174,9 +147,14 @@ PTF_INLINE const char *rule_check(const lane *L) {
                 low = min64(low, i);
             }
         }
+#ifdef POOL_HEADS
+        int heads_ok = 0 <= UN(L, u, BUSY) && UN(L, u, BUSY) <= L->p.n;
+#else
+        int heads_ok = 1;
+#endif
         if (n_alloc != per[u] || n_alloc != UN(L, u, U_ALLOC)
-            || n_pending != UN(L, u, N_PENDING) || UN(L, u, LOW) > low
-            || !(0 <= UN(L, u, BUSY) && UN(L, u, BUSY) <= L->p.n) || n_alloc + n_pending == 0)
+            || n_pending != UN(L, u, N_PENDING) || UN(L, u, LOW) > low || !heads_ok
+            || n_alloc + n_pending == 0)
             why = "a fragment's state does not match the mapped slots (allocated/pending/free)";
         else if ((UN(L, u, U_MM) == L->mm && n_free > 0) != (UN(L, u, U_LISTED) == 1))
             why = "pool: a live pool with a free fragment is not listed, or a listed one has none";
