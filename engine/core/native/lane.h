@@ -187,9 +187,10 @@ PTF_INLINE void raise_peak(i64 *peak, i64 x) {
 
 PTF_INLINE i64 n_blocks(const lane_params *p) { return (p->n_slots + BLOCK - 1) / BLOCK; }
 
-/* Index in the slot table of the mapped-slot count of ``slot``'s block. */
+/* Index in the slot table of the mapped-slot count of ``slot``'s block (a slot in [0,
+ * n_slots): divided unsigned, a shift). */
 PTF_INLINE i64 block_of(const lane_params *p, i64 slot) {
-    return p->n_slots + p->n_aux + slot / BLOCK;
+    return p->n_slots + p->n_aux + (i64)((uint64_t)slot / BLOCK);
 }
 
 /* Bytes held: pages at their cost plus live descriptors at theirs (held_bytes). */
