@@ -213,9 +213,12 @@ def test_lane_loop__checked_build_is_clean_under_asan_and_ubsan(strategy, saniti
         None,
         2**59 + np.cumsum(rng.integers(0, 9, 4000)),
     ]
+    # the last lane's F or K is not a power of two (K = 3F for a pool of 3 pages; F = 3 where
+    # the strategy takes any geometry)
+    geometry = {} if get_strategy(strategy).fragments else {"page_size": 6144, "table_size": 2048}
     params = [
-        Params(strategy, 300, grace=g, pool_pages=n, ptlock_bytes=8)
-        for g, n in ((0, 1), (40, 2), (2**40, 4), (7, 2))
+        Params(strategy, 300, grace=g, pool_pages=n, ptlock_bytes=8, **(geometry if last else {}))
+        for g, n, last in ((0, 1, False), (40, 2, False), (2**40, 4, False), (7, 3, True))
     ]
     events = LaneEvents.from_streams(streams, times)
     write_call(tmp_path / "call", params, events)
